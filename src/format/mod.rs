@@ -1,0 +1,4 @@
+//! Readers and writers for the files DVC gives us: stage files (`.dvc`),
+//! `dvc.lock`, `.dvc/config` and `.dir` manifests.
+//!
+//! Pure functions from bytes to typed values and back; no I/O here.

@@ -1,0 +1,253 @@
+//! MD5 content hashes, as DVC computes them.
+//!
+//! [`Md5`] is a validated 32-hex-digit hash. [`md5_reader`] hashes a stream in
+//! fixed-size chunks (never the whole file in memory). DVC 2 hashed files it
+//! judged to be text after turning CRLF into LF; [`legacy_md5_reader`]
+//! reproduces that exactly, chunk boundaries included, so both kinds of
+//! `outs` can be verified.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::str::FromStr;
+
+use md5::{Digest, Md5 as Md5Hasher};
+
+use crate::error::{Error, ErrorKind};
+
+/// Size of the chunks DVC reads while hashing (`2**20`); DVC 2's CRLF folding
+/// works chunk by chunk, so the legacy hash depends on it.
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// How many leading bytes DVC 2 inspects to decide "text or binary".
+const TEXT_PROBE_SIZE: usize = 512;
+
+/// An MD5 content hash: 16 bytes, shown as 32 lowercase hex digits.
+///
+/// ```
+/// use dvc_build::hash::Md5;
+/// let h: Md5 = "d41d8cd98f00b204e9800998ecf8427e".parse().unwrap();
+/// assert_eq!(h, Md5::of(b""));
+/// assert!("not-a-hash".parse::<Md5>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Md5([u8; 16]);
+
+impl Md5 {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Md5 {
+        Md5(Md5Hasher::digest(bytes).into())
+    }
+
+    /// The raw 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl FromStr for Md5 {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Md5, Error> {
+        let bad = || {
+            Error::new(
+                ErrorKind::Format,
+                format!(
+                    "`{}` is not an MD5 hash (32 hex digits)",
+                    s.escape_debug().to_string().chars().take(80).collect::<String>()
+                ),
+            )
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 32 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or_else(bad)?;
+            let lo = hex_value(pair[1]).ok_or_else(bad)?;
+            out[i] = hi << 4 | lo;
+        }
+        Ok(Md5(out))
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Md5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Md5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Md5({self})")
+    }
+}
+
+/// An incremental MD5 that also counts bytes; feed it with [`Hasher::update`].
+#[derive(Clone, Default)]
+pub struct Hasher {
+    inner: Md5Hasher,
+    len: u64,
+}
+
+impl Hasher {
+    /// A fresh hasher.
+    pub fn new() -> Hasher {
+        Hasher::default()
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.inner.update(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    /// Bytes seen so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True before any byte was added.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The hash and the byte count.
+    pub fn finish(self) -> (Md5, u64) {
+        (Md5(self.inner.finalize().into()), self.len)
+    }
+}
+
+/// The MD5 and size of everything `reader` yields, read in [`CHUNK_SIZE`] chunks.
+pub fn md5_reader(mut reader: impl Read) -> io::Result<(Md5, u64)> {
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish())
+}
+
+/// DVC 2's hash of a stream: the plain MD5 for binary content; for content
+/// whose first 512 bytes look like text, the MD5 after `\r\n` -> `\n`,
+/// applied to each 1 MiB chunk separately, as DVC 2 did.
+/// Returns the hash and the stream's real (unconverted) size.
+pub fn legacy_md5_reader(mut reader: impl Read) -> io::Result<(Md5, u64)> {
+    let mut hasher = Md5Hasher::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut is_text: Option<bool> = None;
+    let mut converted = Vec::new();
+    loop {
+        let n = read_full(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        size += n as u64;
+        let text = *is_text.get_or_insert_with(|| is_text_block(&chunk[..n.min(TEXT_PROBE_SIZE)]));
+        if text {
+            converted.clear();
+            dos2unix(chunk, &mut converted);
+            hasher.update(&converted);
+        } else {
+            hasher.update(chunk);
+        }
+    }
+    Ok((Md5(hasher.finalize().into()), size))
+}
+
+/// Python's `file.read(n)` on a regular file returns `n` bytes unless at EOF;
+/// DVC's chunking relies on that, so we fill the buffer the same way.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// DVC's `istextblock`: empty is text; a NUL byte means binary; otherwise text
+/// when at most 30% of the bytes are outside printable ASCII and `\n\r\t\f\b`.
+pub fn is_text_block(block: &[u8]) -> bool {
+    if block.is_empty() {
+        return true;
+    }
+    if block.contains(&0) {
+        return false;
+    }
+    let nontext = block
+        .iter()
+        .filter(|&&b| !((32..127).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t' | 0x0c | 0x08)))
+        .count();
+    (nontext as f64) / (block.len() as f64) <= 0.30
+}
+
+fn dos2unix(chunk: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < chunk.len() {
+        if chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n') {
+            out.push(b'\n');
+            i += 2;
+        } else {
+            out.push(chunk[i]);
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_md5() {
+        let (h, n) = md5_reader(&b"hello\n"[..]).unwrap();
+        assert_eq!(h.to_string(), "b1946ac92492d2347c6235b4d2611184");
+        assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn legacy_md5_folds_crlf_in_text_only() {
+        let (h, n) = legacy_md5_reader(&b"a\r\nb\r\n"[..]).unwrap();
+        assert_eq!(h, Md5::of(b"a\nb\n"));
+        assert_eq!(n, 6);
+        let bin = b"\0\r\n";
+        assert_eq!(legacy_md5_reader(&bin[..]).unwrap().0, Md5::of(bin));
+    }
+
+    #[test]
+    fn parse_rejects_wrong_shapes() {
+        for bad in ["", "abc", "g1946ac92492d2347c6235b4d2611184", "b1946ac92492d2347c6235b4d2611184.dir"] {
+            assert!(bad.parse::<Md5>().is_err(), "{bad}");
+        }
+    }
+}

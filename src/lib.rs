@@ -1,0 +1,24 @@
+//! Ship DVC-versioned models and datasets inside Rust builds.
+//!
+//! Declare data dependencies under `[package.metadata.dvc]` in `Cargo.toml`,
+//! then make this your whole `build.rs`:
+//!
+//! ```no_run
+//! fn main() {
+//!     dvc_build::fetch().unwrap();
+//! }
+//! ```
+//!
+//! Each dependency is pinned by a DVC import stage `<out>.dvc` (the lock),
+//! byte-identical to what `dvc import` writes, and fetched, hash-verified,
+//! into `OUT_DIR`. See `ARCHITECTURE.md` for the map of the code.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod format;
+pub mod hash;
+pub mod manifest;
+pub mod redact;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,1 @@
+//! `[package.metadata.dvc]`: the data dependencies a crate declares.

@@ -1,0 +1,40 @@
+//! Keeping secrets out of everything we print or write.
+//!
+//! URLs reach messages, logs and locks; any user-info in them
+//! (`https://user:token@host/...`) is replaced before they do.
+
+/// `url` with any `user:password@` part replaced by `***@`.
+///
+/// ```
+/// assert_eq!(
+///     dvc_build::redact::url("https://me:s3cr3t@example.com/r.git"),
+///     "https://***@example.com/r.git"
+/// );
+/// assert_eq!(dvc_build::redact::url("/srv/registry"), "/srv/registry");
+/// ```
+pub fn url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        // An ssh user name (`ssh://git@host`) is no secret; a password is.
+        Some(at) if url.starts_with("ssh://") && !authority[..at].contains(':') => url.to_string(),
+        Some(at) => format!("{}***{}", &url[..scheme_end + 3], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_only_userinfo() {
+        assert_eq!(super::url("s3://bucket/a@b"), "s3://bucket/a@b");
+        assert_eq!(super::url("https://tok@h/x"), "https://***@h/x");
+        assert_eq!(super::url("ssh://git@h:22/x"), "ssh://git@h:22/x");
+        assert_eq!(super::url("ssh://git:pw@h/x"), "ssh://***@h/x");
+        assert_eq!(super::url("git@github.com:a/b"), "git@github.com:a/b");
+    }
+}
