@@ -20,5 +20,6 @@ pub mod format;
 pub mod hash;
 pub mod manifest;
 pub mod redact;
+pub mod remote;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,100 @@
+//! DVC remotes: where artifact bytes live.
+//!
+//! A remote is anything that can hand out the bytes of an object by its
+//! path relative to the remote's root ([`ObjectKey::rel_path`]). Every remote
+//! type implements the small [`Remote`] trait; retries, verification and
+//! caching live above it (in `transfer`), so a remote only moves bytes.
+
+use std::io::Read;
+
+use crate::error::Error;
+use crate::hash::Md5;
+
+/// How a remote lays out its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// DVC 3: `files/md5/<2 hex>/<30 hex>[.dir]`.
+    V3,
+    /// DVC 2: `<2 hex>/<30 hex>[.dir]` at the remote's root; text files were
+    /// hashed after CRLF -> LF (see [`crate::hash::legacy_md5_reader`]).
+    V2,
+}
+
+/// The name of one object on a remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// The object's MD5 as DVC recorded it.
+    pub md5: Md5,
+    /// `true` for a directory manifest (`.dir`).
+    pub is_dir: bool,
+    /// Which layout the hash belongs to.
+    pub layout: Layout,
+}
+
+impl ObjectKey {
+    /// The object's path relative to the remote's root, `/`-separated.
+    ///
+    /// ```
+    /// use dvc_build::remote::{Layout, ObjectKey};
+    /// let md5 = "c9283308ba03a923cd0d08df856095c3".parse().unwrap();
+    /// let key = ObjectKey { md5, is_dir: false, layout: Layout::V3 };
+    /// assert_eq!(key.rel_path(), "files/md5/c9/283308ba03a923cd0d08df856095c3");
+    /// ```
+    pub fn rel_path(&self) -> String {
+        let hex = self.md5.to_hex();
+        let suffix = if self.is_dir { ".dir" } else { "" };
+        match self.layout {
+            Layout::V3 => format!("files/md5/{}/{}{suffix}", &hex[..2], &hex[2..]),
+            Layout::V2 => format!("{}/{}{suffix}", &hex[..2], &hex[2..]),
+        }
+    }
+}
+
+/// An open download: a stream of bytes and, when the remote said, their length.
+pub struct Body {
+    /// The bytes, from the requested offset on.
+    pub reader: Box<dyn Read + Send>,
+    /// The number of bytes `reader` will yield, if known.
+    pub len: Option<u64>,
+}
+
+/// Why a request failed, as far as retrying is concerned.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The object is not on the remote (404, missing file).
+    NotFound(Error),
+    /// Worth retrying: connection refused or reset, timeouts, 5xx, 429.
+    Transient(Error),
+    /// Retrying will not help: 401/403, bad configuration, unsupported type.
+    Permanent(Error),
+}
+
+impl FetchError {
+    /// The error inside, whatever the class.
+    pub fn into_error(self) -> Error {
+        match self {
+            FetchError::NotFound(e) | FetchError::Transient(e) | FetchError::Permanent(e) => e,
+        }
+    }
+}
+
+/// A place DVC objects can be read from.
+pub trait Remote: Send + Sync {
+    /// The remote's URL with any secret removed, for messages.
+    fn display_url(&self) -> String;
+
+    /// Opens the object at `rel_path` (see [`ObjectKey::rel_path`]), from
+    /// byte `offset` to the end, or to `end` (exclusive) when given.
+    fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError>;
+
+    /// How many requests may usefully run at once against this remote.
+    fn max_parallel(&self) -> usize {
+        8
+    }
+
+    /// `true` when [`Remote::open`] is a cheap local read (no retries, no
+    /// parallel ranges needed).
+    fn is_local(&self) -> bool {
+        false
+    }
+}
