@@ -1,1 +1,586 @@
 //! `[package.metadata.dvc]`: the data dependencies a crate declares.
+//!
+//! Parses a `Cargo.toml` (as text) into a [`Manifest`]: one [`Dependency`] per
+//! `[package.metadata.dvc.deps.NAME]` table, validated. Errors name the exact
+//! key (`package.metadata.dvc.deps.classifier.url: missing`), unknown keys are
+//! rejected with a "did you mean" hint, and an `out` that would leave the
+//! crate is refused. Nothing here touches the network or the file system.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The keys a dependency table may hold.
+const DEP_KEYS: &[&str] = &["url", "path", "rev", "out", "remote", "config"];
+/// The keys `[package.metadata.dvc]` may hold.
+const DVC_KEYS: &[&str] = &["deps"];
+
+/// The data dependencies of one package.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Manifest {
+    /// The package's name, from `[package] name` (empty for a virtual manifest).
+    pub package: String,
+    /// The declared dependencies, in name order.
+    pub deps: Vec<Dependency>,
+}
+
+/// One `[package.metadata.dvc.deps.NAME]` declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    /// The table's key: the dependency's name.
+    pub name: String,
+    /// Git URL or local path of the source DVC project, as written.
+    pub url: String,
+    /// File or directory inside the source project (`/`-separated).
+    pub path: String,
+    /// Branch, tag or commit; `None` means the remote's default branch.
+    pub rev: Option<String>,
+    /// Where the artifact goes, relative to the crate root (`/`-separated).
+    pub out: String,
+    /// A remote of the source project to use instead of its default.
+    pub remote: Option<RemoteSpec>,
+    /// Configuration merged over the source project's `.dvc/config`.
+    pub config: Option<ConfigSpec>,
+}
+
+/// `remote = "name"` or `remote = { url = "...", ... }`: DVC's `repo.remote`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteSpec {
+    /// The name of a remote defined in the source project's config.
+    Name(String),
+    /// The options of a remote, given in full.
+    Options(BTreeMap<String, Scalar>),
+}
+
+/// `config = "file"` or `config = { core = { ... }, ... }`: DVC's `repo.config`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSpec {
+    /// A config file, relative to the crate root.
+    File(String),
+    /// Sections of options, e.g. `{ core = { remote = "x" } }`; DVC's nesting
+    /// (`remote = { name = { url = ... } }`) is kept as written.
+    Table(BTreeMap<String, ConfigValue>),
+}
+
+/// A value in a `config` table: a scalar or a nested table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigValue {
+    /// A leaf option.
+    Scalar(Scalar),
+    /// A section or sub-section.
+    Table(BTreeMap<String, ConfigValue>),
+}
+
+/// A scalar option value, as TOML gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A string.
+    String(String),
+    /// A boolean (`ssl_verify = false`).
+    Bool(bool),
+    /// An integer (`read_timeout = 60`).
+    Integer(i64),
+    /// A float.
+    Float(f64),
+}
+
+impl fmt::Display for Scalar {
+    /// The value as DVC's config would hold it (`true`, `60`, the string).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::String(s) => f.write_str(s),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Integer(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+impl Dependency {
+    /// The lock file of this dependency, `<out>.dvc`, relative to the crate root.
+    ///
+    /// ```
+    /// # let m = dvc_build::manifest::Manifest::parse(r#"
+    /// # [package.metadata.dvc.deps.model]
+    /// # url = "../registry"
+    /// # path = "models/model.onnx"
+    /// # "#).unwrap();
+    /// let dep = &m.deps[0];
+    /// assert_eq!(dep.out, "model.onnx");
+    /// assert_eq!(dep.lock_path(), std::path::Path::new("model.onnx.dvc"));
+    /// ```
+    pub fn lock_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.dvc", self.out))
+    }
+
+    /// The name of the environment variable that carries the artifact's path
+    /// to the crate's code: `DVC_` and the name upper-cased, every
+    /// non-alphanumeric character turned into `_`.
+    ///
+    /// ```
+    /// # let m = dvc_build::manifest::Manifest::parse(r#"
+    /// # [package.metadata.dvc.deps.my-model]
+    /// # url = "r"
+    /// # path = "m.bin"
+    /// # "#).unwrap();
+    /// assert_eq!(m.deps[0].env_var(), "DVC_MY_MODEL");
+    /// ```
+    pub fn env_var(&self) -> String {
+        env_var_name(&self.name)
+    }
+}
+
+/// `DVC_<NAME>` for a dependency key, per the contract.
+pub fn env_var_name(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("DVC_{upper}")
+}
+
+impl Manifest {
+    /// Reads and parses the `Cargo.toml` at `path`.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Manifest::parse(&text).map_err(|e| e.context(path.display()))
+    }
+
+    /// Parses the text of a `Cargo.toml`. A manifest with no
+    /// `[package.metadata.dvc]` has no dependencies.
+    ///
+    /// ```
+    /// let m = dvc_build::manifest::Manifest::parse(r#"
+    /// [package]
+    /// name = "app"
+    /// [package.metadata.dvc.deps.classifier]
+    /// url = "https://example.com/acme/registry"
+    /// path = "models/classifier.onnx"
+    /// rev = "v1.2.0"
+    /// "#).unwrap();
+    /// assert_eq!(m.deps[0].name, "classifier");
+    /// assert_eq!(m.deps[0].rev.as_deref(), Some("v1.2.0"));
+    /// ```
+    pub fn parse(text: &str) -> Result<Manifest> {
+        let doc: toml::Table = toml::from_str(text).map_err(|e| {
+            Error::new(
+                ErrorKind::Manifest,
+                format!("not valid TOML: {}", e.message()),
+            )
+            .with_help(location_hint(text, e.span()))
+        })?;
+        let package = doc.get("package").and_then(|p| p.as_table());
+        let package_name = package
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let Some(dvc) = package
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.as_table())
+            .and_then(|m| m.get("dvc"))
+        else {
+            return Ok(Manifest {
+                package: package_name,
+                deps: Vec::new(),
+            });
+        };
+        let key = "package.metadata.dvc";
+        let dvc = as_table(dvc, key)?;
+        reject_unknown(dvc, DVC_KEYS, key)?;
+        let mut deps = Vec::new();
+        if let Some(table) = dvc.get("deps") {
+            let key = "package.metadata.dvc.deps";
+            for (name, value) in as_table(table, key)? {
+                deps.push(parse_dependency(name, value)?);
+            }
+        }
+        check_unique_outs(&deps)?;
+        Ok(Manifest {
+            package: package_name,
+            deps,
+        })
+    }
+
+    /// The dependency called `name`, if declared.
+    pub fn dep(&self, name: &str) -> Option<&Dependency> {
+        self.deps.iter().find(|d| d.name == name)
+    }
+}
+
+fn location_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line = text[..start].bytes().filter(|&b| b == b'\n').count() + 1;
+            format!("fix the TOML syntax near line {line}")
+        }
+        None => "fix the TOML syntax".to_string(),
+    }
+}
+
+fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
+    let key = format!("package.metadata.dvc.deps.{name}");
+    let err = |msg: String| Error::new(ErrorKind::Manifest, msg).with_dependency(name);
+    if name.is_empty() {
+        return Err(err(format!("{key}: a dependency needs a non-empty name")));
+    }
+    let table = as_table(value, &key).map_err(|e| e.with_dependency(name))?;
+    reject_unknown(table, DEP_KEYS, &key).map_err(|e| e.with_dependency(name))?;
+    let string = |field: &str, required: bool| -> Result<Option<String>> {
+        match table.get(field) {
+            None if required => Err(err(format!("{key}.{field}: missing"))
+                .with_help(format!("add `{field} = \"...\"` to [{key}]"))),
+            None => Ok(None),
+            Some(toml::Value::String(s)) if s.is_empty() => {
+                Err(err(format!("{key}.{field}: must not be empty")))
+            }
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(err(format!(
+                "{key}.{field}: expected a string, found {}",
+                other.type_str()
+            ))),
+        }
+    };
+    let url = string("url", true)?.unwrap_or_default();
+    let path = string("path", true)?.unwrap_or_default();
+    let path = normalize_source_path(&path).map_err(|msg| err(format!("{key}.path: {msg}")))?;
+    let rev = string("rev", false)?;
+    let out = match string("out", false)? {
+        Some(out) => out,
+        None => path.rsplit('/').next().unwrap_or(&path).to_string(),
+    };
+    let out = normalize_out(&out).map_err(|msg| {
+        err(format!("{key}.out: {msg}"))
+            .with_help("`out` is a path relative to the crate root that stays inside the crate")
+    })?;
+    let remote = match table.get("remote") {
+        None => None,
+        Some(toml::Value::String(s)) if s.is_empty() => {
+            return Err(err(format!("{key}.remote: must not be empty")));
+        }
+        Some(toml::Value::String(s)) => Some(RemoteSpec::Name(s.clone())),
+        Some(toml::Value::Table(t)) => {
+            let mut options = BTreeMap::new();
+            for (k, v) in t {
+                let scalar = to_scalar(v).ok_or_else(|| {
+                    err(format!(
+                        "{key}.remote.{k}: expected a string, boolean or number, found {}",
+                        v.type_str()
+                    ))
+                })?;
+                options.insert(k.clone(), scalar);
+            }
+            if !options.contains_key("url") {
+                return Err(err(format!("{key}.remote.url: missing")).with_help(
+                    "a remote given as a table needs at least `url`, e.g. `remote = { url = \"s3://bucket/path\" }`",
+                ));
+            }
+            Some(RemoteSpec::Options(options))
+        }
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.remote: expected a remote name or a table of remote options, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let config = match table.get("config") {
+        None => None,
+        Some(toml::Value::String(s)) if s.is_empty() => {
+            return Err(err(format!("{key}.config: must not be empty")));
+        }
+        Some(toml::Value::String(s)) => Some(ConfigSpec::File(s.clone())),
+        Some(toml::Value::Table(t)) => Some(ConfigSpec::Table(
+            to_config_table(t, &format!("{key}.config")).map_err(err)?,
+        )),
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.config: expected a file name or a table of config sections, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    Ok(Dependency {
+        name: name.to_string(),
+        url,
+        path,
+        rev,
+        out,
+        remote,
+        config,
+    })
+}
+
+fn to_scalar(v: &toml::Value) -> Option<Scalar> {
+    match v {
+        toml::Value::String(s) => Some(Scalar::String(s.clone())),
+        toml::Value::Boolean(b) => Some(Scalar::Bool(*b)),
+        toml::Value::Integer(i) => Some(Scalar::Integer(*i)),
+        toml::Value::Float(x) => Some(Scalar::Float(*x)),
+        _ => None,
+    }
+}
+
+fn to_config_table(
+    t: &toml::Table,
+    key: &str,
+) -> std::result::Result<BTreeMap<String, ConfigValue>, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in t {
+        let value = match v {
+            toml::Value::Table(inner) => {
+                ConfigValue::Table(to_config_table(inner, &format!("{key}.{k}"))?)
+            }
+            other => ConfigValue::Scalar(to_scalar(other).ok_or_else(|| {
+                format!(
+                    "{key}.{k}: expected a string, boolean, number or table, found {}",
+                    other.type_str()
+                )
+            })?),
+        };
+        out.insert(k.clone(), value);
+    }
+    Ok(out)
+}
+
+fn as_table<'a>(value: &'a toml::Value, key: &str) -> Result<&'a toml::Table> {
+    value.as_table().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Manifest,
+            format!("{key}: expected a table, found {}", value.type_str()),
+        )
+    })
+}
+
+fn reject_unknown(table: &toml::Table, known: &[&str], key: &str) -> Result<()> {
+    for k in table.keys() {
+        if !known.contains(&k.as_str()) {
+            let mut e = Error::new(ErrorKind::Manifest, format!("{key}.{k}: unknown key"));
+            e = match closest(k, known) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help(format!("the keys allowed here are: {}", known.join(", "))),
+            };
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The known word closest to `word`, if it is close enough to be a typo.
+fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (insert, delete, substitute), over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// `path` inside the source project: relative, `/`-separated, no `..`.
+fn normalize_source_path(path: &str) -> std::result::Result<String, String> {
+    let parts = safe_components(path)?;
+    Ok(parts.join("/"))
+}
+
+/// `out` relative to the crate root: must stay inside the crate and must
+/// not be the crate root itself.
+fn normalize_out(out: &str) -> std::result::Result<String, String> {
+    let parts = safe_components(out)?;
+    if parts.first().is_some_and(|p| *p == "target") {
+        return Err(format!(
+            "`{out}` is inside `target/`, which cargo owns; pick another folder"
+        ));
+    }
+    Ok(parts.join("/"))
+}
+
+fn safe_components(path: &str) -> std::result::Result<Vec<&str>, String> {
+    if path.contains('\0') {
+        return Err("must not contain a NUL character".to_string());
+    }
+    if path.contains('\\') {
+        return Err(format!("`{path}` must use `/` as separator"));
+    }
+    let p = Path::new(path);
+    if p.is_absolute() || path.starts_with('/') || has_drive_prefix(path) {
+        return Err(format!("`{path}` must be a relative path"));
+    }
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str().unwrap_or_default()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!("`{path}` must not contain `..`"));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("`{path}` must be a relative path"));
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("`{path}` names no file"));
+    }
+    Ok(parts)
+}
+
+fn has_drive_prefix(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+fn check_unique_outs(deps: &[Dependency]) -> Result<()> {
+    for (i, a) in deps.iter().enumerate() {
+        for b in &deps[i + 1..] {
+            let nested = a.out == b.out
+                || b.out.starts_with(&format!("{}/", a.out))
+                || a.out.starts_with(&format!("{}/", b.out));
+            if nested {
+                return Err(Error::new(
+                    ErrorKind::Manifest,
+                    format!(
+                        "package.metadata.dvc.deps.{}.out: `{}` overlaps `{}` of dependency `{}`",
+                        b.name, b.out, a.out, a.name
+                    ),
+                )
+                .with_dependency(&b.name)
+                .with_help("give each dependency its own `out`"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        Manifest::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn full_declaration() {
+        let m = Manifest::parse(
+            r#"
+            [package]
+            name = "app"
+            [package.metadata.dvc.deps.classifier]
+            url = "https://example.com/acme/model-registry"
+            path = "models/classifier.onnx"
+            rev = "v1.2.0"
+            out = "./assets/classifier.onnx"
+            remote = "s3-mirror"
+            config = "registry.dvcconfig"
+            [package.metadata.dvc.deps.data]
+            url = "../registry"
+            path = "data/dir/"
+            remote = { url = "s3://b/p", region = "eu-west-1", ssl_verify = false }
+            config = { core = { remote = "x" } }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.package, "app");
+        let c = m.dep("classifier").unwrap();
+        assert_eq!(c.out, "assets/classifier.onnx");
+        assert_eq!(c.lock_path(), PathBuf::from("assets/classifier.onnx.dvc"));
+        assert_eq!(c.remote, Some(RemoteSpec::Name("s3-mirror".into())));
+        let d = m.dep("data").unwrap();
+        assert_eq!(d.path, "data/dir");
+        assert_eq!(d.out, "dir");
+        let Some(RemoteSpec::Options(o)) = &d.remote else {
+            panic!("{:?}", d.remote)
+        };
+        assert_eq!(o["ssl_verify"], Scalar::Bool(false));
+        assert!(matches!(d.config, Some(ConfigSpec::Table(_))));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse_err("[package.metadata.dvc.deps.classifier]\npath = \"a\"\n");
+        assert!(e.contains("package.metadata.dvc.deps.classifier.url: missing"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\nrevv = \"x\"\n");
+        assert!(e.contains("deps.c.revv: unknown key"), "{e}");
+        assert!(e.contains("did you mean `rev`?"), "{e}");
+        let e = parse_err("[package.metadata.dvc]\ndep = 1\n");
+        assert!(e.contains("did you mean `deps`?"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.c]\nurl = 3\npath = \"a\"\n");
+        assert!(e.contains("deps.c.url: expected a string, found integer"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps]\nc = \"x\"\n");
+        assert!(e.contains("deps.c: expected a table"), "{e}");
+        let e = parse_err("[package\n");
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn out_must_stay_inside_the_crate() {
+        for bad in ["../x", "/etc/passwd", "a/../../b", "C:/x", "a\\b", "target/x", ".", "a\0b"] {
+            let text = format!(
+                "[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\nout = \"{}\"\n",
+                bad.replace('\\', "\\\\").replace('\0', "\\u0000")
+            );
+            let e = parse_err(&text);
+            assert!(e.contains("deps.c.out"), "{bad}: {e}");
+        }
+        let e = parse_err("[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"../a\"\n");
+        assert!(e.contains("deps.c.path"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_outs_are_refused() {
+        let e = parse_err(
+            "[package.metadata.dvc.deps.a]\nurl = \"u\"\npath = \"d\"\n\
+             [package.metadata.dvc.deps.b]\nurl = \"u\"\npath = \"x/d\"\n",
+        );
+        assert!(e.contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn no_metadata_means_no_deps() {
+        assert!(Manifest::parse("[package]\nname = \"x\"\n").unwrap().deps.is_empty());
+        assert!(Manifest::parse("").unwrap().deps.is_empty());
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(env_var_name("classifier"), "DVC_CLASSIFIER");
+        assert_eq!(env_var_name("a.b-c d"), "DVC_A_B_C_D");
+    }
+
+    #[test]
+    fn edit_distance_works() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest("urll", DEP_KEYS), Some("url"));
+        assert_eq!(closest("zzzzzz", DEP_KEYS), None);
+    }
+}
