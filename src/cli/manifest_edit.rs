@@ -1,0 +1,139 @@
+//! Edits to `Cargo.toml` that keep its formatting and comments (toml_edit).
+//!
+//! `cargo dvc import` adds a `[package.metadata.dvc.deps.NAME]` table;
+//! `cargo dvc update --rev` changes one `rev`. Everything else in the file is
+//! left byte for byte as it was.
+
+use toml_edit::{DocumentMut, Item, Table, value};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A new dependency declaration to add.
+#[derive(Debug, Clone)]
+pub struct NewDependency<'a> {
+    /// The table key.
+    pub name: &'a str,
+    /// `url`.
+    pub url: &'a str,
+    /// `path`.
+    pub path: &'a str,
+    /// `rev`, if pinned.
+    pub rev: Option<&'a str>,
+    /// `out`, when it differs from the default.
+    pub out: Option<&'a str>,
+}
+
+/// `text` with `[package.metadata.dvc.deps.<name>]` added (or replaced).
+///
+/// ```
+/// # use dvc_build::cli::manifest_edit::{add_dependency, NewDependency};
+/// let text = "[package]\nname = \"app\" # mine\n";
+/// let out = add_dependency(text, &NewDependency {
+///     name: "model", url: "../registry", path: "m.bin", rev: Some("v1"), out: None,
+/// }).unwrap();
+/// assert!(out.starts_with(text));
+/// assert!(out.contains("[package.metadata.dvc.deps.model]\nurl = \"../registry\"\npath = \"m.bin\"\nrev = \"v1\"\n"));
+/// ```
+pub fn add_dependency(text: &str, dep: &NewDependency<'_>) -> Result<String> {
+    let mut doc = parse(text)?;
+    let deps = deps_table(&mut doc)?;
+    let mut table = Table::new();
+    table.insert("url", value(dep.url));
+    table.insert("path", value(dep.path));
+    if let Some(rev) = dep.rev {
+        table.insert("rev", value(rev));
+    }
+    if let Some(out) = dep.out {
+        table.insert("out", value(out));
+    }
+    deps.insert(dep.name, Item::Table(table));
+    Ok(doc.to_string())
+}
+
+/// `text` with `rev` of dependency `name` set to `rev`.
+///
+/// ```
+/// # use dvc_build::cli::manifest_edit::set_rev;
+/// let text = "[package.metadata.dvc.deps.m]\nurl = \"r\"  # the registry\npath = \"m.bin\"\nrev = \"v1\"\n";
+/// let out = set_rev(text, "m", "v2").unwrap();
+/// assert_eq!(out, text.replace("v1", "v2"));
+/// ```
+pub fn set_rev(text: &str, name: &str, rev: &str) -> Result<String> {
+    let mut doc = parse(text)?;
+    let deps = deps_table(&mut doc)?;
+    let Some(dep) = deps.get_mut(name).and_then(|d| d.as_table_like_mut()) else {
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!("package.metadata.dvc.deps.{name}: not declared"),
+        )
+        .with_dependency(name));
+    };
+    match dep.get_mut("rev").and_then(|r| r.as_value_mut()) {
+        Some(old) => {
+            // Keep the comments and spacing around the old value.
+            let decor = old.decor().clone();
+            *old = rev.into();
+            *old.decor_mut() = decor;
+        }
+        None => {
+            dep.insert("rev", value(rev));
+        }
+    }
+    Ok(doc.to_string())
+}
+
+fn parse(text: &str) -> Result<DocumentMut> {
+    text.parse::<DocumentMut>().map_err(|e| {
+        Error::new(
+            ErrorKind::Manifest,
+            format!("Cargo.toml is not valid TOML: {}", e.message()),
+        )
+    })
+}
+
+/// `package.metadata.dvc.deps`, created as implicit tables when missing.
+fn deps_table(doc: &mut DocumentMut) -> Result<&mut Table> {
+    let mut table = doc.as_table_mut();
+    for key in ["package", "metadata", "dvc", "deps"] {
+        let item = table.entry(key).or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        });
+        table = item.as_table_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Manifest,
+                format!("`{key}` in Cargo.toml is not a table; cannot add a dependency under it"),
+            )
+            .with_help("write `[package.metadata.dvc.deps.NAME]` tables by hand")
+        })?;
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_after_existing_deps_and_keeps_comments() {
+        let text = "# top\n[package]\nname = \"a\"\n\n[package.metadata.dvc.deps.one]\nurl = \"u\"\npath = \"p\" # keep me\n\n[dependencies]\nx = \"1\"\n";
+        let out = add_dependency(
+            text,
+            &NewDependency { name: "two", url: "u2", path: "d/p2", rev: None, out: Some("assets/p2") },
+        )
+        .unwrap();
+        assert!(out.contains("# keep me"), "{out}");
+        assert!(out.contains("[package.metadata.dvc.deps.two]\nurl = \"u2\"\npath = \"d/p2\"\nout = \"assets/p2\"\n"), "{out}");
+        let m = crate::manifest::Manifest::parse(&out).unwrap();
+        assert_eq!(m.deps.len(), 2);
+    }
+
+    #[test]
+    fn set_rev_adds_or_replaces() {
+        let text = "[package.metadata.dvc.deps.m]\nurl = \"r\"\npath = \"m.bin\"\n";
+        let out = set_rev(text, "m", "v2").unwrap();
+        assert_eq!(crate::manifest::Manifest::parse(&out).unwrap().deps[0].rev.as_deref(), Some("v2"));
+        assert!(set_rev(text, "nope", "v2").is_err());
+    }
+}

@@ -1,0 +1,400 @@
+//! Source-project lookup: what a path names in a DVC project at one commit.
+//!
+//! Given the tree of a registry at a commit (any [`SourceTree`]; in practice
+//! the git database), [`locate`] finds the DVC project that holds `path`
+//! (the repository root, or a subfolder made by `dvc init --subdir`) and says
+//! where the artifact's bytes are, in the order `dvc import` looks:
+//!
+//! 1. an output of a `.dvc` file (relative to the file's folder and `wdir`);
+//! 2. an output of a `dvc.lock` stage;
+//! 3. a file or folder inside a tracked directory (resolved later, from the
+//!    directory's `.dir` object);
+//! 4. a file or folder tracked by git itself.
+//!
+//! It also reads the project's `.dvc/config`, which says where the default
+//! remote is. Nothing here fetches data.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::dvc_lock::DvcLock;
+use crate::format::stage::{HashInfo, Stage};
+use crate::hash::Md5;
+use crate::remote::{Layout, ObjectKey};
+
+/// What kind of thing a path in a tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A regular file (blob).
+    File,
+    /// A folder (tree).
+    Dir,
+}
+
+/// Read access to a repository's files at one commit.
+pub trait SourceTree {
+    /// The bytes of the file at `path` (`/`-separated, relative to the root),
+    /// or `None` when there is no such file.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// What `path` is, or `None` when absent. `""` is the root folder.
+    fn kind(&self, path: &str) -> Result<Option<NodeKind>>;
+    /// Every file below folder `dir` (`""` for the root), recursively, as
+    /// paths relative to the root.
+    fn files_under(&self, dir: &str) -> Result<Vec<String>>;
+}
+
+/// Where a DVC-tracked output's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedOutput {
+    /// The output's path, relative to the repository root.
+    pub path: String,
+    /// The remote object: a file, or a directory's `.dir` manifest.
+    pub key: ObjectKey,
+    /// The recorded size, when the file recorded one.
+    pub size: Option<u64>,
+    /// The recorded file count of a directory.
+    pub nfiles: Option<u64>,
+    /// The file (`.dvc` or `dvc.lock`) that records it.
+    pub recorded_in: String,
+}
+
+/// What `path` names in the source project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// A whole DVC output (file or directory).
+    Output(TrackedOutput),
+    /// Something inside a tracked directory: `inner` is the path below the
+    /// directory output (`/`-separated), a file or a sub-folder.
+    InsideDir {
+        /// The directory output.
+        dir: TrackedOutput,
+        /// The path inside it.
+        inner: String,
+    },
+    /// A file tracked by git itself.
+    GitFile,
+    /// A folder tracked by git itself (no DVC output inside).
+    GitDir,
+}
+
+/// The result of a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceArtifact {
+    /// The DVC project's folder relative to the repository root (`""` when
+    /// at the root, or when the repository is not a DVC project).
+    pub project_dir: String,
+    /// The path that was asked for, relative to the repository root.
+    pub path: String,
+    /// What it is.
+    pub located: Located,
+}
+
+/// Looks `path` (relative to the repository root, `/`-separated, normalised)
+/// up in `tree`.
+pub fn locate(tree: &dyn SourceTree, path: &str) -> Result<SourceArtifact> {
+    let project_dir = project_dir_of(tree, path)?;
+    let outputs = tracked_outputs(tree, &project_dir)?;
+    let located = match_output(&outputs, path);
+    let located = match located {
+        Some(l) => l,
+        None => match tree.kind(path)? {
+            Some(NodeKind::File) => Located::GitFile,
+            Some(NodeKind::Dir) => {
+                let prefix = format!("{path}/");
+                if let Some(inner) = outputs.iter().find(|o| o.path.starts_with(&prefix)) {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "`{path}` is a git folder that holds the DVC output `{}`; \
+                             importing such a mixed folder is not supported",
+                            inner.path
+                        ),
+                    )
+                    .with_help(format!("import `{}` on its own", inner.path)));
+                }
+                Located::GitDir
+            }
+            None => return Err(not_found(tree, path, &outputs)),
+        },
+    };
+    Ok(SourceArtifact {
+        project_dir,
+        path: path.to_string(),
+        located,
+    })
+}
+
+/// The folder of the innermost DVC project (a folder with `.dvc/`) holding `path`.
+fn project_dir_of(tree: &dyn SourceTree, path: &str) -> Result<String> {
+    let mut best = String::new();
+    let mut prefix = String::new();
+    let mut parts = path.split('/').peekable();
+    loop {
+        let dvc_dir = if prefix.is_empty() {
+            ".dvc".to_string()
+        } else {
+            format!("{prefix}/.dvc")
+        };
+        if tree.kind(&dvc_dir)? == Some(NodeKind::Dir) {
+            best = prefix.clone();
+        }
+        match parts.next() {
+            // The path itself cannot be the project folder of itself.
+            Some(part) if parts.peek().is_some() => {
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+            }
+            _ => break,
+        }
+    }
+    Ok(best)
+}
+
+/// Every output recorded by the `.dvc` files and `dvc.lock` files of the
+/// project at `project_dir`, with paths relative to the repository root.
+pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<TrackedOutput>> {
+    let mut outputs = Vec::new();
+    let files = tree.files_under(project_dir)?;
+    let internal = join(project_dir, ".dvc/");
+    for file in &files {
+        if file.starts_with(&internal) {
+            continue;
+        }
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let folder = parent(file);
+        if name.ends_with(".dvc") && name != ".dvc" {
+            let Some(bytes) = tree.read(file)? else { continue };
+            let text = utf8(&bytes, file)?;
+            let stage = Stage::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
+            let base = match &stage.wdir {
+                Some(wdir) => normalize_join(&folder, wdir)
+                    .ok_or_else(|| escapes(file, wdir))?,
+                None => folder.clone(),
+            };
+            for out in &stage.outs {
+                if let Some(o) = output(file, &base, &out.path, &out.hash)? {
+                    outputs.push(o);
+                }
+            }
+        } else if name == "dvc.lock" {
+            let Some(bytes) = tree.read(file)? else { continue };
+            let text = utf8(&bytes, file)?;
+            let lock = DvcLock::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
+            for out in lock.outs() {
+                if let Some(o) = output(file, &folder, &out.path, &out.hash)? {
+                    outputs.push(o);
+                }
+            }
+        }
+    }
+    Ok(outputs)
+}
+
+fn output(file: &str, base: &str, out_path: &str, hash: &HashInfo) -> Result<Option<TrackedOutput>> {
+    let path = normalize_join(base, out_path).ok_or_else(|| escapes(file, out_path))?;
+    // An output without a hash (never committed / `cache: false`) has no
+    // object on the remote: git may still track it.
+    let Some(md5) = &hash.md5 else {
+        return Ok(None);
+    };
+    let (hex, is_dir) = match md5.strip_suffix(".dir") {
+        Some(hex) => (hex, true),
+        None => (md5.as_str(), false),
+    };
+    let md5: Md5 = hex
+        .parse()
+        .map_err(|e: Error| e.context(format!("in `{file}`, output `{out_path}`")))?;
+    let layout = if hash.is_md5_v3() { Layout::V3 } else { Layout::V2 };
+    Ok(Some(TrackedOutput {
+        path,
+        key: ObjectKey {
+            md5,
+            is_dir,
+            layout,
+        },
+        size: hash.size,
+        nfiles: hash.nfiles,
+        recorded_in: file.to_string(),
+    }))
+}
+
+fn match_output(outputs: &[TrackedOutput], path: &str) -> Option<Located> {
+    if let Some(o) = outputs.iter().find(|o| o.path == path) {
+        return Some(Located::Output(o.clone()));
+    }
+    outputs.iter().find_map(|o| {
+        let inner = path.strip_prefix(&o.path)?.strip_prefix('/')?;
+        (o.key.is_dir || o.path.is_empty()).then(|| Located::InsideDir {
+            dir: o.clone(),
+            inner: inner.to_string(),
+        })
+    })
+}
+
+fn not_found(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Error {
+    let folder = parent(path);
+    let mut near: Vec<String> = outputs
+        .iter()
+        .filter(|o| parent(&o.path) == folder)
+        .map(|o| o.path.clone())
+        .collect();
+    if let Ok(files) = tree.files_under(&folder) {
+        near.extend(
+            files
+                .into_iter()
+                .filter(|f| parent(f) == folder && !f.ends_with(".dvc") && !f.ends_with(".gitignore")),
+        );
+    }
+    near.sort();
+    near.dedup();
+    let err = Error::new(
+        ErrorKind::NotFound,
+        format!("`{path}` is neither tracked by DVC nor by git in the source project"),
+    );
+    if near.is_empty() {
+        err.with_help("check `path`: it is relative to the root of the source repository")
+    } else {
+        let shown: Vec<_> = near.iter().take(10).map(|p| format!("`{p}`")).collect();
+        err.with_help(format!(
+            "check `path`; nearby are {}{}",
+            shown.join(", "),
+            if near.len() > 10 { ", ..." } else { "" }
+        ))
+    }
+}
+
+fn utf8<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        Error::new(ErrorKind::Format, format!("`{file}` is not valid UTF-8"))
+    })
+}
+
+fn escapes(file: &str, rel: &str) -> Error {
+    Error::new(
+        ErrorKind::Format,
+        format!("`{file}` names `{rel}`, which leaves the project"),
+    )
+    .with_help("the source registry is malformed; tell its maintainers")
+}
+
+/// The folder part of `path` (`""` at the root).
+fn parent(path: &str) -> String {
+    match path.rfind('/') {
+        Some(i) => path[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if dir.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+/// `base/rel` with `.` and `..` folded; `None` when it leaves the root or
+/// `rel` is absolute.
+pub fn normalize_join(base: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') || rel.contains('\\') || rel.contains('\0') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// An in-memory tree: path -> contents.
+    struct MemTree(BTreeMap<String, Vec<u8>>);
+
+    impl SourceTree for MemTree {
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(path).cloned())
+        }
+        fn kind(&self, path: &str) -> Result<Option<NodeKind>> {
+            if self.0.contains_key(path) {
+                return Ok(Some(NodeKind::File));
+            }
+            let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+            Ok(self.0.keys().any(|k| k.starts_with(&prefix)).then_some(NodeKind::Dir))
+        }
+        fn files_under(&self, dir: &str) -> Result<Vec<String>> {
+            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+            Ok(self.0.keys().filter(|k| k.starts_with(&prefix)).cloned().collect())
+        }
+    }
+
+    fn tree(files: &[(&str, &str)]) -> MemTree {
+        MemTree(files.iter().map(|(p, c)| (p.to_string(), c.as_bytes().to_vec())).collect())
+    }
+
+    const FILE_DVC: &str = "outs:\n- md5: c9283308ba03a923cd0d08df856095c3\n  size: 1000\n  hash: md5\n  path: model.bin\n";
+    const DIR_DVC: &str = "outs:\n- md5: 849835d274483dc683eb416d6e4f887d.dir\n  size: 4\n  nfiles: 2\n  hash: md5\n  path: dir\n";
+
+    #[test]
+    fn finds_dvc_outputs_files_in_dirs_and_git_files() {
+        let t = tree(&[
+            (".dvc/config", ""),
+            ("data/model.bin.dvc", FILE_DVC),
+            ("data/dir.dvc", DIR_DVC),
+            ("README.md", "hi"),
+            ("stage/dvc.lock", "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n    - path: out/m.pt\n      hash: md5\n      md5: 60b725f10c9c85c70d97880dfe8191b3\n      size: 2\n"),
+        ]);
+        let a = locate(&t, "data/model.bin").unwrap();
+        let Located::Output(o) = a.located else { panic!("{a:?}") };
+        assert_eq!(o.size, Some(1000));
+        assert_eq!(o.key.layout, Layout::V3);
+        let a = locate(&t, "data/dir/sub/b.txt").unwrap();
+        assert!(matches!(a.located, Located::InsideDir { ref inner, .. } if inner == "sub/b.txt"));
+        assert_eq!(locate(&t, "README.md").unwrap().located, Located::GitFile);
+        let a = locate(&t, "stage/out/m.pt").unwrap();
+        assert!(matches!(a.located, Located::Output(ref o) if o.recorded_in == "stage/dvc.lock"));
+    }
+
+    #[test]
+    fn subdir_projects_and_wdir() {
+        let t = tree(&[
+            ("proj/.dvc/config", ""),
+            ("proj/x/m.dvc", "wdir: ../y\nouts:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: m.bin\n"),
+        ]);
+        let a = locate(&t, "proj/y/m.bin").unwrap();
+        assert_eq!(a.project_dir, "proj");
+        let Located::Output(o) = a.located else { panic!() };
+        assert_eq!(o.key.layout, Layout::V2, "no `hash: md5` means a DVC 2 output");
+    }
+
+    #[test]
+    fn missing_path_lists_neighbours() {
+        let t = tree(&[(".dvc/config", ""), ("data/model.bin.dvc", FILE_DVC)]);
+        let e = locate(&t, "data/modle.bin").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.to_string().contains("`data/model.bin`"), "{e}");
+    }
+
+    #[test]
+    fn escaping_outputs_are_errors() {
+        let t = tree(&[(".dvc/config", ""), ("a.dvc", "outs:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: ../../x\n")]);
+        assert!(locate(&t, "x").is_err());
+    }
+
+    #[test]
+    fn normalize() {
+        assert_eq!(normalize_join("a/b", "../c").as_deref(), Some("a/c"));
+        assert_eq!(normalize_join("", "./c/./d").as_deref(), Some("c/d"));
+        assert_eq!(normalize_join("a", "../../c"), None);
+        assert_eq!(normalize_join("a", "/etc"), None);
+    }
+}
