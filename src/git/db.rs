@@ -380,7 +380,9 @@ impl GitDatabase {
 
     /// The tag (preferred) or branch called `rev` on the remote.
     fn ls_remote_name(&self, rev: &str) -> Result<Option<RemoteRef>> {
-        let lines = self.ls_remote_raw(&[rev], &format!("`{rev}`"))?;
+        // `v1^{}` is the peeled line of an annotated tag; the pattern `v1` misses it.
+        let peeled_pattern = format!("{rev}^{{}}");
+        let lines = self.ls_remote_raw(&[rev, &peeled_pattern], &format!("`{rev}`"))?;
         let short = rev
             .strip_prefix("refs/heads/")
             .or_else(|| rev.strip_prefix("refs/tags/"))
