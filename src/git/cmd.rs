@@ -213,6 +213,13 @@ mod tests {
     }
 
     #[test]
+    fn missing_git_says_to_install_it() {
+        let err = spawn_error(io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!(err.kind(), ErrorKind::Git);
+        assert!(err.to_string().contains("install git"), "{err}");
+    }
+
+    #[test]
     fn stderr_is_trimmed_to_the_tail() {
         let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
         let t = trim_stderr(&long);

@@ -338,7 +338,7 @@ impl GitDatabase {
         let out = cmd::output(&mut command)?;
         if !out.ok {
             return Err(self.net_error(
-                &format!("cannot list {what} of {}", self.remote),
+                &format!("cannot ask {} for {what}", self.remote),
                 &out.stderr,
             ));
         }
@@ -533,7 +533,7 @@ impl GitDatabase {
     fn fetch(&self, refspecs: &[&str], shallow: bool) -> Result<()> {
         let attempt = |depth: bool| -> Result<cmd::Finished> {
             let mut command = self.git();
-            command.args(["fetch", "--quiet", "--no-tags", "--no-auto-maintenance"]);
+            command.args(["fetch", "--quiet", "--no-tags"]);
             if depth {
                 command.arg("--depth=1");
             } else if self.path.join("shallow").exists() {

@@ -48,6 +48,13 @@ impl GitRemote {
             return Err(Error::new(ErrorKind::Git, "the git URL is empty")
                 .with_help("set `url` to a git URL or a path to a git repository"));
         }
+        if url.starts_with('-') {
+            // git would read it as an option.
+            return Err(
+                Error::new(ErrorKind::Git, format!("`{url}` is not a git URL"))
+                    .with_help("set `url` to a git URL or a path to a git repository"),
+            );
+        }
         match classify(url) {
             Kind::Url { scheme, rest } => {
                 let local = scheme.eq_ignore_ascii_case("file");
@@ -302,6 +309,12 @@ mod tests {
                 .ident()
                 .starts_with("h-")
         );
+    }
+
+    #[test]
+    fn option_like_urls_are_refused() {
+        assert!(GitRemote::new("-oProxyCommand=x:y").is_err());
+        assert!(GitRemote::new("--upload-pack=x").is_err());
     }
 
     #[test]

@@ -408,3 +408,63 @@ fn git_concurrent_fetches_share_one_database() {
         .collect();
     assert_eq!(entries.len(), 2, "one db and its lock: {entries:?}");
 }
+
+/// Run in child processes by `git_concurrent_processes_share_one_database`:
+/// resolves `DVC_BUILD_TEST_GIT_REV` of `..._URL` into the cache `..._CACHE`.
+#[test]
+#[ignore = "a helper that git_concurrent_processes_share_one_database runs"]
+fn git_child_process_resolve() {
+    let var = |n: &str| std::env::var(format!("DVC_BUILD_TEST_GIT_{n}")).ok();
+    let (Some(cache), Some(url), Some(rev)) = (var("CACHE"), var("URL"), var("REV")) else {
+        return;
+    };
+    let db = open(Path::new(&cache), &url);
+    let commit = db.resolve(Some(&rev), NetMode::Online).unwrap();
+    println!("RESOLVED {commit}");
+}
+
+#[test]
+fn git_concurrent_processes_share_one_database() {
+    let tmp = tempdir();
+    let src = Source::new(tmp.path());
+    let daemon = GitDaemon::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    let url = daemon.url("source");
+    let exe = std::env::current_exe().unwrap();
+    let cases = [
+        ("main", &src.c2),
+        ("dev", &src.c3),
+        ("v1", &src.c1),
+        (&src.c3[..9], &src.c3),
+    ];
+    let children: Vec<_> = cases
+        .iter()
+        .map(|(rev, _)| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "git::git_child_process_resolve", "--ignored"])
+                .args(["--nocapture", "--test-threads=1"])
+                .env("DVC_BUILD_TEST_GIT_CACHE", &cache)
+                .env("DVC_BUILD_TEST_GIT_URL", &url)
+                .env("DVC_BUILD_TEST_GIT_REV", rev)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for ((rev, want), child) in cases.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("RESOLVED {want}")),
+            "{rev}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let db = open(&cache, &url);
+    run(git(db.path()).args(["fsck", "--no-progress"]));
+    assert_eq!(
+        db.resolve(Some("dev"), NetMode::Offline).unwrap(),
+        oid(&src.c3)
+    );
+}
