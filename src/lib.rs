@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod format;
+pub mod git;
 pub mod hash;
 pub mod manifest;
 pub mod redact;

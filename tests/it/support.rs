@@ -78,7 +78,12 @@ pub fn git(dir: &Path) -> Command {
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]);
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ]);
     cmd
 }
 
@@ -123,7 +128,10 @@ impl Registry {
         let reg = Registry { repo, remote, dvc2 };
         run(git(&reg.repo).arg("init").arg("-q"));
         run(reg.dvc().args(["init", "-q"]));
-        run(reg.dvc().args(["remote", "add", "-d", "store"]).arg(&reg.remote));
+        run(reg
+            .dvc()
+            .args(["remote", "add", "-d", "store"])
+            .arg(&reg.remote));
         reg.commit("init");
         reg
     }
@@ -168,4 +176,237 @@ impl Registry {
     pub fn head(&self) -> String {
         run_stdout(git(&self.repo).args(["rev-parse", "HEAD"]))
     }
+}
+
+// ---------------------------------------------------------------------------
+// Git servers on loopback, for the git transport tests.
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Waits (up to 10 s) until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `git daemon` serving every repository under a folder (`git://`); killed on drop.
+pub struct GitDaemon {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl GitDaemon {
+    /// Serves the repositories under `base` on a free loopback port.
+    pub fn start(base: &Path) -> GitDaemon {
+        let port = free_port();
+        let child = git(base)
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--informative-errors")
+            .arg(format!("--base-path={}", base.display()))
+            .arg(format!("--port={port}"))
+            .arg("--listen=127.0.0.1")
+            .arg(base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let daemon = GitDaemon { child, port };
+        wait_for_port(port);
+        daemon
+    }
+
+    /// The `git://` URL of the repository `name` under the base folder.
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Smart HTTP: a tiny HTTP/1.1 server on loopback that hands every request
+/// to `git http-backend` (CGI) for the repositories under a folder. Counts
+/// requests; stops on drop.
+pub struct GitHttp {
+    /// The port it listens on.
+    pub port: u16,
+    /// Requests served so far.
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GitHttp {
+    /// Serves the repositories under `root` on a free loopback port.
+    pub fn start(root: &Path) -> GitHttp {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, counter, stopping) = (root.to_path_buf(), requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_cgi(stream, &root);
+                });
+            }
+        });
+        GitHttp {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The `http://` URL of the repository `name` under the root folder.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One request: parse it, run `git http-backend`, send its answer, close.
+fn serve_cgi(stream: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("GET").to_string();
+    let target = parts.next().unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    }
+    let mut cmd = Command::new("git");
+    cmd.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(v) = header("content-type") {
+        cmd.env("CONTENT_TYPE", v);
+    }
+    if let Some(v) = header("content-encoding") {
+        cmd.env("HTTP_CONTENT_ENCODING", v);
+    }
+    if let Some(v) = header("git-protocol") {
+        cmd.env("GIT_PROTOCOL", v);
+    }
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    let raw = out.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, i + 4))
+        .or_else(|| {
+            raw.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, i + 2))
+        })
+        .unwrap_or((raw.len(), raw.len()));
+    let head = String::from_utf8_lossy(&raw[..split.0]).to_string();
+    let mut status = "200 OK".to_string();
+    let mut response = Vec::new();
+    let mut out_headers = String::new();
+    for h in head.lines() {
+        match h.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
+            Some(_) => out_headers.push_str(&format!("{}\r\n", h.trim_end())),
+            None => {}
+        }
+    }
+    let content = &raw[split.1..];
+    response.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status}\r\n{out_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            content.len()
+        )
+        .as_bytes(),
+    );
+    response.extend_from_slice(content);
+    let mut stream = stream;
+    stream.write_all(&response)?;
+    stream.flush()
 }
