@@ -14,6 +14,8 @@
 //! into `OUT_DIR`. See `ARCHITECTURE.md` for the map of the code.
 
 #![warn(missing_docs)]
+// The build-script example above is a whole `build.rs`, `fn main` included.
+#![allow(clippy::needless_doctest_main)]
 
 pub mod error;
 pub mod format;
