@@ -3,6 +3,7 @@
 //!
 //! Pure functions from bytes to typed values and back; no I/O here.
 
+pub mod comments;
 pub mod config;
 pub mod dir_manifest;
 pub mod dvc_lock;

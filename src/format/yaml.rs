@@ -51,6 +51,11 @@ impl Map {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The value under `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     /// Sets `key`: in place when present, appended otherwise.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
