@@ -2,3 +2,11 @@
 //! `dvc.lock`, `.dvc/config` and `.dir` manifests.
 //!
 //! Pure functions from bytes to typed values and back; no I/O here.
+
+pub mod comments;
+pub mod config;
+pub mod dir_manifest;
+pub mod dvc_lock;
+pub mod pyjson;
+pub mod stage;
+pub mod yaml;

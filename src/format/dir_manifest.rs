@@ -1,0 +1,213 @@
+//! `.dir` manifests: the JSON list of `{"md5", "relpath"}` entries that names
+//! the files of a tracked directory. Parsed defensively (a hostile remote
+//! must not make us write outside the directory) and written exactly as DVC
+//! writes it, so a subtree's manifest hashes to the `md5` DVC records.
+
+use serde_json::Value as Json;
+
+use super::pyjson;
+use super::yaml::{Map, Value};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::Md5;
+
+/// Largest manifest text we parse; a directory of a million files is ~80 MB.
+const MAX_MANIFEST_BYTES: usize = 512 << 20;
+
+/// One file of a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Path inside the directory, `/`-separated, validated.
+    pub relpath: String,
+    /// The file's content hash.
+    pub md5: Md5,
+}
+
+/// A parsed `.dir` manifest, entries sorted by `relpath`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirManifest {
+    entries: Vec<DirEntry>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Format, format!(".dir manifest: {}", msg.into()))
+}
+
+impl DirManifest {
+    /// Parses manifest bytes. Extra keys per entry (DVC 2's `size`, `isexec`,
+    /// ...) are ignored; unsafe or duplicate relpaths are errors.
+    pub fn parse(bytes: &[u8]) -> Result<DirManifest> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(bad("too large"));
+        }
+        // serde_json limits nesting to 128 levels itself, so hostile input can't overflow.
+        let json: Json =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let Json::Array(items) = json else {
+            return Err(bad("expected a list"));
+        };
+        let entries = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| parse_entry(item).map_err(|e| e.context(format!("entry {i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        DirManifest::from_entries(entries)
+    }
+
+    /// A manifest from entries (sorted here); rejects unsafe and duplicate paths.
+    pub fn from_entries(mut entries: Vec<DirEntry>) -> Result<DirManifest> {
+        for e in &entries {
+            check_relpath(&e.relpath)?;
+        }
+        entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
+        if let Some(w) = entries.windows(2).find(|w| w[0].relpath == w[1].relpath) {
+            return Err(bad(format!("duplicate relpath `{}`", w[0].relpath.escape_debug())));
+        }
+        Ok(DirManifest { entries })
+    }
+
+    /// The entries, sorted by relpath.
+    pub fn entries(&self) -> &[DirEntry] {
+        &self.entries
+    }
+
+    /// The entry for `relpath`.
+    pub fn get(&self, relpath: &str) -> Option<&DirEntry> {
+        self.entries
+            .binary_search_by(|e| e.relpath.as_str().cmp(relpath))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The manifest of the subdirectory `prefix` (`a/b`), relpaths made
+    /// relative to it; what DVC builds when importing a subdirectory of a
+    /// tracked directory. Empty when nothing is under `prefix`.
+    pub fn subtree(&self, prefix: &str) -> DirManifest {
+        let prefix = prefix.trim_matches('/');
+        let lead = format!("{prefix}/");
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let rel = e.relpath.strip_prefix(&lead)?;
+                Some(DirEntry {
+                    relpath: rel.to_string(),
+                    md5: e.md5,
+                })
+            })
+            .collect();
+        DirManifest { entries }
+    }
+
+    /// The bytes DVC writes for this manifest: Python's
+    /// `json.dumps(list, sort_keys=True)`.
+    pub fn to_json(&self) -> String {
+        let list = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mut m = Map::new();
+                m.insert("md5", Value::Str(e.md5.to_hex()));
+                m.insert("relpath", Value::Str(e.relpath.clone()));
+                Value::Map(m)
+            })
+            .collect();
+        pyjson::dumps(&Value::Seq(list))
+    }
+
+    /// The manifest's hash (the directory's `md5`, without `.dir`).
+    pub fn md5(&self) -> Md5 {
+        Md5::of(self.to_json().as_bytes())
+    }
+}
+
+fn parse_entry(item: &Json) -> Result<DirEntry> {
+    let Json::Object(obj) = item else {
+        return Err(bad("expected an object"));
+    };
+    let field = |key: &str| match obj.get(key) {
+        Some(Json::String(s)) => Ok(s.as_str()),
+        Some(_) => Err(bad(format!("`{key}`: expected a string"))),
+        None => Err(bad(format!("`{key}`: missing"))),
+    };
+    let relpath = field("relpath")?.to_string();
+    let md5 = field("md5")?.parse().map_err(|e: Error| bad(e.message().to_string()))?;
+    Ok(DirEntry { relpath, md5 })
+}
+
+/// Rejects a relpath that could leave the directory or is ambiguous: empty,
+/// absolute, `..` or `.` components, empty components, NUL, backslashes,
+/// Windows drive letters.
+pub fn check_relpath(relpath: &str) -> Result<()> {
+    let reject = |why: &str| Err(bad(format!("unsafe relpath `{}`: {why}", relpath.escape_debug())));
+    if relpath.is_empty() {
+        return reject("empty");
+    }
+    if relpath.contains('\0') {
+        return reject("contains NUL");
+    }
+    if relpath.contains('\\') {
+        return reject("contains a backslash");
+    }
+    if relpath.starts_with('/') {
+        return reject("absolute");
+    }
+    let b = relpath.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        return reject("Windows drive");
+    }
+    for part in relpath.split('/') {
+        match part {
+            "" => return reject("empty component"),
+            "." | ".." => return reject("`.` or `..` component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+    fn manifest(paths: &[&str]) -> Result<DirManifest> {
+        let items: Vec<String> = paths
+            .iter()
+            .map(|p| format!("{{\"md5\": \"{H}\", \"relpath\": {}}}", serde_json::Value::from(*p)))
+            .collect();
+        DirManifest::parse(format!("[{}]", items.join(", ")).as_bytes())
+    }
+
+    #[test]
+    fn rejects_unsafe_paths() {
+        for p in [
+            "", "/etc/passwd", "../x", "a/../../x", "a/./b", ".", "a//b", "a/", "a\\b", "C:x",
+            "c:/x", "\\\\server\\share", "a\0b",
+        ] {
+            assert!(manifest(&[p]).is_err(), "{p:?}");
+        }
+        assert!(manifest(&["a", "a"]).is_err());
+        assert!(manifest(&["a..b", ".hidden", "é/ü"]).is_ok());
+    }
+
+    #[test]
+    fn writes_like_dvc_and_sorts_by_code_point() {
+        let m = manifest(&["b", "a/é", "a/z"]).unwrap();
+        assert_eq!(
+            m.to_json(),
+            format!(
+                "[{{\"md5\": \"{H}\", \"relpath\": \"a/z\"}}, {{\"md5\": \"{H}\", \"relpath\": \"a/\\u00e9\"}}, {{\"md5\": \"{H}\", \"relpath\": \"b\"}}]"
+            )
+        );
+        assert_eq!(m.subtree("a").entries().len(), 2);
+        assert_eq!(m.subtree("a/").get("z").unwrap().md5.to_hex(), H);
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        for bad in ["", "{", "[1]", "[{}]", "[{\"md5\": 1, \"relpath\": \"a\"}]", &"[".repeat(10_000)] {
+            assert!(DirManifest::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+}
