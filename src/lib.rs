@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod error;
 pub mod format;
 pub mod hash;
