@@ -22,5 +22,6 @@ pub mod hash;
 pub mod manifest;
 pub mod redact;
 pub mod remote;
+pub mod transfer;
 
 pub use error::{Error, ErrorKind, Result};
