@@ -20,6 +20,7 @@ pub mod error;
 pub mod format;
 pub mod hash;
 pub mod manifest;
+pub mod materialize;
 pub mod redact;
 pub mod remote;
 pub mod transfer;
