@@ -17,12 +17,15 @@
 // The build-script example above is a whole `build.rs`, `fn main` included.
 #![allow(clippy::needless_doctest_main)]
 
+pub mod cache;
 pub mod error;
 pub mod format;
 pub mod git;
 pub mod hash;
 pub mod manifest;
+pub mod materialize;
 pub mod redact;
 pub mod remote;
+pub mod transfer;
 
 pub use error::{Error, ErrorKind, Result};

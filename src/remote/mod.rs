@@ -5,10 +5,17 @@
 //! type implements the small [`Remote`] trait; retries, verification and
 //! caching live above it (in `transfer`), so a remote only moves bytes.
 
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Md5;
+use crate::redact;
+
+#[cfg(feature = "http")]
+pub mod http;
+pub mod local;
 
 /// How a remote lays out its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,4 +104,86 @@ pub trait Remote: Send + Sync {
     fn is_local(&self) -> bool {
         false
     }
+}
+
+/// Opens the remote at `url` with DVC's remote `options` (the keys of its
+/// `['remote "name"']` section other than `url`).
+///
+/// A local path or `file://` URL gives a [`local::LocalRemote`] (a relative
+/// path is taken as is: resolving it against the config file's folder is the
+/// caller's job); `http://` and `https://` give an [`http::HttpRemote`].
+/// Every other scheme is an [`ErrorKind::Unsupported`] error naming the type.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use dvc_build::{ErrorKind, remote::open_remote};
+/// let err = open_remote("gs://bucket/x", &BTreeMap::new()).err().unwrap();
+/// assert_eq!(err.kind(), ErrorKind::Unsupported);
+/// assert!(err.to_string().contains("gs"));
+/// ```
+pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(Box::new(local::LocalRemote::new(PathBuf::from(url))));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "file" => {
+            // `file:///abs/path` and `file://localhost/abs/path`.
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(Error::new(ErrorKind::Manifest, format!("`{}` names no folder", redact::url(url))));
+            }
+            Ok(Box::new(local::LocalRemote::new(PathBuf::from(percent_decode(path)))))
+        }
+        "http" | "https" => open_http(url, options),
+        "s3" => Err(unsupported(url, "s3", "`s3://` remotes are not available in this build of dvc-build")),
+        other => {
+            let kind = match other {
+                "gs" | "gcs" => "Google Cloud Storage (gs)",
+                "azure" | "az" => "Azure Blob Storage (azure)",
+                "ssh" | "sftp" => "SSH (ssh)",
+                "hdfs" | "webhdfs" => "HDFS (hdfs)",
+                "webdav" | "webdavs" => "WebDAV (webdav)",
+                "oss" => "Aliyun OSS (oss)",
+                "remote" => "remote:// (a path inside another remote)",
+                _ => other,
+            };
+            Err(unsupported(url, other, &format!("{kind} remotes are not supported by dvc-build")))
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+fn open_http(url: &str, options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
+    Ok(Box::new(http::HttpRemote::new(url, options)?))
+}
+
+#[cfg(not(feature = "http"))]
+fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
+    Err(unsupported(url, "http", "http remotes need the `http` feature of dvc-build"))
+}
+
+fn unsupported(url: &str, scheme: &str, what: &str) -> Error {
+    Error::new(ErrorKind::Unsupported, format!("remote `{}`: {what}", redact::url(url))).with_help(format!(
+        "mirror the artifacts to an HTTP(S) or local remote and select it with `remote =` \
+         (remote type `{scheme}` is not supported)"
+    ))
+}
+
+/// Decodes `%XX` escapes in a `file://` URL path.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = path.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -244,6 +244,48 @@ impl Drop for GitDaemon {
     }
 }
 
+pub mod http;
+
+/// `python3 -m http.server` serving `dir` on a free loopback port; killed on drop.
+pub struct PythonHttpServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl PythonHttpServer {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start(dir: &Path) -> PythonHttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("find a free port")
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let server = PythonHttpServer { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "python3 http.server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for PythonHttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Smart HTTP: a tiny HTTP/1.1 server on loopback that hands every request
 /// to `git http-backend` (CGI) for the repositories under a folder. Counts
 /// requests; stops on drop.
@@ -409,4 +451,15 @@ fn serve_cgi(stream: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
     let mut stream = stream;
     stream.write_all(&response)?;
     stream.flush()
+}
+
+/// The `md5` and `size` of the first `outs` entry of a `.dvc` file's text.
+pub fn out_md5_and_size(dvc_file: &str) -> (String, Option<u64>) {
+    let outs = dvc_file.split("outs:").nth(1).expect("an outs: section");
+    let field = |name: &str| {
+        outs.lines()
+            .map(|l| l.trim_start_matches(['-', ' ']))
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(|v| v.trim().to_string()))
+    };
+    (field("md5").expect("an md5"), field("size").and_then(|s| s.parse().ok()))
 }

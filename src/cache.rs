@@ -1,0 +1,595 @@
+//! The user-wide content cache: verified objects, addressed by MD5.
+//!
+//! Root: `DVC_BUILD_CACHE_DIR`, else [`Cache::default_root`] (outside any
+//! `target/`, so every crate and every `cargo clean` shares it). Layout, as
+//! DVC's own cache:
+//!
+//! ```text
+//! <root>/files/md5/<2 hex>/<30 hex>[.dir]   objects (read-only)
+//! <root>/state/<2 hex>/<30 hex>[.dir]       when each object was last verified
+//! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
+//! <root>/locks/<name>.lock                  one lock file per object (never removed)
+//! <root>/placed/<hash of a path>            what a materialised copy looked like
+//! <root>/tmp/                               downloads in progress
+//! ```
+//!
+//! Invariants:
+//!
+//! 1. **Nothing enters unverified.** Bytes go through an [`Incoming`], which
+//!    hashes them as they are written into a temporary file under
+//!    `<root>/tmp` (same file system), and [`Incoming::commit`] names the
+//!    object by the MD5 it computed, after checking the MD5 and size the
+//!    caller expected; only then is the file made read-only (0444) and
+//!    renamed into place. An object's name is always the MD5 of its bytes.
+//! 2. **Concurrent processes do not collide.** Writers of one object hold
+//!    its lock ([`Cache::lock`], an OS file lock on `<root>/locks/...`):
+//!    the loser waits and then finds the object present. Renames are atomic,
+//!    so a reader sees no object or a whole one.
+//! 3. **A changed entry is verified again before use.** After verifying an
+//!    object the cache records its size, mtime, ctime, inode and device
+//!    (its *stamp*). [`Cache::get`] compares the current `stat` with that
+//!    record: equal means trusted (one `stat` and one tiny read, no hashing);
+//!    different or missing means the object is hashed again, under its lock,
+//!    and removed when its bytes no longer match its name. So a user writing
+//!    through a hard link into the cache, or a disk that lost bytes while
+//!    the file was changed, leads to a new download, not to wrong bytes.
+//! 4. **DVC 2 objects are cached under their plain MD5.** The transfer layer
+//!    verifies the legacy hash and records the alias legacy -> plain
+//!    ([`Cache::set_legacy_alias`]), so a second fetch of the same legacy
+//!    object finds it without the network.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::{self, Hasher, Md5};
+
+/// The environment variable that overrides the cache location.
+pub const CACHE_DIR_ENV: &str = "DVC_BUILD_CACHE_DIR";
+
+/// A verified object in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedFile {
+    /// The plain MD5 of the bytes (the object's name in the cache).
+    pub md5: Md5,
+    /// The size in bytes.
+    pub size: u64,
+    /// Where the object is (read-only; never write to it).
+    pub path: PathBuf,
+}
+
+/// The content cache rooted at one folder. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// An exclusive lock on one cache object, released on drop.
+#[derive(Debug)]
+pub struct ObjectLock {
+    _file: File,
+}
+
+impl Cache {
+    /// The cache at `root`, created if missing.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Cache> {
+        let root = root.into();
+        for sub in ["files/md5", "tmp", "locks", "state"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| {
+                Error::io("create the cache folder", &dir, e)
+                    .with_help(format!("set {CACHE_DIR_ENV} to a writable folder"))
+            })?;
+        }
+        Ok(Cache { root })
+    }
+
+    /// The cache at `DVC_BUILD_CACHE_DIR`, or at [`Cache::default_root`].
+    pub fn open_default() -> Result<Cache> {
+        Cache::open(Cache::default_root()?)
+    }
+
+    /// Where the cache lives when `DVC_BUILD_CACHE_DIR` is not set:
+    /// `$XDG_CACHE_HOME/dvc-build` or `~/.cache/dvc-build` on Linux and other
+    /// Unix systems, `~/Library/Caches/dvc-build` on macOS,
+    /// `%LOCALAPPDATA%\dvc-build` on Windows. With the variable set (and not
+    /// empty), its value.
+    pub fn default_root() -> Result<PathBuf> {
+        if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        let env_dir = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        let found = if cfg!(windows) {
+            env_dir("LOCALAPPDATA").map(|d| d.join("dvc-build"))
+        } else if cfg!(target_os = "macos") {
+            env_dir("HOME").map(|h| h.join("Library/Caches/dvc-build"))
+        } else {
+            env_dir("XDG_CACHE_HOME")
+                .map(|d| d.join("dvc-build"))
+                .or_else(|| env_dir("HOME").map(|h| h.join(".cache/dvc-build")))
+        };
+        found.ok_or_else(|| {
+            Error::new(ErrorKind::Io, "cannot tell where the user's cache folder is")
+                .with_help(format!("set {CACHE_DIR_ENV} to a folder for downloaded artifacts"))
+        })
+    }
+
+    /// The cache's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the object `md5` (a `.dir` manifest when `is_dir`) is stored.
+    pub fn object_path(&self, md5: &Md5, is_dir: bool) -> PathBuf {
+        self.root.join("files/md5").join(shard(md5, is_dir))
+    }
+
+    fn state_path(&self, md5: &Md5, is_dir: bool) -> PathBuf {
+        self.root.join("state").join(shard(md5, is_dir))
+    }
+
+    fn legacy_path(&self, legacy: &Md5, is_dir: bool) -> PathBuf {
+        self.root.join("legacy").join(shard(legacy, is_dir))
+    }
+
+    /// The verified object `md5`, or `None` when it is not in the cache (or
+    /// was there but corrupt: it is then removed).
+    ///
+    /// Warm path: one `stat` of the object and one read of its small state
+    /// record. Only when they disagree is the object hashed again (under its
+    /// lock).
+    pub fn get(&self, md5: &Md5, is_dir: bool) -> Result<Option<CachedFile>> {
+        match self.quick_check(md5, is_dir)? {
+            Check::Trusted(file) => Ok(Some(file)),
+            Check::Missing => Ok(None),
+            Check::Unverified => {
+                let lock = self.lock_object(md5, is_dir)?;
+                self.get_locked(md5, is_dir, &lock)
+            }
+        }
+    }
+
+    /// As [`Cache::get`], for a caller that already holds the object's lock.
+    pub fn get_locked(&self, md5: &Md5, is_dir: bool, _lock: &ObjectLock) -> Result<Option<CachedFile>> {
+        match self.quick_check(md5, is_dir)? {
+            Check::Trusted(file) => Ok(Some(file)),
+            Check::Missing => Ok(None),
+            Check::Unverified => self.verify(md5, is_dir),
+        }
+    }
+
+    fn quick_check(&self, md5: &Md5, is_dir: bool) -> Result<Check> {
+        let path = self.object_path(md5, is_dir);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Check::Missing),
+            Err(e) => return Err(Error::io("stat", &path, e)),
+        };
+        if !meta.is_file() {
+            return Ok(Check::Unverified);
+        }
+        let recorded = fs::read_to_string(self.state_path(md5, is_dir)).ok();
+        match recorded.as_deref().and_then(Stamp::parse) {
+            Some(stamp) if stamp == Stamp::of(&meta) => Ok(Check::Trusted(CachedFile {
+                md5: *md5,
+                size: meta.len(),
+                path,
+            })),
+            _ => Ok(Check::Unverified),
+        }
+    }
+
+    /// Hashes the object; keeps it (recording a fresh stamp) when it matches
+    /// its name, removes it otherwise. Caller holds the lock.
+    fn verify(&self, md5: &Md5, is_dir: bool) -> Result<Option<CachedFile>> {
+        let path = self.object_path(md5, is_dir);
+        let good = match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("stat", &path, e)),
+            Ok(meta) if !meta.is_file() => None,
+            Ok(_) => {
+                let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+                let (actual, size) = hash::md5_reader(file).map_err(|e| Error::io("read", &path, e))?;
+                (actual == *md5).then_some(size)
+            }
+        };
+        match good {
+            Some(size) => {
+                // Make it read-only again (a user may have chmod-ed it); this
+                // changes ctime, so stamp afterwards.
+                set_read_only(&path)?;
+                self.write_stamp(md5, is_dir, &path)?;
+                Ok(Some(CachedFile { md5: *md5, size, path }))
+            }
+            None => {
+                self.remove_entry(md5, is_dir, &path)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn remove_entry(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<()> {
+        let _ = fs::remove_file(self.state_path(md5, is_dir));
+        let removed = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+            _ => fs::remove_file(path),
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove the corrupt cache entry", path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn write_stamp(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<()> {
+        let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+        write_atomic(&self.root, &self.state_path(md5, is_dir), Stamp::of(&meta).to_string().as_bytes())
+    }
+
+    /// Records that a hard link to `file` was just made: linking changes the
+    /// object's ctime but not its bytes. The stamp is refreshed only when
+    /// size, mtime and inode still equal the recorded ones; otherwise it is
+    /// left alone and the next [`Cache::get`] verifies the object.
+    pub fn note_linked(&self, file: &CachedFile) -> Result<()> {
+        let state = self.state_path(&file.md5, false);
+        let Some(old) = fs::read_to_string(&state).ok().as_deref().and_then(Stamp::parse) else {
+            return Ok(());
+        };
+        let meta = fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
+        let now = Stamp::of(&meta);
+        if now != old && now.same_content_as(&old) {
+            write_atomic(&self.root, &state, now.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Waits for, then takes, the exclusive lock of object `md5`.
+    pub fn lock_object(&self, md5: &Md5, is_dir: bool) -> Result<ObjectLock> {
+        let suffix = if is_dir { ".dir" } else { "" };
+        self.lock(&format!("{md5}{suffix}"))
+    }
+
+    /// Waits for, then takes, the exclusive lock called `name` (a file name).
+    pub fn lock(&self, name: &str) -> Result<ObjectLock> {
+        let path = self.root.join("locks").join(format!("{name}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open the lock file", &path, e))?;
+        file.lock().map_err(|e| Error::io("lock", &path, e))?;
+        Ok(ObjectLock { _file: file })
+    }
+
+    /// Starts writing a new object; see [`Incoming`].
+    pub fn incoming(&self) -> Result<Incoming> {
+        let dir = self.root.join("tmp");
+        let file = tempfile::Builder::new()
+            .prefix("incoming-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        Ok(Incoming {
+            file: BufWriter::with_capacity(hash::CHUNK_SIZE, file),
+            hasher: Hasher::new(),
+        })
+    }
+
+    /// Adds `bytes` (small objects such as `.dir` manifests) and returns the
+    /// entry, named by their MD5.
+    pub fn insert_bytes(&self, bytes: &[u8], is_dir: bool) -> Result<CachedFile> {
+        let md5 = Md5::of(bytes);
+        let lock = self.lock_object(&md5, is_dir)?;
+        if let Some(found) = self.get_locked(&md5, is_dir, &lock)? {
+            return Ok(found);
+        }
+        let mut incoming = self.incoming()?;
+        incoming.write(bytes)?;
+        incoming.commit(self, &lock, Some(md5), Some(bytes.len() as u64), is_dir)
+    }
+
+    /// The plain MD5 recorded for the DVC 2 object `legacy`, if any.
+    pub fn legacy_alias(&self, legacy: &Md5, is_dir: bool) -> Option<Md5> {
+        fs::read_to_string(self.legacy_path(legacy, is_dir))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Records that the DVC 2 object `legacy` has the plain MD5 `plain`
+    /// (call only after verifying the legacy hash of those bytes).
+    pub fn set_legacy_alias(&self, legacy: &Md5, is_dir: bool, plain: &Md5) -> Result<()> {
+        write_atomic(&self.root, &self.legacy_path(legacy, is_dir), plain.to_hex().as_bytes())
+    }
+
+    /// A record kept by [`crate::materialize`] for a placed copy (`key` names
+    /// the destination). `None` when absent.
+    pub(crate) fn read_record(&self, kind: &str, key: &Md5) -> Option<String> {
+        fs::read_to_string(self.root.join(kind).join(shard(key, false))).ok()
+    }
+
+    /// Writes such a record atomically.
+    pub(crate) fn write_record(&self, kind: &str, key: &Md5, text: &str) -> Result<()> {
+        write_atomic(&self.root, &self.root.join(kind).join(shard(key, false)), text.as_bytes())
+    }
+}
+
+enum Check {
+    Trusted(CachedFile),
+    Missing,
+    Unverified,
+}
+
+/// A new object being written: every byte is hashed on its way into a
+/// temporary file in the cache's file system. Dropping it discards the file.
+pub struct Incoming {
+    file: BufWriter<NamedTempFile>,
+    hasher: Hasher,
+}
+
+impl Incoming {
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).map_err(|e| self.io_error(e))?;
+        self.hasher.update(bytes);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// `true` before the first byte.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// Forgets everything written (when a download must start over).
+    pub fn reset(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| self.io_error(e))?;
+        let f = self.file.get_mut().as_file_mut();
+        f.set_len(0).map_err(|e| Error::io("truncate", Path::new("<incoming>"), e))?;
+        io::Seek::rewind(f).map_err(|e| Error::io("rewind", Path::new("<incoming>"), e))?;
+        self.hasher = Hasher::new();
+        Ok(())
+    }
+
+    /// The temporary file, complete once flushed ([`Incoming::flush`]); for a
+    /// second look at the bytes (the DVC 2 hash).
+    pub fn path(&self) -> &Path {
+        self.file.get_ref().path()
+    }
+
+    /// Writes buffered bytes to the temporary file.
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| self.io_error(e))
+    }
+
+    /// The MD5 and size of what was written so far.
+    pub fn digest(&self) -> (Md5, u64) {
+        self.hasher.clone().finish()
+    }
+
+    /// Moves the bytes into the cache under their MD5, after checking it
+    /// against `expected_md5` and the size against `expected_size` (an
+    /// [`ErrorKind::Integrity`] error otherwise, and nothing is kept).
+    /// The caller holds the object's lock (`lock`, taken for the plain MD5).
+    pub fn commit(
+        mut self,
+        cache: &Cache,
+        _lock: &ObjectLock,
+        expected_md5: Option<Md5>,
+        expected_size: Option<u64>,
+        is_dir: bool,
+    ) -> Result<CachedFile> {
+        self.flush()?;
+        let (md5, size) = self.hasher.clone().finish();
+        if let Some(want) = expected_size
+            && want != size
+        {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("expected {want} bytes, got {size}"),
+            ));
+        }
+        if let Some(want) = expected_md5
+            && want != md5
+        {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("expected MD5 {want}, got {md5}"),
+            ));
+        }
+        let temp = self.file.into_inner().map_err(|e| {
+            let err = io::Error::new(e.error().kind(), e.error().to_string());
+            Error::io("write", Path::new("<incoming>"), err)
+        })?;
+        set_read_only(temp.path())?;
+        let dest = cache.object_path(&md5, is_dir);
+        create_parent(&dest)?;
+        temp.persist(&dest)
+            .map_err(|e| Error::io("move into the cache", &dest, e.error))?;
+        cache.write_stamp(&md5, is_dir, &dest)?;
+        Ok(CachedFile { md5, size, path: dest })
+    }
+
+    fn io_error(&self, err: io::Error) -> Error {
+        Error::io("write", self.file.get_ref().path(), err)
+    }
+}
+
+/// `<2 hex>/<30 hex>[.dir]`.
+fn shard(md5: &Md5, is_dir: bool) -> PathBuf {
+    let hex = md5.to_hex();
+    let suffix = if is_dir { ".dir" } else { "" };
+    Path::new(&hex[..2]).join(format!("{}{suffix}", &hex[2..]))
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(parent) => fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e)),
+        None => Ok(()),
+    }
+}
+
+/// Writes `bytes` to `dest` through a temporary file under `<root>/tmp`.
+fn write_atomic(root: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    create_parent(dest)?;
+    let dir = root.join("tmp");
+    let mut temp = tempfile::Builder::new()
+        .prefix("record-")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+    temp.write_all(bytes)
+        .map_err(|e| Error::io("write", temp.path(), e))?;
+    temp.persist(dest)
+        .map_err(|e| Error::io("write", dest, e.error))?;
+    Ok(())
+}
+
+/// Makes `path` read-only for everyone (0444 on Unix).
+pub(crate) fn set_read_only(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    let perms = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::Permissions::from_mode(0o444)
+    };
+    #[cfg(not(unix))]
+    let perms = {
+        let mut p = fs::metadata(path).map_err(|e| Error::io("stat", path, e))?.permissions();
+        p.set_readonly(true);
+        p
+    };
+    fs::set_permissions(path, perms).map_err(|e| Error::io("make read-only", path, e))
+}
+
+/// What `stat` said about a file when it was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+impl Stamp {
+    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Stamp {
+                size: meta.len(),
+                mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+                ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                ino: meta.ino(),
+                dev: meta.dev(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let nanos = |t: io::Result<std::time::SystemTime>| {
+                t.ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128)
+            };
+            Stamp {
+                size: meta.len(),
+                mtime_ns: nanos(meta.modified()),
+                ctime_ns: nanos(meta.created()),
+                ino: 0,
+                dev: 0,
+            }
+        }
+    }
+
+    /// Same size, mtime and identity (ctime may differ).
+    pub(crate) fn same_content_as(&self, other: &Stamp) -> bool {
+        self.size == other.size && self.mtime_ns == other.mtime_ns && self.ino == other.ino && self.dev == other.dev
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Stamp> {
+        let mut it = text.split_ascii_whitespace();
+        if it.next()? != "v1" {
+            return None;
+        }
+        let stamp = Stamp {
+            size: it.next()?.parse().ok()?,
+            mtime_ns: it.next()?.parse().ok()?,
+            ctime_ns: it.next()?.parse().ok()?,
+            ino: it.next()?.parse().ok()?,
+            dev: it.next()?.parse().ok()?,
+        };
+        Some(stamp)
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "v1 {} {} {} {} {}\n",
+            self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("c")).unwrap();
+        (dir, cache)
+    }
+
+    #[test]
+    fn insert_then_get_is_trusted_and_read_only() {
+        let (_d, cache) = cache();
+        let file = cache.insert_bytes(b"hello\n", false).unwrap();
+        assert_eq!(file.md5, Md5::of(b"hello\n"));
+        assert!(file.path.ends_with("files/md5/b1/946ac92492d2347c6235b4d2611184"));
+        assert!(fs::metadata(&file.path).unwrap().permissions().readonly());
+        assert_eq!(cache.get(&file.md5, false).unwrap(), Some(file));
+    }
+
+    #[test]
+    fn commit_refuses_wrong_hash_and_keeps_nothing() {
+        let (_d, cache) = cache();
+        let want = Md5::of(b"right");
+        let lock = cache.lock_object(&want, false).unwrap();
+        let mut inc = cache.incoming().unwrap();
+        inc.write(b"wrong").unwrap();
+        let err = inc.commit(&cache, &lock, Some(want), None, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        assert!(!cache.object_path(&Md5::of(b"wrong"), false).exists());
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn corrupt_entry_with_same_size_is_removed() {
+        let (_d, cache) = cache();
+        let file = cache.insert_bytes(b"abc", false).unwrap();
+        let mut perms = fs::metadata(&file.path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&file.path, perms).unwrap();
+        fs::write(&file.path, b"abd").unwrap();
+        assert_eq!(cache.get(&file.md5, false).unwrap(), None);
+        assert!(!file.path.exists());
+    }
+
+    #[test]
+    fn stamp_round_trips() {
+        let s = Stamp { size: 1, mtime_ns: -2, ctime_ns: 3, ino: 4, dev: 5 };
+        assert_eq!(Stamp::parse(&s.to_string()), Some(s));
+        assert_eq!(Stamp::parse("v0 1 2 3 4 5"), None);
+    }
+}

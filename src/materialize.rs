@@ -1,0 +1,318 @@
+//! Placing cached objects where a build or a user needs them (`OUT_DIR`,
+//! the workspace).
+//!
+//! Each file is placed by the cheapest safe means: a reflink (copy-on-write
+//! clone) where the file system has them, else a hard link to the read-only
+//! cache object when on the same file system, else a copy. Invariants:
+//!
+//! - **Atomic.** A file is built at a temporary sibling and renamed over the
+//!   destination; a directory is built in a temporary sibling folder and
+//!   swapped in. An interrupted run leaves the old destination or the new
+//!   one, plus at worst a hidden `.*.dvc-build-*` sibling.
+//! - **Never through a symlink.** A symlink at the destination is replaced
+//!   (rename replaces the link itself), never followed or written through.
+//! - **Read-only results.** Placed files are 0444 (folders stay writable so
+//!   `cargo clean` can remove them).
+//! - **Idempotent and cheap.** A destination that already holds the object
+//!   is left alone: for a hard link, same inode as the cache object; for a
+//!   copy or reflink, the `stat` recorded when it was placed.
+//! - **What a user does to a placed file cannot change what a later build
+//!   gets.** A hard link shares the cache object's inode, so a user who
+//!   makes it writable and edits it changes the object too; the cache sees
+//!   the changed mtime/ctime, verifies the object, finds it corrupt and has
+//!   it fetched again, and the next placement (new inode) replaces the
+//!   edited file. An edited copy no longer matches its recorded `stat` and
+//!   is replaced.
+//!
+//! Callers pass objects they just got from [`Cache::get`] or the transfer
+//! functions, so they are verified.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cache::{Cache, CachedFile, Stamp, set_read_only};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::Md5;
+
+/// How a file reached its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The destination already held the right content; nothing was done.
+    UpToDate,
+    /// A copy-on-write clone of the cache object.
+    Reflink,
+    /// A hard link to the (read-only) cache object.
+    Hardlink,
+    /// A plain copy.
+    Copy,
+}
+
+const RECORDS: &str = "placed";
+
+/// Places the cached `file` at `dest` (creating parent folders).
+pub fn place_file(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<Placement> {
+    if file_up_to_date(cache, file, dest)? {
+        return Ok(Placement::UpToDate);
+    }
+    let parent = parent_of(dest)?;
+    fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    if let Ok(meta) = fs::symlink_metadata(dest)
+        && meta.is_dir()
+    {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("`{}` is a folder, but a file belongs there", dest.display()),
+        )
+        .with_help("remove or rename that folder"));
+    }
+    let tmp = temp_sibling(dest);
+    let how = match put(cache, file, &tmp, dest) {
+        Ok(how) => how,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = fs::rename(&tmp, dest) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("replace", dest, e));
+    }
+    Ok(how)
+}
+
+/// Places a cached directory at `dest`: exactly `files` (relative paths,
+/// `/`-separated, and their cached objects), nothing else.
+pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> Result<Placement> {
+    for (rel, _) in files {
+        check_relpath(rel)?;
+    }
+    if dir_up_to_date(cache, files, dest)? {
+        return Ok(Placement::UpToDate);
+    }
+    let parent = parent_of(dest)?;
+    fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    let tmp = temp_sibling(dest);
+    let built = (|| -> Result<Placement> {
+        fs::create_dir(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        // Report the least efficient method used: Copy, else Hardlink, else Reflink.
+        let mut used = Placement::Reflink;
+        for (rel, file) in files {
+            let final_path = dest.join(rel);
+            let path = tmp.join(rel);
+            let sub = parent_of(&path)?;
+            fs::create_dir_all(sub).map_err(|e| Error::io("create", sub, e))?;
+            let how = put(cache, file, &path, &final_path)?;
+            used = match (used, how) {
+                (Placement::Copy, _) | (_, Placement::Copy) => Placement::Copy,
+                (Placement::Hardlink, _) | (_, Placement::Hardlink) => Placement::Hardlink,
+                _ => Placement::Reflink,
+            };
+        }
+        Ok(used)
+    })();
+    let how = match built {
+        Ok(how) => how,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    // Swap: move the old destination aside, the new one in, then drop the old.
+    let old = match fs::symlink_metadata(dest) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("stat", dest, e)),
+        Ok(meta) if meta.is_dir() => {
+            let aside = temp_sibling(dest);
+            fs::rename(dest, &aside).map_err(|e| Error::io("move aside", dest, e))?;
+            Some(aside)
+        }
+        Ok(_) => {
+            // A file or a symlink: remove the entry itself, never its target.
+            fs::remove_file(dest).map_err(|e| Error::io("remove", dest, e))?;
+            None
+        }
+    };
+    if let Err(e) = fs::rename(&tmp, dest) {
+        if let Some(aside) = &old {
+            let _ = fs::rename(aside, dest);
+        }
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(Error::io("replace", dest, e));
+    }
+    if let Some(aside) = old {
+        let _ = fs::remove_dir_all(&aside);
+    }
+    Ok(how)
+}
+
+/// Puts a new file at `tmp` holding `file`; `dest` is where it will end up
+/// (the key of its placement record).
+fn put(cache: &Cache, file: &CachedFile, tmp: &Path, dest: &Path) -> Result<Placement> {
+    let how = if reflink_copy::reflink(&file.path, tmp).is_ok() {
+        Placement::Reflink
+    } else if fs::hard_link(&file.path, tmp).is_ok() {
+        cache.note_linked(file)?;
+        return Ok(Placement::Hardlink);
+    } else {
+        let _ = fs::remove_file(tmp);
+        fs::copy(&file.path, tmp).map_err(|e| Error::io("copy to", tmp, e))?;
+        Placement::Copy
+    };
+    set_read_only(tmp)?;
+    let meta = fs::symlink_metadata(tmp).map_err(|e| Error::io("stat", tmp, e))?;
+    let record = format!("{} {}", file.md5, Stamp::of(&meta));
+    cache.write_record(RECORDS, &record_key(dest), &record)?;
+    Ok(how)
+}
+
+/// `true` when `dest` is a regular file (not a symlink) holding `file`.
+fn file_up_to_date(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<bool> {
+    let meta = match fs::symlink_metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("stat", dest, e)),
+    };
+    if !meta.is_file() || meta.len() != file.size {
+        return Ok(false);
+    }
+    if same_inode(&meta, &file.path) {
+        return Ok(true);
+    }
+    let Some(record) = cache.read_record(RECORDS, &record_key(dest)) else {
+        return Ok(false);
+    };
+    let Some((md5, stamp)) = record.split_once(' ') else {
+        return Ok(false);
+    };
+    Ok(md5 == file.md5.to_hex() && Stamp::parse(stamp) == Some(Stamp::of(&meta)))
+}
+
+fn dir_up_to_date(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> Result<bool> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {}
+        _ => return Ok(false),
+    }
+    let mut expected = std::collections::HashSet::with_capacity(files.len());
+    for (rel, file) in files {
+        expected.insert(dest.join(rel));
+        if !file_up_to_date(cache, file, &dest.join(rel))? {
+            return Ok(false);
+        }
+    }
+    // Nothing more than the listed files (and the folders holding them).
+    let mut stack = vec![dest.to_path_buf()];
+    let mut count = 0usize;
+    while let Some(dir) = stack.pop() {
+        let entries = fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+            let kind = entry.file_type().map_err(|e| Error::io("stat", &entry.path(), e))?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && expected.contains(&entry.path()) {
+                count += 1;
+            } else {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(count == expected.len())
+}
+
+#[cfg(unix)]
+fn same_inode(meta: &fs::Metadata, other: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(other).is_ok_and(|o| o.ino() == meta.ino() && o.dev() == meta.dev())
+}
+
+#[cfg(not(unix))]
+fn same_inode(_meta: &fs::Metadata, _other: &Path) -> bool {
+    false
+}
+
+/// The placement record's name for `dest` (its absolute path, hashed).
+fn record_key(dest: &Path) -> Md5 {
+    let abs = std::path::absolute(dest).unwrap_or_else(|_| dest.to_path_buf());
+    Md5::of(abs.as_os_str().as_encoded_bytes())
+}
+
+fn parent_of(path: &Path) -> Result<&Path> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => Ok(p),
+        Some(_) => Ok(Path::new(".")),
+        None => Err(Error::new(ErrorKind::Io, format!("`{}` has no parent folder", path.display()))),
+    }
+}
+
+/// A hidden, unique sibling of `dest`: `.<name>.dvc-build-<pid>-<n>`.
+fn temp_sibling(dest: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.dvc-build-{}-{n}", std::process::id()))
+}
+
+/// A relative path that stays inside its folder.
+fn check_relpath(rel: &str) -> Result<()> {
+    let path = Path::new(rel);
+    let ok = !rel.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Format,
+            format!("`{}` is not a safe relative path", rel.escape_debug()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_idempotently_and_replaces_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let file = cache.insert_bytes(b"payload", false).unwrap();
+        let out = dir.path().join("out");
+        let dest = out.join("a.bin");
+        let first = place_file(&cache, &file, &dest).unwrap();
+        assert_ne!(first, Placement::UpToDate);
+        assert_eq!(place_file(&cache, &file, &dest).unwrap(), Placement::UpToDate);
+        assert!(fs::metadata(&dest).unwrap().permissions().readonly());
+        // The cache still trusts its object without hashing after the link.
+        assert_eq!(cache.get(&file.md5, false).unwrap(), Some(file.clone()));
+
+        #[cfg(unix)]
+        {
+            let victim = dir.path().join("victim");
+            fs::write(&victim, b"keep").unwrap();
+            let link = out.join("link.bin");
+            std::os::unix::fs::symlink(&victim, &link).unwrap();
+            place_file(&cache, &file, &link).unwrap();
+            assert_eq!(fs::read(&victim).unwrap(), b"keep");
+            assert!(fs::symlink_metadata(&link).unwrap().is_file());
+            assert_eq!(fs::read(&link).unwrap(), b"payload");
+        }
+    }
+
+    #[test]
+    fn places_directories_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let a = cache.insert_bytes(b"a", false).unwrap();
+        let b = cache.insert_bytes(b"b", false).unwrap();
+        let files = vec![("x/a.txt".to_string(), a), ("b.txt".to_string(), b)];
+        let dest = dir.path().join("out/data");
+        place_dir(&cache, &files, &dest).unwrap();
+        assert_eq!(place_dir(&cache, &files, &dest).unwrap(), Placement::UpToDate);
+        fs::write(dest.join("extra"), b"").unwrap();
+        assert_ne!(place_dir(&cache, &files, &dest).unwrap(), Placement::UpToDate);
+        assert!(!dest.join("extra").exists());
+        assert_eq!(fs::read(dest.join("x/a.txt")).unwrap(), b"a");
+        assert!(check_relpath("../x").is_err() && check_relpath("/x").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! DVC's `http(s)://` remote: objects fetched with plain `GET`s.
+//!
+//! One [`ureq::Agent`] per remote keeps a pool of keep-alive connections that
+//! every download (and every thread of a directory fetch) shares. Options are
+//! DVC's: `auth` (`basic`, `custom`; `digest` is refused, as DVC 3 does),
+//! `user`, `password`, `custom_auth_header`, `ssl_verify` (`false`, or the
+//! path of a CA bundle), `read_timeout`, `connect_timeout` (seconds).
+//!
+//! Reads from an offset send `Range: bytes=N-`; a server that ignores the
+//! range (`200`) is handled by skipping the first `N` bytes, and `416` past
+//! the end is an empty body. Status codes map to [`FetchError`] classes:
+//! 404/410 not found, 401/403 permanent ([`ErrorKind::Auth`]), 408/425/429/5xx
+//! and network failures transient. Credentials never reach a message: the
+//! URL is shown through [`crate::redact::url`] and headers are never printed.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::Duration;
+
+use ureq::Agent;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use super::{Body, FetchError, Remote};
+use crate::error::{Error, ErrorKind, Result};
+use crate::redact;
+
+/// Default for `connect_timeout` and `read_timeout`, as in DVC (seconds).
+const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+
+/// An HTTP(S) remote.
+pub struct HttpRemote {
+    base: String,
+    agent: Agent,
+    /// `(name, value)` of the authorization header, if any. Never printed.
+    auth_header: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for HttpRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRemote")
+            .field("url", &redact::url(&self.base))
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpRemote {
+    /// The remote at `url` (`http://` or `https://`) with DVC's remote options.
+    pub fn new(url: &str, options: &BTreeMap<String, String>) -> Result<HttpRemote> {
+        let shown = redact::url(url);
+        let opt = |name: &str| options.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let config_error = |msg: String| {
+            Error::new(ErrorKind::Manifest, format!("http remote `{shown}`: {msg}"))
+                .with_help("fix the remote's options in the source project's `.dvc/config` or in `remote =`")
+        };
+
+        let auth_header = match opt("auth") {
+            None => None,
+            Some("basic") => {
+                let user = opt("user").ok_or_else(|| config_error("`auth = basic` needs `user`".into()))?;
+                let password = options.get("password").map(String::as_str).unwrap_or("");
+                Some((
+                    "Authorization".to_string(),
+                    format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
+                ))
+            }
+            Some("custom") => {
+                let header = opt("custom_auth_header")
+                    .ok_or_else(|| config_error("`auth = custom` needs `custom_auth_header`".into()))?;
+                let value = options.get("password").cloned().unwrap_or_default();
+                Some((header.to_string(), value))
+            }
+            Some("digest") => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("http remote `{shown}`: digest authentication is not supported (DVC 3 does not support it either)"),
+                )
+                .with_help("use `auth = basic` or `auth = custom` for this remote"));
+            }
+            Some(other) => {
+                return Err(config_error(format!(
+                    "unknown `auth = {}` (expected `basic`, `custom` or `digest`)",
+                    other.escape_debug()
+                )));
+            }
+        };
+
+        let seconds = |name: &str| -> Result<Duration> {
+            match opt(name) {
+                None => Ok(Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS)),
+                Some(s) => s
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| config_error(format!("`{name} = {s}` is not a number of seconds"))),
+            }
+        };
+        let read_timeout = seconds("read_timeout")?;
+        let connect_timeout = seconds("connect_timeout")?;
+
+        let tls = match opt("ssl_verify").map(|s| s.to_ascii_lowercase()) {
+            None => TlsConfig::builder().build(),
+            Some(v) if matches!(v.as_str(), "true" | "yes" | "1" | "on") => TlsConfig::builder().build(),
+            Some(v) if matches!(v.as_str(), "false" | "no" | "0" | "off") => {
+                TlsConfig::builder().disable_verification(true).build()
+            }
+            Some(_) => {
+                // A path to a CA bundle, as in DVC.
+                let path = opt("ssl_verify").map(Path::new).unwrap_or(Path::new(""));
+                let pem = std::fs::read(path).map_err(|e| Error::io("read the CA bundle", path, e))?;
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(config_error(format!(
+                        "`ssl_verify = {}` holds no PEM certificate",
+                        path.display()
+                    )));
+                }
+                TlsConfig::builder()
+                    .root_certs(RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .build()
+            }
+        };
+
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .timeout_connect(Some(connect_timeout))
+            .timeout_per_read(Some(read_timeout))
+            .max_idle_connections_per_host(16)
+            .user_agent(concat!("dvc-build/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+
+        Ok(HttpRemote {
+            base: url.trim_end_matches('/').to_string(),
+            agent,
+            auth_header,
+        })
+    }
+
+    fn object_url(&self, rel_path: &str) -> String {
+        format!("{}/{rel_path}", self.base)
+    }
+}
+
+impl Remote for HttpRemote {
+    fn display_url(&self) -> String {
+        redact::url(&self.base)
+    }
+
+    fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
+        let url = self.object_url(rel_path);
+        let shown = redact::url(&url);
+        if end.is_some_and(|end| end <= offset) {
+            return Ok(Body { reader: Box::new(io::empty()), len: Some(0) });
+        }
+        let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
+        match end {
+            Some(end) => req = req.header("Range", format!("bytes={offset}-{}", end - 1)),
+            None if offset > 0 => req = req.header("Range", format!("bytes={offset}-")),
+            None => {}
+        }
+        if let Some((name, value)) = &self.auth_header {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let response = req.call().map_err(|e| classify_transport(&shown, e))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match status {
+            206 => {
+                let start = header("Content-Range").as_deref().and_then(content_range_start);
+                if start != Some(offset) {
+                    return Err(FetchError::Transient(Error::new(
+                        ErrorKind::Remote,
+                        format!("GET {shown}: the server answered a range request for byte {offset} with another range"),
+                    )));
+                }
+                let len = response.body().content_length();
+                Ok(Body { reader: Box::new(response.into_body().into_reader()), len })
+            }
+            200 => {
+                let len = response.body().content_length();
+                let mut reader = response.into_body().into_reader();
+                if offset > 0 {
+                    // The server ignored `Range`: skip what we already have.
+                    let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())
+                        .map_err(|e| FetchError::Transient(read_error(&shown, e)))?;
+                    if skipped < offset {
+                        return Err(FetchError::Transient(Error::new(
+                            ErrorKind::Remote,
+                            format!("GET {shown}: the body ended after {skipped} bytes, before byte {offset}"),
+                        )));
+                    }
+                }
+                let mut len = len.map(|l| l.saturating_sub(offset));
+                let reader: Box<dyn Read + Send> = match end {
+                    Some(end) => {
+                        len = Some(len.map_or(end - offset, |l| l.min(end - offset)));
+                        Box::new(reader.take(end - offset))
+                    }
+                    None => Box::new(reader),
+                };
+                Ok(Body { reader, len })
+            }
+            416 => {
+                // Past the end: nothing left to read from `offset`.
+                Ok(Body { reader: Box::new(io::empty()), len: Some(0) })
+            }
+            404 | 410 => Err(FetchError::NotFound(Error::new(
+                ErrorKind::NotFound,
+                format!("GET {shown}: {status} not found"),
+            ))),
+            401 | 403 => Err(FetchError::Permanent(
+                Error::new(ErrorKind::Auth, format!("GET {shown}: {status} access denied"))
+                    .with_help("check the remote's `auth`, `user` and `password` (in `.dvc/config.local` or `remote =`)"),
+            )),
+            408 | 425 | 429 | 500..=599 => Err(FetchError::Transient(Error::new(
+                ErrorKind::Remote,
+                format!("GET {shown}: server answered {status}"),
+            ))),
+            _ => Err(FetchError::Permanent(Error::new(
+                ErrorKind::Remote,
+                format!("GET {shown}: unexpected status {status}"),
+            ))),
+        }
+    }
+
+    fn max_parallel(&self) -> usize {
+        8
+    }
+}
+
+fn read_error(shown: &str, err: io::Error) -> Error {
+    Error::new(ErrorKind::Remote, format!("GET {shown}: {err}")).with_source(err)
+}
+
+/// Maps a failure before any status was received to a fetch class.
+fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
+    let transient = matches!(
+        err,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+    );
+    let error = Error::new(ErrorKind::Remote, format!("GET {shown}: {err}"));
+    if transient {
+        FetchError::Transient(error)
+    } else {
+        FetchError::Permanent(error)
+    }
+}
+
+/// The first byte of `Content-Range: bytes START-END/TOTAL`.
+fn content_range_start(value: &str) -> Option<u64> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (start, _) = rest.split_once('-')?;
+    start.trim().parse().ok()
+}
+
+/// Standard base64 with padding (for `Authorization: Basic`).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn parses_content_range() {
+        assert_eq!(content_range_start("bytes 100-199/200"), Some(100));
+        assert_eq!(content_range_start("bytes */200"), None);
+    }
+
+    #[test]
+    fn digest_is_unsupported_and_secrets_stay_out() {
+        let mut opts = BTreeMap::new();
+        opts.insert("auth".to_string(), "digest".to_string());
+        opts.insert("password".to_string(), "hunter2".to_string());
+        let err = HttpRemote::new("https://u:tok@example.com/r", &opts).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let text = err.to_string();
+        assert!(!text.contains("hunter2") && !text.contains("tok"), "{text}");
+    }
+}
