@@ -18,6 +18,7 @@
 #![allow(clippy::needless_doctest_main)]
 
 pub mod cache;
+pub mod engine;
 pub mod error;
 pub mod format;
 pub mod git;
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod materialize;
 pub mod redact;
 pub mod remote;
+pub mod source;
 pub mod transfer;
 
 pub use error::{Error, ErrorKind, Result};

@@ -16,8 +16,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::dvc_lock::DvcLock;
-use crate::format::stage::{HashInfo, Stage};
-use crate::hash::Md5;
+use crate::format::stage::{HashFields, Stage};
 use crate::remote::{Layout, ObjectKey};
 
 /// What kind of thing a path in a tree is.
@@ -180,7 +179,7 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
             let Some(bytes) = tree.read(file)? else { continue };
             let text = utf8(&bytes, file)?;
             let lock = DvcLock::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
-            for out in lock.outs() {
+            for out in lock.stages.iter().flat_map(|s| &s.outs) {
                 if let Some(o) = output(file, &folder, &out.path, &out.hash)? {
                     outputs.push(o);
                 }
@@ -190,21 +189,26 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
     Ok(outputs)
 }
 
-fn output(file: &str, base: &str, out_path: &str, hash: &HashInfo) -> Result<Option<TrackedOutput>> {
+fn output(
+    file: &str,
+    base: &str,
+    out_path: &str,
+    hash: &HashFields,
+) -> Result<Option<TrackedOutput>> {
     let path = normalize_join(base, out_path).ok_or_else(|| escapes(file, out_path))?;
     // An output without a hash (never committed / `cache: false`) has no
     // object on the remote: git may still track it.
-    let Some(md5) = &hash.md5 else {
+    let Some((md5, is_dir)) = hash
+        .md5_hash()
+        .map_err(|e| e.context(format!("in `{file}`, output `{out_path}`")))?
+    else {
         return Ok(None);
     };
-    let (hex, is_dir) = match md5.strip_suffix(".dir") {
-        Some(hex) => (hex, true),
-        None => (md5.as_str(), false),
+    let layout = if hash.is_legacy() {
+        Layout::V2
+    } else {
+        Layout::V3
     };
-    let md5: Md5 = hex
-        .parse()
-        .map_err(|e: Error| e.context(format!("in `{file}`, output `{out_path}`")))?;
-    let layout = if hash.is_md5_v3() { Layout::V3 } else { Layout::V2 };
     Ok(Some(TrackedOutput {
         path,
         key: ObjectKey {

@@ -1,0 +1,629 @@
+//! The engine: from a declaration, or from a lock, to a verified artifact in
+//! the cache.
+//!
+//! [`Engine::resolve`] is `dvc import`: resolve `rev` to a commit in the git
+//! database, look the path up in the registry at that commit, fetch it, and
+//! describe it as an [`ImportStage`] (the lock). [`Engine::fetch_locked`] is
+//! `dvc pull` of an import: the warm path finds the lock's `md5` in the cache
+//! and touches neither git nor the network; the cold path reads the registry
+//! at `rev_lock` from the git database (fetching that one commit if needed),
+//! downloads the object and checks it is the one the lock names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::cache::{Cache, CachedFile};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::config::Config;
+use crate::format::dir_manifest::{DirEntry, DirManifest};
+use crate::format::stage::{ImportStage, NameOrMap, OutInfo, RepoSpec};
+use crate::format::yaml::{Map, Value};
+use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
+use crate::hash::Md5;
+use crate::redact;
+use crate::remote::{self, Layout, ObjectKey, Remote};
+use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput};
+use crate::transfer;
+
+/// An artifact whose bytes are all in the cache, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Artifact {
+    /// A single file.
+    File(CachedFile),
+    /// A directory: its `.dir` manifest hash and every file.
+    Dir {
+        /// The MD5 of the directory's `.dir` manifest (as the lock records it).
+        md5: Md5,
+        /// Relative path and cached object of every file, sorted by path.
+        files: Vec<(String, CachedFile)>,
+        /// Sum of the files' sizes.
+        size: u64,
+    },
+}
+
+impl Artifact {
+    /// The hash the lock records (the `.dir` hash for a directory).
+    pub fn md5(&self) -> Md5 {
+        match self {
+            Artifact::File(f) => f.md5,
+            Artifact::Dir { md5, .. } => *md5,
+        }
+    }
+
+    /// The `outs` entry of a lock naming this artifact at `path`.
+    pub fn out_info(&self, path: &str) -> OutInfo {
+        match self {
+            Artifact::File(f) => OutInfo {
+                path: path.to_string(),
+                md5: f.md5,
+                is_dir: false,
+                size: Some(f.size),
+                nfiles: None,
+                isexec: false,
+            },
+            Artifact::Dir { md5, files, size } => OutInfo {
+                path: path.to_string(),
+                md5: *md5,
+                is_dir: true,
+                size: Some(*size),
+                nfiles: Some(files.len() as u64),
+                isexec: false,
+            },
+        }
+    }
+}
+
+/// Shared state for resolving and fetching: the cache (which also holds the
+/// git databases) and the open remotes. Cheap to share across threads.
+pub struct Engine {
+    cache: Cache,
+    net: NetMode,
+    remotes: Mutex<HashMap<String, Arc<dyn Remote>>>,
+}
+
+impl Engine {
+    /// An engine over `cache`, online or offline.
+    pub fn new(cache: Cache, net: NetMode) -> Engine {
+        Engine {
+            cache,
+            net,
+            remotes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The content cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Whether the network may be used.
+    pub fn net(&self) -> NetMode {
+        self.net
+    }
+
+    /// The git database of the registry at `url` (relative local paths are
+    /// taken from `base`, the crate root).
+    pub fn database(&self, url: &str, base: &Path) -> Result<GitDatabase> {
+        let remote = GitRemote::with_base(url, base)?;
+        GitDatabase::open(self.cache.root(), &remote)
+    }
+
+    /// `dvc import`: resolves `repo.rev` and fetches `path` at that commit.
+    /// Returns the lock (with `out_path` as its output's path, relative to
+    /// the lock's folder) and the artifact.
+    pub fn resolve(
+        &self,
+        base: &Path,
+        repo: &RepoSpec,
+        path: &str,
+        out_path: &str,
+    ) -> Result<(ImportStage, Artifact)> {
+        let db = self.database(&repo.url, base)?;
+        let commit = db.resolve(repo.rev.as_deref(), self.net)?;
+        let artifact = self.fetch_at(base, repo, &db, &commit, path)?;
+        let stage = ImportStage {
+            dep_path: path.to_string(),
+            repo: RepoSpec {
+                rev_lock: Some(commit.as_str().to_string()),
+                ..repo.clone()
+            },
+            out: artifact.out_info(out_path),
+        };
+        Ok((stage, artifact))
+    }
+
+    /// The artifact a lock names, from the cache alone; `None` when any part
+    /// of it is missing. No git, no network.
+    pub fn cached(&self, stage: &ImportStage) -> Result<Option<Artifact>> {
+        let out = &stage.out;
+        if !out.is_dir {
+            return Ok(self.cache.get(&out.md5, false)?.map(Artifact::File));
+        }
+        let Some(dir) = self.cache.get(&out.md5, true)? else {
+            return Ok(None);
+        };
+        let manifest = read_manifest(&dir)?;
+        let mut files = Vec::with_capacity(manifest.entries().len());
+        let mut size = 0;
+        for entry in manifest.entries() {
+            match self.cache.get(&entry.md5, false)? {
+                Some(f) => {
+                    size += f.size;
+                    files.push((entry.relpath.clone(), f));
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(Artifact::Dir {
+            md5: out.md5,
+            files,
+            size,
+        }))
+    }
+
+    /// `dvc pull` of an import: the artifact the lock names, from the cache
+    /// when it is there, else fetched at `rev_lock` and checked against the
+    /// lock's hash.
+    pub fn fetch_locked(&self, base: &Path, stage: &ImportStage) -> Result<Artifact> {
+        if let Some(found) = self.cached(stage)? {
+            return Ok(found);
+        }
+        let rev_lock = stage.repo.rev_lock.as_deref().ok_or_else(|| {
+            Error::new(ErrorKind::Format, "the lock has no `rev_lock`")
+                .with_help("run `cargo dvc update` to pin a commit")
+        })?;
+        let commit = CommitId::parse(rev_lock).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Format,
+                format!("the lock's `rev_lock` `{rev_lock}` is not a commit id"),
+            )
+            .with_help("run `cargo dvc update` to pin a commit")
+        })?;
+        let db = self.database(&stage.repo.url, base)?;
+        if self.net.is_offline() && !db.contains(&commit)? {
+            return Err(offline_missing(stage));
+        }
+        db.ensure_commit(&commit, self.net)?;
+        let artifact = self
+            .fetch_at(base, &stage.repo, &db, &commit, &stage.dep_path)
+            .map_err(|e| {
+                if e.kind() == ErrorKind::Offline {
+                    e.replace_help(offline_help(stage))
+                } else {
+                    e
+                }
+            })?;
+        if artifact.md5() != stage.out.md5 || artifact_is_dir(&artifact) != stage.out.is_dir {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "the registry has `{}` at {} as {}, but the lock says {}",
+                    stage.dep_path,
+                    short(rev_lock),
+                    artifact.md5(),
+                    stage.out.md5
+                ),
+            )
+            .with_help("the lock does not match the registry: run `cargo dvc update` to re-resolve it"));
+        }
+        Ok(artifact)
+    }
+
+    /// Looks `path` up at `commit` and fetches it into the cache.
+    fn fetch_at(
+        &self,
+        base: &Path,
+        repo: &RepoSpec,
+        db: &GitDatabase,
+        commit: &CommitId,
+        path: &str,
+    ) -> Result<Artifact> {
+        let snapshot = Snapshot { db, commit };
+        let found = source::locate(&snapshot, path)?;
+        let remote = || self.remote_for(base, repo, &snapshot, &found.project_dir);
+        match found.located {
+            Located::Output(out) if !out.key.is_dir => {
+                let remote = remote()?;
+                let file = transfer::fetch_file(&*remote, &self.cache, out.key, out.size)?;
+                Ok(Artifact::File(file))
+            }
+            Located::Output(out) => {
+                let remote = remote()?;
+                let manifest = self.dir_manifest(&*remote, &out)?;
+                let whole = out.key.layout == Layout::V3;
+                self.fetch_dir(&*remote, &out, &manifest, whole)
+            }
+            Located::InsideDir { dir, inner } => {
+                let remote = remote()?;
+                let manifest = self.dir_manifest(&*remote, &dir)?;
+                if let Some(entry) = manifest.get(&inner) {
+                    let key = ObjectKey {
+                        md5: entry.md5,
+                        is_dir: false,
+                        layout: dir.key.layout,
+                    };
+                    let file = transfer::fetch_file(&*remote, &self.cache, key, None)?;
+                    return Ok(Artifact::File(file));
+                }
+                let sub = manifest.subtree(&inner);
+                if sub.entries().is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "`{path}` is not in the directory `{}` tracked by `{}`",
+                            dir.path, dir.recorded_in
+                        ),
+                    )
+                    .with_help(format!("check `path`; `{}` holds {}", dir.path, sample(&manifest))));
+                }
+                self.fetch_dir(&*remote, &dir, &sub, false)
+            }
+            Located::GitFile => {
+                let bytes = snapshot.read(path)?.ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, format!("`{path}` vanished from git"))
+                })?;
+                Ok(Artifact::File(self.cache.insert_bytes(&bytes, false)?))
+            }
+            Located::GitDir => self.fetch_git_dir(db, commit, path),
+        }
+    }
+
+    /// The `.dir` manifest of a directory output, fetched and parsed.
+    fn dir_manifest(&self, remote: &dyn Remote, out: &TrackedOutput) -> Result<DirManifest> {
+        let file = transfer::fetch_file(remote, &self.cache, out.key, None)?;
+        read_manifest(&file).map_err(|e| e.context(format!("the `.dir` object of `{}`", out.path)))
+    }
+
+    /// Fetches the files of `manifest` (all of `out`, or a sub-folder of it).
+    /// `whole` means the remote's own `.dir` object describes the result;
+    /// otherwise (a sub-folder, or DVC 2 hashes) a new manifest of the plain
+    /// hashes is made and cached, as `dvc import` does.
+    fn fetch_dir(
+        &self,
+        remote: &dyn Remote,
+        out: &TrackedOutput,
+        manifest: &DirManifest,
+        whole: bool,
+    ) -> Result<Artifact> {
+        let entries: Vec<(String, Md5)> = manifest
+            .entries()
+            .iter()
+            .map(|e| (e.relpath.clone(), e.md5))
+            .collect();
+        let fetched = transfer::fetch_dir(remote, &self.cache, out.key, &entries)?;
+        let md5 = if whole {
+            out.key.md5
+        } else {
+            self.cache_manifest(&fetched.files)?
+        };
+        Ok(Artifact::Dir {
+            md5,
+            files: fetched.files,
+            size: fetched.size,
+        })
+    }
+
+    /// A folder tracked by git itself: every blob into the cache, and a
+    /// `.dir` manifest for it.
+    fn fetch_git_dir(&self, db: &GitDatabase, commit: &CommitId, path: &str) -> Result<Artifact> {
+        let entries = db.list_dir(commit, path, true)?.unwrap_or_default();
+        let mut files = Vec::with_capacity(entries.len());
+        let mut size = 0;
+        for entry in entries {
+            if entry.kind != EntryKind::Blob {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "`{path}/{}` is a {:?} in git; only regular files can be imported",
+                        entry.path, entry.kind
+                    ),
+                ));
+            }
+            let full = format!("{path}/{}", entry.path);
+            let bytes = db.read_file(commit, &full)?.unwrap_or_default();
+            let file = self.cache.insert_bytes(&bytes, false)?;
+            size += file.size;
+            files.push((entry.path, file));
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let md5 = self.cache_manifest(&files)?;
+        Ok(Artifact::Dir { md5, files, size })
+    }
+
+    /// Writes the `.dir` manifest of `files` into the cache; its hash.
+    fn cache_manifest(&self, files: &[(String, CachedFile)]) -> Result<Md5> {
+        let manifest = DirManifest::from_entries(
+            files
+                .iter()
+                .map(|(relpath, f)| DirEntry {
+                    relpath: relpath.clone(),
+                    md5: f.md5,
+                })
+                .collect(),
+        )?;
+        Ok(self
+            .cache
+            .insert_bytes(manifest.to_json().as_bytes(), true)?
+            .md5)
+    }
+
+    /// The remote to read the registry's data from: `repo.remote` (a name or
+    /// options), else the default remote of the registry's config, with
+    /// `repo.config` merged over that config.
+    fn remote_for(
+        &self,
+        base: &Path,
+        repo: &RepoSpec,
+        snapshot: &Snapshot<'_>,
+        project_dir: &str,
+    ) -> Result<Arc<dyn Remote>> {
+        let config = self.source_config(base, repo, snapshot, project_dir)?;
+        let (url, options) = match &repo.remote {
+            Some(NameOrMap::Map(map)) => {
+                let options = scalar_options(map, "repo.remote")?;
+                let url = options.get("url").cloned().ok_or_else(|| {
+                    Error::new(ErrorKind::Manifest, "`remote` options have no `url`")
+                })?;
+                (url, options)
+            }
+            Some(NameOrMap::Name(name)) => remote_by_name(&config, name)?,
+            None => {
+                let name = config.default_remote().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "the registry {} has no default remote (`core.remote` in `.dvc/config`)",
+                            redact::url(&repo.url)
+                        ),
+                    )
+                    .with_help("name one of its remotes with `remote = \"NAME\"`, or give `remote = { url = \"...\" }`")
+                })?;
+                remote_by_name(&config, name)?
+            }
+        };
+        let url = if is_relative_path(&url) {
+            match &repo.remote {
+                // Given in the declaration: relative to the crate root.
+                Some(NameOrMap::Map(_)) => base.join(&url).to_string_lossy().into_owned(),
+                // From the config of a registry that is not a local checkout:
+                // a relative folder there names nothing we can reach.
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "the registry's remote is the relative path `{url}`, which only has a meaning inside a local checkout of {}",
+                            redact::url(&repo.url)
+                        ),
+                    )
+                    .with_help("give the remote explicitly: `remote = { url = \"...\" }`"));
+                }
+            }
+        } else {
+            url
+        };
+        let mut options = options;
+        options.remove("url");
+        let key = format!("{url}\n{options:?}");
+        let mut remotes = self.remotes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = remotes.get(&key) {
+            return Ok(Arc::clone(r));
+        }
+        let remote: Arc<dyn Remote> = Arc::from(remote::open_remote(&url, &options)?);
+        remotes.insert(key, Arc::clone(&remote));
+        Ok(remote)
+    }
+
+    /// The registry's `.dvc/config` at the commit, with `repo.config` merged over it.
+    fn source_config(
+        &self,
+        base: &Path,
+        repo: &RepoSpec,
+        snapshot: &Snapshot<'_>,
+        project_dir: &str,
+    ) -> Result<Config> {
+        let config_path = join(project_dir, ".dvc/config");
+        // A relative local remote is relative to the folder holding the
+        // config: meaningful only when the registry is a local checkout.
+        let remote = snapshot.db.remote();
+        let config_dir = if remote.is_local() {
+            let root = PathBuf::from(remote.url());
+            let root = if root.is_absolute() { root } else { base.join(root) };
+            root.join(project_dir).join(".dvc").to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        let mut config = match snapshot.read(&config_path)? {
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                Config::parse(&text, &config_dir)
+                    .map_err(|e| e.context(format!("the registry's `{config_path}`")))?
+            }
+            None => Config::default(),
+        };
+        match &repo.config {
+            None => {}
+            Some(NameOrMap::Name(file)) => {
+                let path = base.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::io("read", &path, e).with_help("check `config`: it is a file relative to the crate root")
+                })?;
+                let dir = path.parent().unwrap_or(base).to_string_lossy().into_owned();
+                let extra = Config::parse(&text, &dir).map_err(|e| e.context(path.display()))?;
+                config.merge_from(&extra);
+            }
+            Some(NameOrMap::Map(map)) => {
+                let extra = config_from_map(map, &base.to_string_lossy())?;
+                config.merge_from(&extra);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// A remote's `url` and options, by name (case-insensitive).
+fn remote_by_name(config: &Config, name: &str) -> Result<(String, BTreeMap<String, String>)> {
+    let Some(remote) = config.remote(name) else {
+        let known: Vec<String> = config.remotes().map(|r| format!("`{}`", r.name)).collect();
+        return Err(Error::new(
+            ErrorKind::Remote,
+            format!("the registry has no remote called `{name}`"),
+        )
+        .with_help(if known.is_empty() {
+            "the registry defines no remotes; give `remote = { url = \"...\" }`".to_string()
+        } else {
+            format!("its remotes are {}", known.join(", "))
+        }));
+    };
+    let options: BTreeMap<String, String> = remote.section.options.iter().cloned().collect();
+    let url = options.get("url").cloned().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Format,
+            format!("remote `{name}` in the registry's config has no `url`"),
+        )
+    })?;
+    Ok((url, options))
+}
+
+/// A local path that is neither absolute nor a URL.
+fn is_relative_path(url: &str) -> bool {
+    !url.contains("://") && !Path::new(url).is_absolute()
+}
+
+/// A `repo.config` mapping (`{core: {remote: x}, remote: {x: {url: ...}}}`)
+/// as a [`Config`].
+fn config_from_map(map: &Map, base: &str) -> Result<Config> {
+    let mut text = String::new();
+    for (section, value) in map.iter() {
+        let Value::Map(inner) = value else {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!("config.{section}: expected a table of options"),
+            ));
+        };
+        if section == "remote" {
+            for (name, options) in inner.iter() {
+                let Value::Map(options) = options else {
+                    return Err(Error::new(
+                        ErrorKind::Manifest,
+                        format!("config.remote.{name}: expected a table of remote options"),
+                    ));
+                };
+                text.push_str(&format!("['remote \"{name}\"']\n"));
+                for (k, v) in scalar_options(options, &format!("config.remote.{name}"))? {
+                    text.push_str(&format!("{k} = '{v}'\n"));
+                }
+            }
+        } else {
+            text.push_str(&format!("[{section}]\n"));
+            for (k, v) in scalar_options(inner, &format!("config.{section}"))? {
+                text.push_str(&format!("{k} = '{v}'\n"));
+            }
+        }
+    }
+    Config::parse(&text, base)
+}
+
+/// A mapping of scalar options as strings, the way DVC's config holds them.
+fn scalar_options(map: &Map, at: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in map.iter() {
+        let s = match v {
+            Value::Str(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Manifest,
+                    format!("{at}.{k}: expected a string, boolean or number, found {}", other.kind()),
+                ));
+            }
+        };
+        out.insert(k.to_string(), s);
+    }
+    Ok(out)
+}
+
+fn read_manifest(file: &CachedFile) -> Result<DirManifest> {
+    let bytes = std::fs::read(&file.path).map_err(|e| Error::io("read", &file.path, e))?;
+    DirManifest::parse(&bytes)
+}
+
+fn artifact_is_dir(a: &Artifact) -> bool {
+    matches!(a, Artifact::Dir { .. })
+}
+
+fn sample(manifest: &DirManifest) -> String {
+    let names: Vec<String> = manifest
+        .entries()
+        .iter()
+        .take(5)
+        .map(|e| format!("`{}`", e.relpath))
+        .collect();
+    let more = if manifest.entries().len() > 5 { ", ..." } else { "" };
+    format!("{}{more}", names.join(", "))
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+fn offline_help(stage: &ImportStage) -> String {
+    format!(
+        "`{}` at {} is not in the cache; run `cargo dvc fetch` once with network access",
+        stage.dep_path,
+        short(stage.repo.rev_lock.as_deref().unwrap_or_default())
+    )
+}
+
+fn offline_missing(stage: &ImportStage) -> Error {
+    Error::new(
+        ErrorKind::Offline,
+        format!(
+            "offline, and `{}` ({}) is not in the cache",
+            stage.dep_path, stage.out.md5
+        ),
+    )
+    .with_help(offline_help(stage))
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if dir.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+/// A registry at one commit, read from its git database.
+struct Snapshot<'a> {
+    db: &'a GitDatabase,
+    commit: &'a CommitId,
+}
+
+impl SourceTree for Snapshot<'_> {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.db.entry(self.commit, path)? {
+            Some(e) if e.kind == EntryKind::Blob => self.db.read_file(self.commit, path),
+            _ => Ok(None),
+        }
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<NodeKind>> {
+        Ok(match self.db.entry(self.commit, path)? {
+            Some(e) if e.kind == EntryKind::Blob => Some(NodeKind::File),
+            Some(e) if e.kind == EntryKind::Tree => Some(NodeKind::Dir),
+            _ => None,
+        })
+    }
+
+    fn files_under(&self, dir: &str) -> Result<Vec<String>> {
+        let entries = self.db.list_dir(self.commit, dir, true)?.unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::Blob)
+            .map(|e| join(dir, &e.path))
+            .collect())
+    }
+}
