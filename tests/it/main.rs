@@ -1,5 +1,5 @@
 //! The integration suite: one test binary (quick to link), one module per area.
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
-mod support;
 mod data;
+mod support;

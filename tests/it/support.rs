@@ -78,7 +78,12 @@ pub fn git(dir: &Path) -> Command {
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]);
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ]);
     cmd
 }
 
@@ -123,7 +128,10 @@ impl Registry {
         let reg = Registry { repo, remote, dvc2 };
         run(git(&reg.repo).arg("init").arg("-q"));
         run(reg.dvc().args(["init", "-q"]));
-        run(reg.dvc().args(["remote", "add", "-d", "store"]).arg(&reg.remote));
+        run(reg
+            .dvc()
+            .args(["remote", "add", "-d", "store"])
+            .arg(&reg.remote));
         reg.commit("init");
         reg
     }
@@ -195,10 +203,16 @@ impl PythonHttpServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
-        let server = PythonHttpServer { child, url: format!("http://127.0.0.1:{port}") };
+        let server = PythonHttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "python3 http.server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "python3 http.server did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         server
@@ -218,7 +232,13 @@ pub fn out_md5_and_size(dvc_file: &str) -> (String, Option<u64>) {
     let field = |name: &str| {
         outs.lines()
             .map(|l| l.trim_start_matches(['-', ' ']))
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name}: "))
+                    .map(|v| v.trim().to_string())
+            })
     };
-    (field("md5").expect("an md5"), field("size").and_then(|s| s.parse().ok()))
+    (
+        field("md5").expect("an md5"),
+        field("size").and_then(|s| s.parse().ok()),
+    )
 }
