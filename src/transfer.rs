@@ -129,7 +129,8 @@ pub fn fetch_file_with(
         return check_cached_size(found, expected_size, &key);
     }
     download(remote, cache, &key, expected_size, options, &lock).map_err(|e| {
-        if e.kind() == ErrorKind::NotFound || e.message().starts_with("object `") {
+        if e.kind() == ErrorKind::NotFound {
+            // Already names the object and the remote.
             e
         } else {
             e.context(format_args!(
@@ -487,4 +488,25 @@ pub fn fetch_dir_with(
         files.push((rel.clone(), file));
     }
     Ok(CachedDir { files, size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+        };
+        for _ in 0..20 {
+            let first = p.delay(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = p.delay(3);
+            assert!(third >= Duration::from_millis(175) && third <= Duration::from_millis(350));
+            assert!(p.delay(40) <= Duration::from_millis(350));
+        }
+    }
 }
