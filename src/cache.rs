@@ -10,7 +10,8 @@
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
 //! <root>/locks/<name>.lock                  one lock file per object (never removed)
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
-//! <root>/tmp/                               downloads in progress
+//! <root>/tmp/                               downloads in progress (abandoned ones
+//!                                           are removed after a day)
 //! ```
 //!
 //! Invariants:
@@ -84,7 +85,29 @@ impl Cache {
                     .with_help(format!("set {CACHE_DIR_ENV} to a writable folder"))
             })?;
         }
-        Ok(Cache { root })
+        let cache = Cache { root };
+        cache.remove_stale_temp_files();
+        Ok(cache)
+    }
+
+    /// Best effort: removes downloads abandoned by a crashed process (files
+    /// in `<root>/tmp` untouched for a day).
+    fn remove_stale_temp_files(&self) {
+        const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The cache at `DVC_BUILD_CACHE_DIR`, or at [`Cache::default_root`].
