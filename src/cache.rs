@@ -10,7 +10,8 @@
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
 //! <root>/locks/<name>.lock                  one lock file per object (never removed)
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
-//! <root>/tmp/                               downloads in progress
+//! <root>/tmp/                               downloads in progress (abandoned ones
+//!                                           are removed after a day)
 //! ```
 //!
 //! Invariants:
@@ -84,7 +85,29 @@ impl Cache {
                     .with_help(format!("set {CACHE_DIR_ENV} to a writable folder"))
             })?;
         }
-        Ok(Cache { root })
+        let cache = Cache { root };
+        cache.remove_stale_temp_files();
+        Ok(cache)
+    }
+
+    /// Best effort: removes downloads abandoned by a crashed process (files
+    /// in `<root>/tmp` untouched for a day).
+    fn remove_stale_temp_files(&self) {
+        const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The cache at `DVC_BUILD_CACHE_DIR`, or at [`Cache::default_root`].
@@ -116,8 +139,13 @@ impl Cache {
                 .or_else(|| env_dir("HOME").map(|h| h.join(".cache/dvc-build")))
         };
         found.ok_or_else(|| {
-            Error::new(ErrorKind::Io, "cannot tell where the user's cache folder is")
-                .with_help(format!("set {CACHE_DIR_ENV} to a folder for downloaded artifacts"))
+            Error::new(
+                ErrorKind::Io,
+                "cannot tell where the user's cache folder is",
+            )
+            .with_help(format!(
+                "set {CACHE_DIR_ENV} to a folder for downloaded artifacts"
+            ))
         })
     }
 
@@ -157,7 +185,12 @@ impl Cache {
     }
 
     /// As [`Cache::get`], for a caller that already holds the object's lock.
-    pub fn get_locked(&self, md5: &Md5, is_dir: bool, _lock: &ObjectLock) -> Result<Option<CachedFile>> {
+    pub fn get_locked(
+        &self,
+        md5: &Md5,
+        is_dir: bool,
+        _lock: &ObjectLock,
+    ) -> Result<Option<CachedFile>> {
         match self.quick_check(md5, is_dir)? {
             Check::Trusted(file) => Ok(Some(file)),
             Check::Missing => Ok(None),
@@ -196,7 +229,8 @@ impl Cache {
             Ok(meta) if !meta.is_file() => None,
             Ok(_) => {
                 let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-                let (actual, size) = hash::md5_reader(file).map_err(|e| Error::io("read", &path, e))?;
+                let (actual, size) =
+                    hash::md5_reader(file).map_err(|e| Error::io("read", &path, e))?;
                 (actual == *md5).then_some(size)
             }
         };
@@ -206,7 +240,11 @@ impl Cache {
                 // changes ctime, so stamp afterwards.
                 set_read_only(&path)?;
                 self.write_stamp(md5, is_dir, &path)?;
-                Ok(Some(CachedFile { md5: *md5, size, path }))
+                Ok(Some(CachedFile {
+                    md5: *md5,
+                    size,
+                    path,
+                }))
             }
             None => {
                 self.remove_entry(md5, is_dir, &path)?;
@@ -222,14 +260,20 @@ impl Cache {
             _ => fs::remove_file(path),
         };
         match removed {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove the corrupt cache entry", path, e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::io("remove the corrupt cache entry", path, e))
+            }
             _ => Ok(()),
         }
     }
 
     fn write_stamp(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<()> {
         let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
-        write_atomic(&self.root, &self.state_path(md5, is_dir), Stamp::of(&meta).to_string().as_bytes())
+        write_atomic(
+            &self.root,
+            &self.state_path(md5, is_dir),
+            Stamp::of(&meta).to_string().as_bytes(),
+        )
     }
 
     /// Records that a hard link to `file` was just made: linking changes the
@@ -238,10 +282,15 @@ impl Cache {
     /// left alone and the next [`Cache::get`] verifies the object.
     pub fn note_linked(&self, file: &CachedFile) -> Result<()> {
         let state = self.state_path(&file.md5, false);
-        let Some(old) = fs::read_to_string(&state).ok().as_deref().and_then(Stamp::parse) else {
+        let Some(old) = fs::read_to_string(&state)
+            .ok()
+            .as_deref()
+            .and_then(Stamp::parse)
+        else {
             return Ok(());
         };
-        let meta = fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
+        let meta =
+            fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
         let now = Stamp::of(&meta);
         if now != old && now.same_content_as(&old) {
             write_atomic(&self.root, &state, now.to_string().as_bytes())?;
@@ -304,7 +353,11 @@ impl Cache {
     /// Records that the DVC 2 object `legacy` has the plain MD5 `plain`
     /// (call only after verifying the legacy hash of those bytes).
     pub fn set_legacy_alias(&self, legacy: &Md5, is_dir: bool, plain: &Md5) -> Result<()> {
-        write_atomic(&self.root, &self.legacy_path(legacy, is_dir), plain.to_hex().as_bytes())
+        write_atomic(
+            &self.root,
+            &self.legacy_path(legacy, is_dir),
+            plain.to_hex().as_bytes(),
+        )
     }
 
     /// A record kept by [`crate::materialize`] for a placed copy (`key` names
@@ -315,7 +368,11 @@ impl Cache {
 
     /// Writes such a record atomically.
     pub(crate) fn write_record(&self, kind: &str, key: &Md5, text: &str) -> Result<()> {
-        write_atomic(&self.root, &self.root.join(kind).join(shard(key, false)), text.as_bytes())
+        write_atomic(
+            &self.root,
+            &self.root.join(kind).join(shard(key, false)),
+            text.as_bytes(),
+        )
     }
 }
 
@@ -354,7 +411,8 @@ impl Incoming {
     pub fn reset(&mut self) -> Result<()> {
         self.file.flush().map_err(|e| self.io_error(e))?;
         let f = self.file.get_mut().as_file_mut();
-        f.set_len(0).map_err(|e| Error::io("truncate", Path::new("<incoming>"), e))?;
+        f.set_len(0)
+            .map_err(|e| Error::io("truncate", Path::new("<incoming>"), e))?;
         io::Seek::rewind(f).map_err(|e| Error::io("rewind", Path::new("<incoming>"), e))?;
         self.hasher = Hasher::new();
         Ok(())
@@ -416,7 +474,11 @@ impl Incoming {
         temp.persist(&dest)
             .map_err(|e| Error::io("move into the cache", &dest, e.error))?;
         cache.write_stamp(&md5, is_dir, &dest)?;
-        Ok(CachedFile { md5, size, path: dest })
+        Ok(CachedFile {
+            md5,
+            size,
+            path: dest,
+        })
     }
 
     fn io_error(&self, err: io::Error) -> Error {
@@ -462,7 +524,9 @@ pub(crate) fn set_read_only(path: &Path) -> Result<()> {
     };
     #[cfg(not(unix))]
     let perms = {
-        let mut p = fs::metadata(path).map_err(|e| Error::io("stat", path, e))?.permissions();
+        let mut p = fs::metadata(path)
+            .map_err(|e| Error::io("stat", path, e))?
+            .permissions();
         p.set_readonly(true);
         p
     };
@@ -511,7 +575,10 @@ impl Stamp {
 
     /// Same size, mtime and identity (ctime may differ).
     pub(crate) fn same_content_as(&self, other: &Stamp) -> bool {
-        self.size == other.size && self.mtime_ns == other.mtime_ns && self.ino == other.ino && self.dev == other.dev
+        self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+            && self.ino == other.ino
+            && self.dev == other.dev
     }
 
     pub(crate) fn parse(text: &str) -> Option<Stamp> {
@@ -532,9 +599,9 @@ impl Stamp {
 
 impl std::fmt::Display for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
+        writeln!(
             f,
-            "v1 {} {} {} {} {}\n",
+            "v1 {} {} {} {} {}",
             self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev
         )
     }
@@ -555,7 +622,10 @@ mod tests {
         let (_d, cache) = cache();
         let file = cache.insert_bytes(b"hello\n", false).unwrap();
         assert_eq!(file.md5, Md5::of(b"hello\n"));
-        assert!(file.path.ends_with("files/md5/b1/946ac92492d2347c6235b4d2611184"));
+        assert!(
+            file.path
+                .ends_with("files/md5/b1/946ac92492d2347c6235b4d2611184")
+        );
         assert!(fs::metadata(&file.path).unwrap().permissions().readonly());
         assert_eq!(cache.get(&file.md5, false).unwrap(), Some(file));
     }
@@ -567,7 +637,9 @@ mod tests {
         let lock = cache.lock_object(&want, false).unwrap();
         let mut inc = cache.incoming().unwrap();
         inc.write(b"wrong").unwrap();
-        let err = inc.commit(&cache, &lock, Some(want), None, false).unwrap_err();
+        let err = inc
+            .commit(&cache, &lock, Some(want), None, false)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);
         assert!(!cache.object_path(&Md5::of(b"wrong"), false).exists());
         assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
@@ -588,7 +660,13 @@ mod tests {
 
     #[test]
     fn stamp_round_trips() {
-        let s = Stamp { size: 1, mtime_ns: -2, ctime_ns: 3, ino: 4, dev: 5 };
+        let s = Stamp {
+            size: 1,
+            mtime_ns: -2,
+            ctime_ns: 3,
+            ino: 4,
+            dev: 5,
+        };
         assert_eq!(Stamp::parse(&s.to_string()), Some(s));
         assert_eq!(Stamp::parse("v0 1 2 3 4 5"), None);
     }

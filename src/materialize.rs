@@ -208,7 +208,9 @@ fn dir_up_to_date(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) ->
         let entries = fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
-            let kind = entry.file_type().map_err(|e| Error::io("stat", &entry.path(), e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| Error::io("stat", &entry.path(), e))?;
             if kind.is_dir() {
                 stack.push(entry.path());
             } else if kind.is_file() && expected.contains(&entry.path()) {
@@ -242,7 +244,10 @@ fn parent_of(path: &Path) -> Result<&Path> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => Ok(p),
         Some(_) => Ok(Path::new(".")),
-        None => Err(Error::new(ErrorKind::Io, format!("`{}` has no parent folder", path.display()))),
+        None => Err(Error::new(
+            ErrorKind::Io,
+            format!("`{}` has no parent folder", path.display()),
+        )),
     }
 }
 
@@ -250,7 +255,10 @@ fn parent_of(path: &Path) -> Result<&Path> {
 fn temp_sibling(dest: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dest.with_file_name(format!(".{name}.dvc-build-{}-{n}", std::process::id()))
 }
 
@@ -281,7 +289,10 @@ mod tests {
         let dest = out.join("a.bin");
         let first = place_file(&cache, &file, &dest).unwrap();
         assert_ne!(first, Placement::UpToDate);
-        assert_eq!(place_file(&cache, &file, &dest).unwrap(), Placement::UpToDate);
+        assert_eq!(
+            place_file(&cache, &file, &dest).unwrap(),
+            Placement::UpToDate
+        );
         assert!(fs::metadata(&dest).unwrap().permissions().readonly());
         // The cache still trusts its object without hashing after the link.
         assert_eq!(cache.get(&file.md5, false).unwrap(), Some(file.clone()));
@@ -308,9 +319,15 @@ mod tests {
         let files = vec![("x/a.txt".to_string(), a), ("b.txt".to_string(), b)];
         let dest = dir.path().join("out/data");
         place_dir(&cache, &files, &dest).unwrap();
-        assert_eq!(place_dir(&cache, &files, &dest).unwrap(), Placement::UpToDate);
+        assert_eq!(
+            place_dir(&cache, &files, &dest).unwrap(),
+            Placement::UpToDate
+        );
         fs::write(dest.join("extra"), b"").unwrap();
-        assert_ne!(place_dir(&cache, &files, &dest).unwrap(), Placement::UpToDate);
+        assert_ne!(
+            place_dir(&cache, &files, &dest).unwrap(),
+            Placement::UpToDate
+        );
         assert!(!dest.join("extra").exists());
         assert_eq!(fs::read(dest.join("x/a.txt")).unwrap(), b"a");
         assert!(check_relpath("../x").is_err() && check_relpath("/x").is_err());

@@ -96,7 +96,12 @@ pub struct CachedDir {
 /// Errors: [`ErrorKind::NotFound`] naming the object and the remote when the
 /// remote has no such object; [`ErrorKind::Integrity`] when the bytes do not
 /// match; the remote's error after the retries are exhausted.
-pub fn fetch_file(remote: &dyn Remote, cache: &Cache, key: ObjectKey, expected_size: Option<u64>) -> Result<CachedFile> {
+pub fn fetch_file(
+    remote: &dyn Remote,
+    cache: &Cache,
+    key: ObjectKey,
+    expected_size: Option<u64>,
+) -> Result<CachedFile> {
     fetch_file_with(remote, cache, key, expected_size, &Options::default())
 }
 
@@ -113,14 +118,19 @@ pub fn fetch_file_with(
     }
     let lock = match key.layout {
         Layout::V3 => cache.lock_object(&key.md5, key.is_dir)?,
-        Layout::V2 => cache.lock(&format!("v2-{}{}", key.md5, if key.is_dir { ".dir" } else { "" }))?,
+        Layout::V2 => cache.lock(&format!(
+            "v2-{}{}",
+            key.md5,
+            if key.is_dir { ".dir" } else { "" }
+        ))?,
     };
     // Whoever held the lock before us may have fetched it.
     if let Some(found) = lookup(cache, &key, Some(&lock))? {
         return check_cached_size(found, expected_size, &key);
     }
     download(remote, cache, &key, expected_size, options, &lock).map_err(|e| {
-        if e.kind() == ErrorKind::NotFound || e.message().starts_with("object `") {
+        if e.kind() == ErrorKind::NotFound {
+            // Already names the object and the remote.
             e
         } else {
             e.context(format_args!(
@@ -146,7 +156,11 @@ fn lookup(cache: &Cache, key: &ObjectKey, lock: Option<&ObjectLock>) -> Result<O
     }
 }
 
-fn check_cached_size(found: CachedFile, expected_size: Option<u64>, key: &ObjectKey) -> Result<CachedFile> {
+fn check_cached_size(
+    found: CachedFile,
+    expected_size: Option<u64>,
+    key: &ObjectKey,
+) -> Result<CachedFile> {
     match expected_size {
         Some(want) if want != found.size => Err(Error::new(
             ErrorKind::Integrity,
@@ -156,7 +170,9 @@ fn check_cached_size(found: CachedFile, expected_size: Option<u64>, key: &Object
                 found.size
             ),
         )
-        .with_help("the lock's `size` disagrees with its `md5`: run `cargo dvc update` to rewrite it")),
+        .with_help(
+            "the lock's `size` disagrees with its `md5`: run `cargo dvc update` to rewrite it",
+        )),
         _ => Ok(found),
     }
 }
@@ -182,9 +198,19 @@ fn download(
     let mut buf = vec![0u8; hash::CHUNK_SIZE];
     let mut restarted = false;
     loop {
-        let resumed = receive(remote, &rel, key, &mut incoming, &mut buf, expected_size, &options.retry)?;
+        let resumed = receive(
+            remote,
+            &rel,
+            key,
+            &mut incoming,
+            &mut buf,
+            expected_size,
+            &options.retry,
+        )?;
         match verify(key, expected_size, &mut incoming)? {
-            Verdict::Good { plain, size } => return commit(cache, key, incoming, plain, size, lock),
+            Verdict::Good { plain, size } => {
+                return commit(cache, key, incoming, plain, size, lock);
+            }
             Verdict::Bad(err) if !resumed || restarted => return Err(err),
             Verdict::Bad(_) => {
                 // Resumed bytes may come from a changed object: start over once.
@@ -216,9 +242,15 @@ fn receive(
             Ok(()) => return Ok(resumed),
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Retry(e)) => {
-                failures = if incoming.len() > offset { 1 } else { failures + 1 };
+                failures = if incoming.len() > offset {
+                    1
+                } else {
+                    failures + 1
+                };
                 total += 1;
-                if failures >= retry.attempts.max(1) || total >= retry.attempts.max(1).saturating_mul(4) {
+                if failures >= retry.attempts.max(1)
+                    || total >= retry.attempts.max(1).saturating_mul(4)
+                {
                     return Err(e.context(format_args!("gave up after {total} attempts")));
                 }
                 std::thread::sleep(retry.delay(failures));
@@ -358,7 +390,12 @@ fn commit(
 
 /// Fetches every file of a directory (`entries`: validated relative paths
 /// and their MD5s, from the `.dir` manifest `dir_key`) into the cache.
-pub fn fetch_dir(remote: &dyn Remote, cache: &Cache, dir_key: ObjectKey, entries: &[(String, Md5)]) -> Result<CachedDir> {
+pub fn fetch_dir(
+    remote: &dyn Remote,
+    cache: &Cache,
+    dir_key: ObjectKey,
+    entries: &[(String, Md5)],
+) -> Result<CachedDir> {
     fetch_dir_with(remote, cache, dir_key, entries, &Options::default())
 }
 
@@ -370,7 +407,11 @@ pub fn fetch_dir_with(
     entries: &[(String, Md5)],
     options: &Options,
 ) -> Result<CachedDir> {
-    let key_of = |md5: Md5| ObjectKey { md5, is_dir: false, layout: dir_key.layout };
+    let key_of = |md5: Md5| ObjectKey {
+        md5,
+        is_dir: false,
+        layout: dir_key.layout,
+    };
     let mut first_path: HashMap<Md5, &str> = HashMap::new();
     for (rel, md5) in entries {
         first_path.entry(*md5).or_insert(rel);
@@ -406,12 +447,18 @@ pub fn fetch_dir_with(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(md5) = missing.get(i) else { break };
                         match fetch_file_with(remote, cache, key_of(*md5), None, options) {
-                            Ok(file) => done.lock().unwrap_or_else(|e| e.into_inner()).push((*md5, file)),
+                            Ok(file) => done
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((*md5, file)),
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
                                 let rel = first_path.get(md5).copied().unwrap_or("?");
                                 let e = e.context(format_args!("file `{rel}`"));
-                                failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                                failure
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .get_or_insert(e);
                             }
                         }
                     }
@@ -432,10 +479,34 @@ pub fn fetch_dir_with(
     let mut size = 0u64;
     for (rel, md5) in entries {
         let file = found.get(md5).cloned().ok_or_else(|| {
-            Error::new(ErrorKind::Integrity, format!("file `{rel}` ({md5}) is missing from the cache"))
+            Error::new(
+                ErrorKind::Integrity,
+                format!("file `{rel}` ({md5}) is missing from the cache"),
+            )
         })?;
         size += file.size;
         files.push((rel.clone(), file));
     }
     Ok(CachedDir { files, size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+        };
+        for _ in 0..20 {
+            let first = p.delay(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = p.delay(3);
+            assert!(third >= Duration::from_millis(175) && third <= Duration::from_millis(350));
+            assert!(p.delay(40) <= Duration::from_millis(350));
+        }
+    }
 }

@@ -48,16 +48,23 @@ impl HttpRemote {
     /// The remote at `url` (`http://` or `https://`) with DVC's remote options.
     pub fn new(url: &str, options: &BTreeMap<String, String>) -> Result<HttpRemote> {
         let shown = redact::url(url);
-        let opt = |name: &str| options.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let opt = |name: &str| {
+            options
+                .get(name)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let config_error = |msg: String| {
-            Error::new(ErrorKind::Manifest, format!("http remote `{shown}`: {msg}"))
-                .with_help("fix the remote's options in the source project's `.dvc/config` or in `remote =`")
+            Error::new(ErrorKind::Manifest, format!("http remote `{shown}`: {msg}")).with_help(
+                "fix the remote's options in the source project's `.dvc/config` or in `remote =`",
+            )
         };
 
         let auth_header = match opt("auth") {
             None => None,
             Some("basic") => {
-                let user = opt("user").ok_or_else(|| config_error("`auth = basic` needs `user`".into()))?;
+                let user = opt("user")
+                    .ok_or_else(|| config_error("`auth = basic` needs `user`".into()))?;
                 let password = options.get("password").map(String::as_str).unwrap_or("");
                 Some((
                     "Authorization".to_string(),
@@ -65,8 +72,9 @@ impl HttpRemote {
                 ))
             }
             Some("custom") => {
-                let header = opt("custom_auth_header")
-                    .ok_or_else(|| config_error("`auth = custom` needs `custom_auth_header`".into()))?;
+                let header = opt("custom_auth_header").ok_or_else(|| {
+                    config_error("`auth = custom` needs `custom_auth_header`".into())
+                })?;
                 let value = options.get("password").cloned().unwrap_or_default();
                 Some((header.to_string(), value))
             }
@@ -93,7 +101,9 @@ impl HttpRemote {
                     .ok()
                     .filter(|v| v.is_finite() && *v > 0.0)
                     .map(Duration::from_secs_f64)
-                    .ok_or_else(|| config_error(format!("`{name} = {s}` is not a number of seconds"))),
+                    .ok_or_else(|| {
+                        config_error(format!("`{name} = {s}` is not a number of seconds"))
+                    }),
             }
         };
         let read_timeout = seconds("read_timeout")?;
@@ -101,14 +111,17 @@ impl HttpRemote {
 
         let tls = match opt("ssl_verify").map(|s| s.to_ascii_lowercase()) {
             None => TlsConfig::builder().build(),
-            Some(v) if matches!(v.as_str(), "true" | "yes" | "1" | "on") => TlsConfig::builder().build(),
+            Some(v) if matches!(v.as_str(), "true" | "yes" | "1" | "on") => {
+                TlsConfig::builder().build()
+            }
             Some(v) if matches!(v.as_str(), "false" | "no" | "0" | "off") => {
                 TlsConfig::builder().disable_verification(true).build()
             }
             Some(_) => {
                 // A path to a CA bundle, as in DVC.
                 let path = opt("ssl_verify").map(Path::new).unwrap_or(Path::new(""));
-                let pem = std::fs::read(path).map_err(|e| Error::io("read the CA bundle", path, e))?;
+                let pem =
+                    std::fs::read(path).map_err(|e| Error::io("read the CA bundle", path, e))?;
                 let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                     .filter_map(|item| match item {
                         Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
@@ -158,7 +171,10 @@ impl Remote for HttpRemote {
         let url = self.object_url(rel_path);
         let shown = redact::url(&url);
         if end.is_some_and(|end| end <= offset) {
-            return Ok(Body { reader: Box::new(io::empty()), len: Some(0) });
+            return Ok(Body {
+                reader: Box::new(io::empty()),
+                len: Some(0),
+            });
         }
         let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
         match end {
@@ -276,7 +292,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -295,7 +315,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
     }

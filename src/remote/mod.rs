@@ -130,12 +130,21 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
             // `file:///abs/path` and `file://localhost/abs/path`.
             let path = rest.strip_prefix("localhost").unwrap_or(rest);
             if path.is_empty() {
-                return Err(Error::new(ErrorKind::Manifest, format!("`{}` names no folder", redact::url(url))));
+                return Err(Error::new(
+                    ErrorKind::Manifest,
+                    format!("`{}` names no folder", redact::url(url)),
+                ));
             }
-            Ok(Box::new(local::LocalRemote::new(PathBuf::from(percent_decode(path)))))
+            Ok(Box::new(local::LocalRemote::new(PathBuf::from(
+                percent_decode(path),
+            ))))
         }
         "http" | "https" => open_http(url, options),
-        "s3" => Err(unsupported(url, "s3", "`s3://` remotes are not available in this build of dvc-build")),
+        "s3" => Err(unsupported(
+            url,
+            "s3",
+            "`s3://` remotes are not available in this build of dvc-build",
+        )),
         other => {
             let kind = match other {
                 "gs" | "gcs" => "Google Cloud Storage (gs)",
@@ -147,7 +156,11 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
                 "remote" => "remote:// (a path inside another remote)",
                 _ => other,
             };
-            Err(unsupported(url, other, &format!("{kind} remotes are not supported by dvc-build")))
+            Err(unsupported(
+                url,
+                other,
+                &format!("{kind} remotes are not supported by dvc-build"),
+            ))
         }
     }
 }
@@ -159,11 +172,19 @@ fn open_http(url: &str, options: &BTreeMap<String, String>) -> Result<Box<dyn Re
 
 #[cfg(not(feature = "http"))]
 fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
-    Err(unsupported(url, "http", "http remotes need the `http` feature of dvc-build"))
+    Err(unsupported(
+        url,
+        "http",
+        "http remotes need the `http` feature of dvc-build",
+    ))
 }
 
 fn unsupported(url: &str, scheme: &str, what: &str) -> Error {
-    Error::new(ErrorKind::Unsupported, format!("remote `{}`: {what}", redact::url(url))).with_help(format!(
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("remote `{}`: {what}", redact::url(url)),
+    )
+    .with_help(format!(
         "mirror the artifacts to an HTTP(S) or local remote and select it with `remote =` \
          (remote type `{scheme}` is not supported)"
     ))
@@ -176,7 +197,9 @@ fn percent_decode(path: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(v) = path.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = path
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;

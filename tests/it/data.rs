@@ -16,7 +16,7 @@ use dvc_build::remote::{Layout, ObjectKey, Remote, open_remote};
 use dvc_build::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
 
 use crate::support::http::FileServer;
-use crate::support::{self, Registry, PythonHttpServer, out_md5_and_size};
+use crate::support::{self, PythonHttpServer, Registry, out_md5_and_size};
 
 /// A DVC 3 registry pushed to a local remote, built once per test process.
 struct Fixture {
@@ -34,14 +34,18 @@ fn fixture() -> &'static Fixture {
         let reg = Registry::new(root.path());
         reg.write("model.bin", pseudo_random(3 << 20, 7));
         for i in 0..200 {
-            reg.write(&format!("data/sub{}/f{i}.txt", i % 5), format!("file {i}\n"));
+            reg.write(
+                &format!("data/sub{}/f{i}.txt", i % 5),
+                format!("file {i}\n"),
+            );
         }
         reg.write("data/dup1.txt", "same\n");
         reg.write("data/dup2.txt", "same\n");
         reg.add(&["model.bin", "data"]);
         reg.commit("add artifacts");
         reg.push();
-        let (model, size) = out_md5_and_size(&fs::read_to_string(reg.repo.join("model.bin.dvc")).unwrap());
+        let (model, size) =
+            out_md5_and_size(&fs::read_to_string(reg.repo.join("model.bin.dvc")).unwrap());
         let (dir, _) = out_md5_and_size(&fs::read_to_string(reg.repo.join("data.dvc")).unwrap());
         Fixture {
             reg,
@@ -67,13 +71,21 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 fn quick() -> Options {
     Options {
-        retry: RetryPolicy { attempts: 5, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) },
+        retry: RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        },
         parallel: None,
     }
 }
 
 fn key(md5: Md5, is_dir: bool, layout: Layout) -> ObjectKey {
-    ObjectKey { md5, is_dir, layout }
+    ObjectKey {
+        md5,
+        is_dir,
+        layout,
+    }
 }
 
 fn remote(url: &str) -> Box<dyn Remote> {
@@ -86,7 +98,12 @@ fn manifest(path: &Path) -> Vec<(String, Md5)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["relpath"].as_str().unwrap().to_string(), e["md5"].as_str().unwrap().parse().unwrap()))
+        .map(|e| {
+            (
+                e["relpath"].as_str().unwrap().to_string(),
+                e["md5"].as_str().unwrap().parse().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -105,7 +122,10 @@ fn assert_dir_matches_registry(placed: &Path) {
     let mut n = 0;
     for i in 0..200 {
         let rel = format!("sub{}/f{i}.txt", i % 5);
-        assert_eq!(fs::read(placed.join(&rel)).unwrap(), fs::read(repo.join("data").join(&rel)).unwrap());
+        assert_eq!(
+            fs::read(placed.join(&rel)).unwrap(),
+            fs::read(repo.join("data").join(&rel)).unwrap()
+        );
         n += 1;
     }
     assert_eq!(fs::read(placed.join("dup2.txt")).unwrap(), b"same\n");
@@ -124,19 +144,35 @@ fn local_and_file_url_remotes_fetch_and_place_files_and_directories() {
     let file_url = format!("file://{}", f.reg.remote.display());
     for url in [f.reg.remote.display().to_string(), file_url] {
         let remote = remote(&url);
-        let got = fetch_file_with(&*remote, &cache, key(f.model_md5, false, Layout::V3), Some(f.model_size), &quick()).unwrap();
+        let got = fetch_file_with(
+            &*remote,
+            &cache,
+            key(f.model_md5, false, Layout::V3),
+            Some(f.model_size),
+            &quick(),
+        )
+        .unwrap();
         assert_eq!(got.md5, f.model_md5);
         assert_eq!(got.size, f.model_size);
-        assert_eq!(fs::read(&got.path).unwrap(), fs::read(f.reg.repo.join("model.bin")).unwrap());
+        assert_eq!(
+            fs::read(&got.path).unwrap(),
+            fs::read(f.reg.repo.join("model.bin")).unwrap()
+        );
         assert!(fs::metadata(&got.path).unwrap().permissions().readonly());
     }
     let remote = remote(&f.reg.remote.display().to_string());
     let dir = fetch_data_dir(&*remote, &cache);
     assert_eq!(dir.files.len(), 202);
     let out = tmp.path().join("out/data");
-    assert_ne!(place_dir(&cache, &dir.files, &out).unwrap(), Placement::UpToDate);
+    assert_ne!(
+        place_dir(&cache, &dir.files, &out).unwrap(),
+        Placement::UpToDate
+    );
     assert_dir_matches_registry(&out);
-    assert_eq!(place_dir(&cache, &dir.files, &out).unwrap(), Placement::UpToDate);
+    assert_eq!(
+        place_dir(&cache, &dir.files, &out).unwrap(),
+        Placement::UpToDate
+    );
 }
 
 #[test]
@@ -169,8 +205,18 @@ fn python_http_server_serves_a_dvc_remote() {
     let tmp = support::tempdir();
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
     let remote = remote(&format!("{}/", server.url));
-    let got = fetch_file_with(&*remote, &cache, key(f.model_md5, false, Layout::V3), Some(f.model_size), &quick()).unwrap();
-    assert_eq!(fs::read(&got.path).unwrap(), fs::read(f.reg.repo.join("model.bin")).unwrap());
+    let got = fetch_file_with(
+        &*remote,
+        &cache,
+        key(f.model_md5, false, Layout::V3),
+        Some(f.model_size),
+        &quick(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(&got.path).unwrap(),
+        fs::read(f.reg.repo.join("model.bin")).unwrap()
+    );
 }
 
 #[test]
@@ -181,13 +227,30 @@ fn a_body_cut_short_is_resumed_with_a_range_request() {
     server.cut_once(&path, 1_000_000);
     let tmp = support::tempdir();
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
-    let got = fetch_file_with(&*remote(&server.url()), &cache, key(f.model_md5, false, Layout::V3), Some(f.model_size), &quick()).unwrap();
+    let got = fetch_file_with(
+        &*remote(&server.url()),
+        &cache,
+        key(f.model_md5, false, Layout::V3),
+        Some(f.model_size),
+        &quick(),
+    )
+    .unwrap();
     assert_eq!(got.md5, f.model_md5);
-    let log: Vec<_> = server.log().into_iter().filter(|r| r.path.ends_with(&path)).collect();
+    let log: Vec<_> = server
+        .log()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&path))
+        .collect();
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0].range, None);
     assert_eq!(log[1].range.as_deref(), Some("bytes=1000000-"));
-    assert!(fs::read_dir(tmp.path().join("cache/tmp")).unwrap().next().is_none(), "no temp file left");
+    assert!(
+        fs::read_dir(tmp.path().join("cache/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no temp file left"
+    );
 }
 
 #[test]
@@ -199,22 +262,33 @@ fn dvc2_legacy_crlf_object_is_verified_by_legacy_hash_and_cached_by_plain_md5() 
     reg.add(&["notes.txt"]);
     reg.commit("notes");
     reg.push();
-    let (legacy, size) = out_md5_and_size(&fs::read_to_string(reg.repo.join("notes.txt.dvc")).unwrap());
+    let (legacy, size) =
+        out_md5_and_size(&fs::read_to_string(reg.repo.join("notes.txt.dvc")).unwrap());
     let legacy: Md5 = legacy.parse().unwrap();
     let plain = Md5::of(text.as_bytes());
     assert_ne!(legacy, plain, "DVC 2 hashed the text after CRLF -> LF");
     let k = key(legacy, false, Layout::V2);
-    assert!(reg.remote.join(k.rel_path()).is_file(), "legacy layout at the remote's root");
+    assert!(
+        reg.remote.join(k.rel_path()).is_file(),
+        "legacy layout at the remote's root"
+    );
 
     let server = FileServer::start(&reg.remote);
     let cache = Cache::open(root.path().join("cache")).unwrap();
-    for remote in [remote(&reg.remote.display().to_string()), remote(&server.url())] {
+    for remote in [
+        remote(&reg.remote.display().to_string()),
+        remote(&server.url()),
+    ] {
         let got = fetch_file_with(&*remote, &cache, k, size, &quick()).unwrap();
         assert_eq!(got.md5, plain);
         assert_eq!(got.size, text.len() as u64);
         assert_eq!(fs::read(&got.path).unwrap(), text.as_bytes(), "CRLF kept");
     }
-    assert_eq!(server.log().len(), 0, "the legacy alias found the cached object");
+    assert_eq!(
+        server.log().len(),
+        0,
+        "the legacy alias found the cached object"
+    );
     let cache2 = Cache::open(root.path().join("cache2")).unwrap();
     let got = fetch_file_with(&*remote(&server.url()), &cache2, k, size, &quick()).unwrap();
     assert_eq!(got.md5, plain);
@@ -249,10 +323,20 @@ fn a_missing_object_is_not_found_naming_object_and_remote() {
     let md5: Md5 = "0123456789abcdef0123456789abcdef".parse().unwrap();
     for url in [f.reg.remote.display().to_string(), server.url()] {
         let remote = remote(&url);
-        let err = fetch_file_with(&*remote, &cache, key(md5, false, Layout::V3), None, &quick()).unwrap_err();
+        let err = fetch_file_with(
+            &*remote,
+            &cache,
+            key(md5, false, Layout::V3),
+            None,
+            &quick(),
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);
         let text = err.to_string();
-        assert!(text.contains("files/md5/01/23456789abcdef0123456789abcdef"), "{text}");
+        assert!(
+            text.contains("files/md5/01/23456789abcdef0123456789abcdef"),
+            "{text}"
+        );
         assert!(text.contains(&url), "{text}");
     }
     assert_eq!(server.log().len(), 1, "a 404 is not retried");
@@ -280,11 +364,19 @@ fn a_corrupt_cache_entry_is_detected_and_fetched_again() {
     let mut bytes = fs::read(&got.path).unwrap();
     bytes[1000] ^= 0xff;
     fs::write(&got.path, &bytes).unwrap();
-    fs::File::options().write(true).open(&got.path).unwrap().set_modified(mtime).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&got.path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
 
     let again = fetch_file_with(&*remote, &cache, k, Some(f.model_size), &quick()).unwrap();
     assert_eq!(server.count(&k.rel_path()), 2, "fetched again");
-    assert_eq!(fs::read(&again.path).unwrap(), fs::read(f.reg.repo.join("model.bin")).unwrap());
+    assert_eq!(
+        fs::read(&again.path).unwrap(),
+        fs::read(f.reg.repo.join("model.bin")).unwrap()
+    );
     assert!(fs::metadata(&again.path).unwrap().permissions().readonly());
 }
 
@@ -321,7 +413,10 @@ fn a_user_editing_a_materialised_file_does_not_change_the_next_build() {
     assert_eq!(fs::read(&dest).unwrap(), original);
     let cached = cache.get(&f.model_md5, false).unwrap().unwrap();
     assert_eq!(fs::read(&cached.path).unwrap(), original);
-    eprintln!("placement: {how:?}; requests: {}", server.count(&k.rel_path()));
+    eprintln!(
+        "placement: {how:?}; requests: {}",
+        server.count(&k.rel_path())
+    );
 }
 
 const CHILD_ENV: &str = "DVC_BUILD_TEST_CHILD_FETCH";
@@ -330,7 +425,9 @@ const CHILD_ENV: &str = "DVC_BUILD_TEST_CHILD_FETCH";
 #[test]
 #[ignore = "child process of several_processes_share_one_cache"]
 fn child_process_fetch() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let mut parts = spec.split('|');
     let (url, cache_dir, model, dir) = (
         parts.next().unwrap(),
@@ -340,7 +437,14 @@ fn child_process_fetch() {
     );
     let cache = Cache::open(cache_dir).unwrap();
     let remote = remote(url);
-    fetch_file_with(&*remote, &cache, key(model, false, Layout::V3), None, &quick()).unwrap();
+    fetch_file_with(
+        &*remote,
+        &cache,
+        key(model, false, Layout::V3),
+        None,
+        &quick(),
+    )
+    .unwrap();
     let dir_key = key(dir, true, Layout::V3);
     let m = fetch_file_with(&*remote, &cache, dir_key, None, &quick()).unwrap();
     fetch_dir_with(&*remote, &cache, dir_key, &manifest(&m.path), &quick()).unwrap();
@@ -352,12 +456,24 @@ fn several_processes_share_one_cache() {
     let server = FileServer::start(&f.reg.remote);
     let tmp = support::tempdir();
     let cache_dir: PathBuf = tmp.path().join("cache");
-    let spec = format!("{}|{}|{}|{}", server.url(), cache_dir.display(), f.model_md5, f.dir_md5);
+    let spec = format!(
+        "{}|{}|{}|{}",
+        server.url(),
+        cache_dir.display(),
+        f.model_md5,
+        f.dir_md5
+    );
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(&exe)
-                .args(["--exact", "data::child_process_fetch", "--ignored", "--test-threads=1", "-q"])
+                .args([
+                    "--exact",
+                    "data::child_process_fetch",
+                    "--ignored",
+                    "--test-threads=1",
+                    "-q",
+                ])
                 .env(CHILD_ENV, &spec)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -367,8 +483,16 @@ fn several_processes_share_one_cache() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "child failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the child test ran");
+        assert!(
+            out.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the child test ran"
+        );
     }
     let cache = Cache::open(&cache_dir).unwrap();
     assert_eq!(server.count(&rel(f.model_md5, false)), 1);

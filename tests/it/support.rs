@@ -269,10 +269,16 @@ impl PythonHttpServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
-        let server = PythonHttpServer { child, url: format!("http://127.0.0.1:{port}") };
+        let server = PythonHttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "python3 http.server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "python3 http.server did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         server
@@ -459,7 +465,13 @@ pub fn out_md5_and_size(dvc_file: &str) -> (String, Option<u64>) {
     let field = |name: &str| {
         outs.lines()
             .map(|l| l.trim_start_matches(['-', ' ']))
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name}: "))
+                    .map(|v| v.trim().to_string())
+            })
     };
-    (field("md5").expect("an md5"), field("size").and_then(|s| s.parse().ok()))
+    (
+        field("md5").expect("an md5"),
+        field("size").and_then(|s| s.parse().ok()),
+    )
 }

@@ -58,7 +58,12 @@ impl FileServer {
                 }
             })
         };
-        FileServer { addr, state, stop, thread: Some(thread) }
+        FileServer {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -97,7 +102,9 @@ impl Drop for FileServer {
 
 fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let Ok(write_half) = conn.try_clone() else { return };
+    let Ok(write_half) = conn.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(conn);
     let mut out = write_half;
     loop {
@@ -107,7 +114,10 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             Ok(_) => {}
         }
         let mut parts = line.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("/").to_string());
+        let (method, target) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("/").to_string(),
+        );
         let mut range = None;
         loop {
             let mut h = String::new();
@@ -127,7 +137,10 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
         let path = target.split('?').next().unwrap_or("/").to_string();
         let cut = {
             let mut st = state.lock().unwrap();
-            st.log.push(Request { path: path.clone(), range: range.clone() });
+            st.log.push(Request {
+                path: path.clone(),
+                range: range.clone(),
+            });
             st.cut_once.remove(&path)
         };
         if !respond(&mut out, root, &method, &path, range.as_deref(), cut) {
@@ -137,7 +150,14 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
 }
 
 /// Writes one response; `false` when the connection must close.
-fn respond(out: &mut TcpStream, root: &Path, method: &str, path: &str, range: Option<&str>, cut: Option<u64>) -> bool {
+fn respond(
+    out: &mut TcpStream,
+    root: &Path,
+    method: &str,
+    path: &str,
+    range: Option<&str>,
+    cut: Option<u64>,
+) -> bool {
     let simple = |out: &mut TcpStream, status: &str| {
         let _ = write!(out, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
         true
@@ -145,20 +165,37 @@ fn respond(out: &mut TcpStream, root: &Path, method: &str, path: &str, range: Op
     if method != "GET" {
         return simple(out, "405 Method Not Allowed");
     }
-    let Some(file) = resolve(root, path) else { return simple(out, "404 Not Found") };
-    let Ok(bytes) = std::fs::read(&file) else { return simple(out, "404 Not Found") };
+    let Some(file) = resolve(root, path) else {
+        return simple(out, "404 Not Found");
+    };
+    let Ok(bytes) = std::fs::read(&file) else {
+        return simple(out, "404 Not Found");
+    };
     let total = bytes.len() as u64;
     let (status, start, end) = match range.and_then(parse_range) {
         Some((start, _)) if start >= total => {
-            let _ = write!(out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\nContent-Length: 0\r\n\r\n");
+            let _ = write!(
+                out,
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\nContent-Length: 0\r\n\r\n"
+            );
             return true;
         }
-        Some((start, end)) => ("206 Partial Content", start, end.map_or(total, |e| (e + 1).min(total))),
+        Some((start, end)) => (
+            "206 Partial Content",
+            start,
+            end.map_or(total, |e| (e + 1).min(total)),
+        ),
         None => ("200 OK", 0, total),
     };
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n", end - start);
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n",
+        end - start
+    );
     if start > 0 || end < total || status.starts_with("206") {
-        head.push_str(&format!("Content-Range: bytes {start}-{}/{total}\r\n", end.saturating_sub(1)));
+        head.push_str(&format!(
+            "Content-Range: bytes {start}-{}/{total}\r\n",
+            end.saturating_sub(1)
+        ));
     }
     head.push_str("\r\n");
     if out.write_all(head.as_bytes()).is_err() {
@@ -180,7 +217,11 @@ fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
     let spec = value.strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
     let start = a.trim().parse().ok()?;
-    let end = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+    let end = if b.trim().is_empty() {
+        None
+    } else {
+        Some(b.trim().parse().ok()?)
+    };
     Some((start, end))
 }
 
