@@ -532,7 +532,7 @@ fn scalar_options(map: &Map, at: &str) -> Result<BTreeMap<String, String>> {
             Value::Str(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
-            Value::Float(x) => x.to_string(),
+            Value::Float(x) => x.clone(),
             other => {
                 return Err(Error::new(
                     ErrorKind::Manifest,

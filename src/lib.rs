@@ -17,17 +17,21 @@
 // The build-script example above is a whole `build.rs`, `fn main` included.
 #![allow(clippy::needless_doctest_main)]
 
+pub mod build_script;
 pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod format;
 pub mod git;
 pub mod hash;
+pub mod lock;
 pub mod manifest;
 pub mod materialize;
+pub mod project;
 pub mod redact;
 pub mod remote;
 pub mod source;
 pub mod transfer;
 
+pub use build_script::{Fetch, Fetched, FetchedDep, fetch};
 pub use error::{Error, ErrorKind, Result};

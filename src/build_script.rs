@@ -1,0 +1,332 @@
+//! `dvc_build::fetch()`: the build-script front end.
+//!
+//! Reads `Cargo.toml` from `CARGO_MANIFEST_DIR` (no `cargo metadata`
+//! subprocess), brings every dependency's lock and artifact up to date
+//! through [`crate::project::sync`], places each artifact under
+//! `OUT_DIR/dvc/<out>`, and tells cargo about it:
+//!
+//! * `cargo:rustc-env=DVC_<NAME>=<absolute path>` per dependency;
+//! * `$OUT_DIR/dvc_deps.rs`: a `&str` path constant per dependency and, in a
+//!   `bytes` module, an `include_bytes!` static per file dependency;
+//!   `$OUT_DIR/dvc_paths.rs`: the path constants alone (nothing is read at
+//!   compile time);
+//! * `cargo:rerun-if-changed` for `Cargo.toml` and every lock, and
+//!   `cargo:rerun-if-env-changed` for every variable read here.
+//!
+//! Environment: `DVC_BUILD_CACHE_DIR` (cache location), `DVC_BUILD_LOCKED=1`
+//! (never write a lock), `CARGO_NET_OFFLINE=true` (no network), `DOCS_RS`
+//! (on docs.rs: a dependency that cannot be fetched becomes an empty
+//! placeholder and a warning, never a failed build). A crate built from a
+//! package (`Cargo.toml.orig` beside `Cargo.toml`: a registry download or
+//! `cargo package` verification) never writes locks.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::cache::{CACHE_DIR_ENV, Cache};
+use crate::engine::{Artifact, Engine};
+use crate::error::{Error, ErrorKind, Result};
+use crate::git::NetMode;
+use crate::lock;
+use crate::manifest::{Dependency, Manifest};
+use crate::materialize;
+use crate::project::{self, LockMode};
+
+/// The variable that forbids writing locks.
+pub const LOCKED_ENV: &str = "DVC_BUILD_LOCKED";
+/// Cargo's offline switch, as `cargo --offline` users set it.
+pub const OFFLINE_ENV: &str = "CARGO_NET_OFFLINE";
+/// Set by docs.rs builds.
+pub const DOCS_RS_ENV: &str = "DOCS_RS";
+
+/// Fetches every data dependency of the crate being built. A complete
+/// `build.rs`:
+///
+/// ```no_run
+/// fn main() {
+///     dvc_build::fetch().unwrap();
+/// }
+/// ```
+///
+/// Then, in the crate: `include_bytes!(env!("DVC_CLASSIFIER"))`, or
+/// `include!(concat!(env!("OUT_DIR"), "/dvc_deps.rs"));`.
+pub fn fetch() -> Result<Fetched> {
+    Fetch::new().run()
+}
+
+/// Options for [`fetch`]; every one defaults to what the environment says.
+///
+/// ```no_run
+/// let fetched = dvc_build::Fetch::new().offline(true).run().unwrap();
+/// for dep in &fetched.deps {
+///     println!("{} -> {}", dep.name, dep.path.display());
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Fetch {
+    manifest_dir: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    offline: Option<bool>,
+    locked: Option<bool>,
+    emit: Option<bool>,
+}
+
+/// What [`Fetch::run`] placed.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// One entry per dependency, in name order.
+    pub deps: Vec<FetchedDep>,
+}
+
+/// One placed dependency.
+#[derive(Debug, Clone)]
+pub struct FetchedDep {
+    /// The dependency's name.
+    pub name: String,
+    /// The environment variable cargo passes to the crate (`DVC_<NAME>`).
+    pub env_var: String,
+    /// Where the artifact is, under `OUT_DIR`.
+    pub path: PathBuf,
+    /// `true` for a directory.
+    pub is_dir: bool,
+    /// `true` when this is an empty placeholder (docs.rs only).
+    pub placeholder: bool,
+}
+
+impl Fetch {
+    /// Options from the environment.
+    pub fn new() -> Fetch {
+        Fetch::default()
+    }
+
+    /// The crate root (default: `CARGO_MANIFEST_DIR`).
+    pub fn manifest_dir(mut self, dir: impl Into<PathBuf>) -> Fetch {
+        self.manifest_dir = Some(dir.into());
+        self
+    }
+
+    /// Where artifacts go (default: `OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Fetch {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// The content cache (default: `DVC_BUILD_CACHE_DIR`, else the user cache).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Fetch {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// No network (default: `CARGO_NET_OFFLINE=true`).
+    pub fn offline(mut self, offline: bool) -> Fetch {
+        self.offline = Some(offline);
+        self
+    }
+
+    /// Never write locks (default: `DVC_BUILD_LOCKED=1`, or a packaged crate).
+    pub fn locked(mut self, locked: bool) -> Fetch {
+        self.locked = Some(locked);
+        self
+    }
+
+    /// Print `cargo:` directives (default: when run by cargo, i.e. `OUT_DIR` is set).
+    pub fn emit_directives(mut self, emit: bool) -> Fetch {
+        self.emit = Some(emit);
+        self
+    }
+
+    /// Fetches and places every dependency.
+    pub fn run(self) -> Result<Fetched> {
+        let emit = self.emit.unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some());
+        let out = Directives { emit };
+        let root = match self.manifest_dir {
+            Some(d) => d,
+            None => env_path("CARGO_MANIFEST_DIR")?,
+        };
+        let out_dir = match self.out_dir {
+            Some(d) => d,
+            None => env_path("OUT_DIR")?,
+        };
+        for var in [CACHE_DIR_ENV, LOCKED_ENV, OFFLINE_ENV, DOCS_RS_ENV] {
+            out.line(format_args!("rerun-if-env-changed={var}"));
+        }
+        let manifest_path = root.join("Cargo.toml");
+        out.line(format_args!("rerun-if-changed={}", manifest_path.display()));
+        let manifest = Manifest::load(&manifest_path)?;
+        let docs_rs = std::env::var_os(DOCS_RS_ENV).is_some();
+        let offline = self.offline.unwrap_or_else(|| NetMode::from_env().is_offline());
+        let locked = self.locked.unwrap_or_else(|| {
+            env_flag(LOCKED_ENV) || root.join("Cargo.toml.orig").exists()
+        });
+        let mode = if locked { LockMode::Locked } else { LockMode::Write };
+        let net = if offline { NetMode::Offline } else { NetMode::Online };
+
+        let mut fetched = Fetched::default();
+        if !manifest.deps.is_empty() {
+            let cache = match self.cache_dir {
+                Some(d) => Cache::open(d)?,
+                None => Cache::open_default()?,
+            };
+            let engine = Engine::new(cache, net);
+            for dep in &manifest.deps {
+                let dest = out_dir.join("dvc").join(&dep.out);
+                let placed = place(&engine, &root, dep, mode, &dest);
+                out.line(format_args!(
+                    "rerun-if-changed={}",
+                    lock::lock_path(&root, dep).display()
+                ));
+                let entry = match placed {
+                    Ok(is_dir) => FetchedDep {
+                        name: dep.name.clone(),
+                        env_var: dep.env_var(),
+                        path: dest,
+                        is_dir,
+                        placeholder: false,
+                    },
+                    Err(e) if docs_rs => {
+                        out.line(format_args!(
+                            "warning=docs.rs build: `{}` is an empty placeholder ({})",
+                            dep.name,
+                            e.message()
+                        ));
+                        placeholder(&dep.name, dep.env_var(), dest)?
+                    }
+                    Err(e) => return Err(e),
+                };
+                out.line(format_args!(
+                    "rustc-env={}={}",
+                    entry.env_var,
+                    entry.path.display()
+                ));
+                fetched.deps.push(entry);
+            }
+        }
+        write_modules(&out_dir, &manifest, &fetched)?;
+        Ok(fetched)
+    }
+}
+
+/// Syncs `dep` and places its artifact at `dest`; `true` for a directory.
+fn place(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode, dest: &Path) -> Result<bool> {
+    let synced = project::sync(engine, root, dep, mode)?;
+    let cache = engine.cache();
+    match &synced.artifact {
+        Artifact::File(file) => materialize::place_file(cache, file, dest).map(|_| false),
+        Artifact::Dir { files, .. } => materialize::place_dir(cache, files, dest).map(|_| true),
+    }
+    .map_err(|e| e.with_dependency(&dep.name))
+}
+
+/// An empty file standing in for an artifact docs.rs could not fetch.
+fn placeholder(name: &str, env_var: String, dest: PathBuf) -> Result<FetchedDep> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    }
+    if !dest.exists() {
+        std::fs::write(&dest, b"").map_err(|e| Error::io("write", &dest, e))?;
+    }
+    Ok(FetchedDep {
+        name: name.to_string(),
+        env_var,
+        path: dest,
+        is_dir: false,
+        placeholder: true,
+    })
+}
+
+/// Writes `dvc_deps.rs` and `dvc_paths.rs` into `out_dir`, only when their
+/// text changed (so an unchanged build does not recompile the crate).
+fn write_modules(out_dir: &Path, manifest: &Manifest, fetched: &Fetched) -> Result<()> {
+    let mut paths = String::from(
+        "// @generated by dvc-build from [package.metadata.dvc]: one path constant per\n\
+         // data dependency. Do not edit.\n",
+    );
+    let mut bytes = String::new();
+    for (dep, placed) in manifest.deps.iter().zip(&fetched.deps) {
+        let ident = const_name(&dep.name);
+        let path = placed.path.to_string_lossy();
+        let what = if placed.is_dir { "directory" } else { "file" };
+        let _ = writeln!(
+            paths,
+            "/// Absolute path of the {what} of data dependency `{}` (`{}` in `{}`).\n\
+             pub const {ident}: &str = {path:?};",
+            doc_text(&dep.name),
+            doc_text(&dep.path),
+            doc_text(&crate::redact::url(&dep.url)),
+        );
+        if !placed.is_dir {
+            let _ = writeln!(
+                bytes,
+                "    /// The bytes of data dependency `{}`.\n    pub static {ident}: &[u8] = include_bytes!({path:?});",
+                doc_text(&dep.name),
+            );
+        }
+    }
+    let deps = format!(
+        "{paths}\n/// The bytes of every file dependency, embedded with `include_bytes!`.\n\
+         #[allow(dead_code)]\npub mod bytes {{\n{bytes}}}\n"
+    );
+    write_if_changed(&out_dir.join("dvc_paths.rs"), &paths)?;
+    write_if_changed(&out_dir.join("dvc_deps.rs"), &deps)
+}
+
+fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    lock::write_atomic(path, text.as_bytes())
+}
+
+/// A Rust constant name for a dependency name: upper case, `_` for anything
+/// else, `_` in front of a leading digit.
+fn const_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// Text safe inside a `///` line.
+fn doc_text(s: &str) -> String {
+    s.replace(['\n', '\r'], " ").replace('`', "'")
+}
+
+fn env_path(var: &str) -> Result<PathBuf> {
+    std::env::var_os(var).map(PathBuf::from).ok_or_else(|| {
+        Error::new(ErrorKind::Manifest, format!("`{var}` is not set"))
+            .with_help("call `dvc_build::fetch()` from a build script, or set the paths with `dvc_build::Fetch`")
+    })
+}
+
+fn env_flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+}
+
+/// Prints `cargo:` directives when run by cargo.
+struct Directives {
+    emit: bool,
+}
+
+impl Directives {
+    fn line(&self, directive: std::fmt::Arguments<'_>) {
+        if self.emit {
+            println!("cargo:{directive}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn const_names() {
+        assert_eq!(const_name("my-model.v2"), "MY_MODEL_V2");
+        assert_eq!(const_name("3d"), "_3D");
+    }
+}

@@ -1,0 +1,213 @@
+//! Locks: the `<out>.dvc` import stage of each dependency.
+//!
+//! Reads a dependency's lock, decides whether it still matches its
+//! declaration ([`LockState`]), builds the `repo` part a declaration implies
+//! ([`repo_spec`]) and writes locks atomically (temp file + rename beside the
+//! lock). A new lock is exactly what `dvc import` writes; an updated one is
+//! what `dvc update` writes, keeping `meta`, `desc` and comments.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::stage::{ImportStage, ImportUpdate, NameOrMap, RepoSpec, Stage, update_import_text};
+use crate::format::yaml::{Map, Value};
+use crate::manifest::{ConfigSpec, ConfigValue, Dependency, RemoteSpec, Scalar};
+
+/// What is on disk for one dependency.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockState {
+    /// No lock yet.
+    Missing,
+    /// A lock that matches the declaration.
+    Fresh(Lock),
+    /// A lock whose declaration changed since (`reason` says how).
+    Stale {
+        /// The lock as it is.
+        lock: Lock,
+        /// What differs, e.g. "`rev` is `v2` in Cargo.toml but `v1` in the lock".
+        reason: String,
+    },
+}
+
+/// A lock file read from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lock {
+    /// The stage it holds.
+    pub stage: ImportStage,
+    /// Its text (kept so that an update preserves `meta`, `desc`, comments).
+    pub text: String,
+}
+
+/// The absolute path of `dep`'s lock in the crate at `root`.
+pub fn lock_path(root: &Path, dep: &Dependency) -> PathBuf {
+    root.join(dep.lock_path())
+}
+
+/// The lock's output path, relative to the lock's folder: the last part of `out`.
+pub fn out_name(dep: &Dependency) -> &str {
+    dep.out.rsplit('/').next().unwrap_or(&dep.out)
+}
+
+/// Reads `dep`'s lock and compares it with the declaration.
+pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
+    let path = lock_path(root, dep);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Missing),
+        Err(e) => return Err(Error::io("read", &path, e).with_dependency(&dep.name)),
+    };
+    let stage = Stage::parse(&text)
+        .and_then(|s| ImportStage::from_stage(&s))
+        .map_err(|e| {
+            e.context(format!("lock `{}`", dep.lock_path().display()))
+                .with_dependency(&dep.name)
+                .with_help(format!(
+                    "fix the file, or delete it and run `cargo dvc update {}` to write it anew",
+                    dep.name
+                ))
+        })?;
+    let lock = Lock { stage, text };
+    Ok(match mismatch(dep, &lock.stage) {
+        None => LockState::Fresh(lock),
+        Some(reason) => LockState::Stale { lock, reason },
+    })
+}
+
+/// How the lock differs from the declaration, if it does.
+pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
+    let want = repo_spec(dep);
+    let have = &stage.repo;
+    let differs = |what: &str, decl: &dyn std::fmt::Debug, lock: &dyn std::fmt::Debug| {
+        Some(format!("`{what}` is {decl:?} in Cargo.toml but {lock:?} in the lock"))
+    };
+    if have.url != want.url {
+        return differs("url", &want.url, &have.url);
+    }
+    if stage.dep_path != dep.path {
+        return differs("path", &dep.path, &stage.dep_path);
+    }
+    if have.rev != want.rev {
+        return differs("rev", &want.rev, &have.rev);
+    }
+    if have.remote != want.remote {
+        return differs("remote", &want.remote, &have.remote);
+    }
+    if have.config != want.config {
+        return differs("config", &want.config, &have.config);
+    }
+    if stage.out.path != out_name(dep) {
+        return differs("out", &out_name(dep), &stage.out.path);
+    }
+    if have.rev_lock.is_none() {
+        return Some("the lock has no `rev_lock`".to_string());
+    }
+    None
+}
+
+/// The `repo` mapping `dvc import` would write for `dep` (without `rev_lock`).
+pub fn repo_spec(dep: &Dependency) -> RepoSpec {
+    RepoSpec {
+        url: dep.url.clone(),
+        rev: dep.rev.clone(),
+        rev_lock: None,
+        config: dep.config.as_ref().map(|c| match c {
+            ConfigSpec::File(f) => NameOrMap::Name(f.clone()),
+            ConfigSpec::Table(t) => NameOrMap::Map(config_map(t)),
+        }),
+        remote: dep.remote.as_ref().map(|r| match r {
+            RemoteSpec::Name(n) => NameOrMap::Name(n.clone()),
+            RemoteSpec::Options(o) => NameOrMap::Map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), scalar_value(v)))
+                    .collect(),
+            ),
+        }),
+    }
+}
+
+fn config_map(table: &BTreeMap<String, ConfigValue>) -> Map {
+    table
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                ConfigValue::Scalar(s) => scalar_value(s),
+                ConfigValue::Table(t) => Value::Map(config_map(t)),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn scalar_value(s: &Scalar) -> Value {
+    match s {
+        Scalar::String(s) => Value::Str(s.clone()),
+        Scalar::Bool(b) => Value::Bool(*b),
+        Scalar::Integer(i) => Value::Int(*i),
+        Scalar::Float(x) => Value::Float(x.to_string()),
+    }
+}
+
+/// The text of the lock after resolving: an update of `old` (keeping its
+/// annotations) when there is one, else a fresh stage.
+pub fn render(stage: &ImportStage, old: Option<&Lock>) -> Result<String> {
+    match old {
+        Some(old) if old.stage.repo.url == stage.repo.url && old.stage.dep_path == stage.dep_path => {
+            let update = ImportUpdate {
+                rev: stage.repo.rev.clone(),
+                rev_lock: stage.repo.rev_lock.clone().unwrap_or_default(),
+                out: stage.out.clone(),
+            };
+            let text = update_import_text(&old.text, &update)?;
+            // `dvc update` cannot drop a `rev`, nor change `remote`/`config`:
+            // when those moved, the declaration wins and the stage is new.
+            let reparsed = Stage::parse(&text).and_then(|s| ImportStage::from_stage(&s))?;
+            if reparsed == *stage {
+                Ok(text)
+            } else {
+                Ok(stage.to_yaml_string())
+            }
+        }
+        _ => Ok(stage.to_yaml_string()),
+    }
+}
+
+/// Writes `text` as `dep`'s lock, atomically.
+pub fn write(root: &Path, dep: &Dependency, text: &str) -> Result<()> {
+    let path = lock_path(root, dep);
+    write_atomic(&path, text.as_bytes()).map_err(|e| e.with_dependency(&dep.name))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".dvc-build-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
+    Ok(())
+}
+
+/// The error for a lock that may not be written.
+pub fn locked_error(dep: &Dependency, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Locked,
+        format!("{why}, and locks may not be written here"),
+    )
+    .with_dependency(&dep.name)
+    .with_help(format!(
+        "run `cargo dvc update {}` (without --locked / DVC_BUILD_LOCKED) and commit `{}`",
+        dep.name,
+        dep.lock_path().display()
+    ))
+}

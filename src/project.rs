@@ -1,0 +1,141 @@
+//! A crate's data dependencies kept in step with their locks: the lock
+//! policy shared by the build script and `cargo dvc`.
+//!
+//! [`sync`] is what a build does for each dependency: use a lock that matches
+//! its declaration as it is (never moving it, even when the branch moved),
+//! write one when it is missing or stale (as Cargo writes `Cargo.lock`),
+//! unless locks may not be written ([`LockMode::Locked`]). [`update`] is
+//! `cargo dvc update`: resolve again and rewrite the lock.
+
+use std::path::Path;
+
+use crate::engine::{Artifact, Engine};
+use crate::error::Result;
+use crate::format::stage::ImportStage;
+use crate::lock::{self, Lock, LockState};
+use crate::manifest::Dependency;
+
+/// May locks be written?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Write a lock that is missing or stale.
+    Write,
+    /// Never write; a missing or stale lock is an error (`--locked`,
+    /// `DVC_BUILD_LOCKED=1`, a crate built from a package).
+    Locked,
+}
+
+/// What happened to a dependency's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAction {
+    /// The lock matched its declaration and was used as it is.
+    Used,
+    /// There was no lock; one was written.
+    Created,
+    /// The lock no longer matched its declaration; it was written anew.
+    Replaced {
+        /// What had changed.
+        reason: String,
+    },
+}
+
+/// A dependency whose lock is current and whose artifact is in the cache.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The lock.
+    pub stage: ImportStage,
+    /// The verified artifact in the cache.
+    pub artifact: Artifact,
+    /// What was done to the lock.
+    pub action: LockAction,
+}
+
+/// Makes sure `dep` (declared by the crate at `root`) has a current lock and
+/// its artifact is in the cache.
+pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> Result<Synced> {
+    let (old, action) = match lock::read(root, dep)? {
+        LockState::Fresh(lock) => {
+            let artifact = engine
+                .fetch_locked(root, &lock.stage)
+                .map_err(|e| e.with_dependency(&dep.name))?;
+            return Ok(Synced {
+                stage: lock.stage,
+                artifact,
+                action: LockAction::Used,
+            });
+        }
+        LockState::Missing => (None, LockAction::Created),
+        LockState::Stale { lock, reason } => (Some(lock), LockAction::Replaced { reason }),
+    };
+    if mode == LockMode::Locked {
+        let why = match &action {
+            LockAction::Replaced { reason } => format!("the lock is stale: {reason}"),
+            _ => format!("the lock `{}` is missing", dep.lock_path().display()),
+        };
+        return Err(lock::locked_error(dep, &why));
+    }
+    let (stage, artifact) = resolve(engine, root, dep, None)?;
+    let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
+    lock::write(root, dep, &text)?;
+    Ok(Synced {
+        stage,
+        artifact,
+        action,
+    })
+}
+
+/// The outcome of [`update`].
+#[derive(Debug, Clone)]
+pub struct Updated {
+    /// The lock before, if there was one.
+    pub old: Option<ImportStage>,
+    /// The lock after.
+    pub new: ImportStage,
+    /// The verified artifact of the new lock.
+    pub artifact: Artifact,
+    /// `true` when the lock's text changed (or would, with `dry_run`).
+    pub changed: bool,
+}
+
+/// `cargo dvc update`: resolves `dep` again (at `rev` when given, which the
+/// caller also writes to `Cargo.toml`) and rewrites its lock unless `dry_run`.
+pub fn update(
+    engine: &Engine,
+    root: &Path,
+    dep: &Dependency,
+    rev: Option<&str>,
+    dry_run: bool,
+) -> Result<Updated> {
+    let old: Option<Lock> = match lock::read(root, dep)? {
+        LockState::Missing => None,
+        LockState::Fresh(lock) | LockState::Stale { lock, .. } => Some(lock),
+    };
+    let (stage, artifact) = resolve(engine, root, dep, rev)?;
+    let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
+    let changed = old.as_ref().is_none_or(|o| o.text != text);
+    if changed && !dry_run {
+        lock::write(root, dep, &text)?;
+    }
+    Ok(Updated {
+        old: old.map(|o| o.stage),
+        new: stage,
+        artifact,
+        changed,
+    })
+}
+
+/// Resolves the declaration (with `rev` overriding its `rev`).
+fn resolve(
+    engine: &Engine,
+    root: &Path,
+    dep: &Dependency,
+    rev: Option<&str>,
+) -> Result<(ImportStage, Artifact)> {
+    let mut repo = lock::repo_spec(dep);
+    if let Some(rev) = rev {
+        repo.rev = Some(rev.to_string());
+    }
+    engine
+        .resolve(root, &repo, &dep.path, lock::out_name(dep))
+        .map_err(|e| e.with_dependency(&dep.name))
+}
