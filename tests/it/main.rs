@@ -2,3 +2,4 @@
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
 mod support;
+mod formats;

@@ -78,7 +78,12 @@ pub fn git(dir: &Path) -> Command {
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]);
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ]);
     cmd
 }
 
@@ -123,7 +128,10 @@ impl Registry {
         let reg = Registry { repo, remote, dvc2 };
         run(git(&reg.repo).arg("init").arg("-q"));
         run(reg.dvc().args(["init", "-q"]));
-        run(reg.dvc().args(["remote", "add", "-d", "store"]).arg(&reg.remote));
+        run(reg
+            .dvc()
+            .args(["remote", "add", "-d", "store"])
+            .arg(&reg.remote));
         reg.commit("init");
         reg
     }
@@ -168,4 +176,18 @@ impl Registry {
     pub fn head(&self) -> String {
         run_stdout(git(&self.repo).args(["rev-parse", "HEAD"]))
     }
+}
+
+/// The python interpreter of the DVC 3 tools venv (has ruamel.yaml).
+pub fn dvc3_python() -> PathBuf {
+    let path = tools_dir().join("dvc3/bin/python");
+    assert!(path.exists(), "missing {}", path.display());
+    path
+}
+
+/// A consumer project: `git init` + `dvc init` in `dir`.
+pub fn consumer(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    run(git(dir).args(["init", "-q"]));
+    run(dvc(dir).args(["init", "-q"]));
 }
