@@ -25,10 +25,10 @@ pub fn carry_over(old: &str, new: &str) -> String {
             }
         }
         out.push_str(line.text);
-        if let Some((content, comment)) = twin.and_then(|t| t.eol.as_ref().map(|c| (t.content, c))) {
-            if content == line.text {
-                out.push_str(comment);
-            }
+        if let Some((content, comment)) = twin.and_then(|t| t.eol.as_ref().map(|c| (t.content, c)))
+            && content == line.text
+        {
+            out.push_str(comment);
         }
         out.push('\n');
     }
@@ -137,7 +137,9 @@ fn line_path(mut rest: &str, mut col: usize, stack: &mut Vec<Frame>) -> Option<S
 }
 
 fn mapping_key(rest: &str) -> Option<&str> {
-    let end = rest.find(": ").or_else(|| rest.strip_suffix(':').map(str::len))?;
+    let end = rest
+        .find(": ")
+        .or_else(|| rest.strip_suffix(':').map(str::len))?;
     let key = &rest[..end];
     (!key.is_empty() && !key.contains(' ') || key.starts_with('\'')).then_some(key)
 }
@@ -151,10 +153,10 @@ fn split_comment(line: &str) -> (&str, Option<&str>) {
             Some(q) if b == q => quote = None,
             Some(b'"') if b == b'\\' => {}
             Some(_) => {}
-            None if b == b'\'' || b == b'"' => {
-                if i == 0 || matches!(bytes[i - 1], b' ' | b'-') {
-                    quote = Some(b);
-                }
+            None if (b == b'\'' || b == b'"')
+                && (i == 0 || matches!(bytes[i - 1], b' ' | b'-')) =>
+            {
+                quote = Some(b);
             }
             None if b == b'#' && i > 0 && bytes[i - 1] == b' ' => {
                 let start = line[..i].trim_end().len();

@@ -20,7 +20,10 @@ pub struct Section {
 impl Section {
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets `key` (in place when present).
@@ -56,7 +59,10 @@ impl Remote<'_> {
 }
 
 fn err(line: usize, msg: &str) -> Error {
-    Error::new(ErrorKind::Format, format!(".dvc/config: line {line}: {msg}"))
+    Error::new(
+        ErrorKind::Format,
+        format!(".dvc/config: line {line}: {msg}"),
+    )
 }
 
 fn remote_section_name(name: &str) -> String {
@@ -81,7 +87,8 @@ impl Config {
                 continue;
             }
             if line.starts_with('[') {
-                let name = parse_header(line).ok_or_else(|| err(i + 1, "malformed section header"))?;
+                let name =
+                    parse_header(line).ok_or_else(|| err(i + 1, "malformed section header"))?;
                 config.section_mut(&name);
                 continue;
             }
@@ -138,9 +145,9 @@ impl Config {
 
     /// Every remote, in file order.
     pub fn remotes(&self) -> impl Iterator<Item = Remote<'_>> {
-        self.sections.iter().filter_map(|s| {
-            remote_name(&s.name).map(|name| Remote { name, section: s })
-        })
+        self.sections
+            .iter()
+            .filter_map(|s| remote_name(&s.name).map(|name| Remote { name, section: s }))
     }
 
     /// The remote called `name`, compared case-insensitively.
@@ -150,7 +157,11 @@ impl Config {
 
     /// Sets options of remote `name` (created when missing), as a
     /// `repo.remote` mapping or a Cargo.toml `remote` table does.
-    pub fn set_remote<'a>(&mut self, name: &str, options: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    pub fn set_remote<'a>(
+        &mut self,
+        name: &str,
+        options: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
         let section_name = match self.remote(name) {
             Some(r) => r.section.name.clone(),
             None => remote_section_name(name),
@@ -284,7 +295,11 @@ mod tests {
     #[test]
     fn merge_and_set_remote() {
         let mut c = Config::parse(TEXT, "/p/.dvc").unwrap();
-        let other = Config::parse("[core]\nremote = b\n['remote \"STORE\"']\nregion = eu\n", "/q/.dvc").unwrap();
+        let other = Config::parse(
+            "[core]\nremote = b\n['remote \"STORE\"']\nregion = eu\n",
+            "/q/.dvc",
+        )
+        .unwrap();
         c.merge_from(&other);
         assert_eq!(c.default_remote(), Some("b"));
         assert_eq!(c.remote("store").unwrap().section.get("region"), Some("eu"));

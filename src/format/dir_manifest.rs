@@ -60,7 +60,10 @@ impl DirManifest {
         }
         entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
         if let Some(w) = entries.windows(2).find(|w| w[0].relpath == w[1].relpath) {
-            return Err(bad(format!("duplicate relpath `{}`", w[0].relpath.escape_debug())));
+            return Err(bad(format!(
+                "duplicate relpath `{}`",
+                w[0].relpath.escape_debug()
+            )));
         }
         Ok(DirManifest { entries })
     }
@@ -130,7 +133,9 @@ fn parse_entry(item: &Json) -> Result<DirEntry> {
         None => Err(bad(format!("`{key}`: missing"))),
     };
     let relpath = field("relpath")?.to_string();
-    let md5 = field("md5")?.parse().map_err(|e: Error| bad(e.message().to_string()))?;
+    let md5 = field("md5")?
+        .parse()
+        .map_err(|e: Error| bad(e.message().to_string()))?;
     Ok(DirEntry { relpath, md5 })
 }
 
@@ -138,7 +143,12 @@ fn parse_entry(item: &Json) -> Result<DirEntry> {
 /// absolute, `..` or `.` components, empty components, NUL, backslashes,
 /// Windows drive letters.
 pub fn check_relpath(relpath: &str) -> Result<()> {
-    let reject = |why: &str| Err(bad(format!("unsafe relpath `{}`: {why}", relpath.escape_debug())));
+    let reject = |why: &str| {
+        Err(bad(format!(
+            "unsafe relpath `{}`: {why}",
+            relpath.escape_debug()
+        )))
+    };
     if relpath.is_empty() {
         return reject("empty");
     }
@@ -174,7 +184,12 @@ mod tests {
     fn manifest(paths: &[&str]) -> Result<DirManifest> {
         let items: Vec<String> = paths
             .iter()
-            .map(|p| format!("{{\"md5\": \"{H}\", \"relpath\": {}}}", serde_json::Value::from(*p)))
+            .map(|p| {
+                format!(
+                    "{{\"md5\": \"{H}\", \"relpath\": {}}}",
+                    serde_json::Value::from(*p)
+                )
+            })
             .collect();
         DirManifest::parse(format!("[{}]", items.join(", ")).as_bytes())
     }
@@ -182,8 +197,19 @@ mod tests {
     #[test]
     fn rejects_unsafe_paths() {
         for p in [
-            "", "/etc/passwd", "../x", "a/../../x", "a/./b", ".", "a//b", "a/", "a\\b", "C:x",
-            "c:/x", "\\\\server\\share", "a\0b",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            ".",
+            "a//b",
+            "a/",
+            "a\\b",
+            "C:x",
+            "c:/x",
+            "\\\\server\\share",
+            "a\0b",
         ] {
             assert!(manifest(&[p]).is_err(), "{p:?}");
         }
@@ -206,7 +232,14 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error() {
-        for bad in ["", "{", "[1]", "[{}]", "[{\"md5\": 1, \"relpath\": \"a\"}]", &"[".repeat(10_000)] {
+        for bad in [
+            "",
+            "{",
+            "[1]",
+            "[{}]",
+            "[{\"md5\": 1, \"relpath\": \"a\"}]",
+            &"[".repeat(10_000),
+        ] {
             assert!(DirManifest::parse(bad.as_bytes()).is_err(), "{bad}");
         }
     }

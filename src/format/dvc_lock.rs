@@ -46,12 +46,21 @@ impl DvcLock {
         match top.get("schema") {
             Some(Value::Str(s)) if s == "2.0" => {}
             Some(v) => return Err(err(format!("schema: unsupported `{}`", display(v)))),
-            None => return Err(err("schema: missing (only the `2.0` format is supported)".into())),
+            None => {
+                return Err(err(
+                    "schema: missing (only the `2.0` format is supported)".into()
+                ));
+            }
         }
         let stages = match top.get("stages") {
             None | Some(Value::Null) => return Ok(DvcLock::default()),
             Some(Value::Map(m)) => m,
-            Some(v) => return Err(err(format!("stages: expected a mapping, found {}", v.kind()))),
+            Some(v) => {
+                return Err(err(format!(
+                    "stages: expected a mapping, found {}",
+                    v.kind()
+                )));
+            }
         };
         let stages = stages
             .iter()
@@ -83,12 +92,20 @@ fn display(v: &Value) -> String {
 fn parse_stage(name: &str, body: &Value) -> Result<LockStage> {
     let at = format!("stages.{name}");
     let Value::Map(m) = body else {
-        return Err(err(format!("{at}: expected a mapping, found {}", body.kind())));
+        return Err(err(format!(
+            "{at}: expected a mapping, found {}",
+            body.kind()
+        )));
     };
     let outs = match m.get("outs") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Seq(items)) => items.as_slice(),
-        Some(v) => return Err(err(format!("{at}.outs: expected a list, found {}", v.kind()))),
+        Some(v) => {
+            return Err(err(format!(
+                "{at}.outs: expected a list, found {}",
+                v.kind()
+            )));
+        }
     };
     let outs = outs
         .iter()
@@ -107,7 +124,11 @@ fn parse_out(value: &Value, at: &str) -> Result<LockOut> {
     stage.insert("outs", Value::Seq(vec![value.clone()]));
     let parsed = super::stage::Stage::from_value(&Value::Map(stage))
         .map_err(|e| err(e.message().replacen("outs[0]", at, 1)))?;
-    let out = parsed.outs.into_iter().next().ok_or_else(|| err(format!("{at}: missing")))?;
+    let out = parsed
+        .outs
+        .into_iter()
+        .next()
+        .ok_or_else(|| err(format!("{at}: missing")))?;
     Ok(LockOut {
         path: out.path,
         hash: out.hash,
@@ -130,8 +151,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = DvcLock::parse("schema: '2.0'\nstages:\n  a:\n    outs:\n    - path: p\n      size: x\n").unwrap_err();
-        assert_eq!(e.message(), "dvc.lock: stages.a.outs[0].size: expected a non-negative integer, found a string");
+        let e = DvcLock::parse(
+            "schema: '2.0'\nstages:\n  a:\n    outs:\n    - path: p\n      size: x\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "dvc.lock: stages.a.outs[0].size: expected a non-negative integer, found a string"
+        );
         assert!(DvcLock::parse("stages: {}").is_err());
         assert!(DvcLock::parse("schema: '2.0'\nstages: [1]").is_err());
     }

@@ -120,7 +120,10 @@ mod tests {
         // python3 -c 'import json; print(json.dumps({...}, sort_keys=True))'
         let mut m = Map::new();
         m.insert("é", s("ü\u{1F600}\u{7f}\"\\\n\t\x01"));
-        m.insert("b", Value::Seq(vec![Value::Int(-3), Value::Bool(true), Value::Null]));
+        m.insert(
+            "b",
+            Value::Seq(vec![Value::Int(-3), Value::Bool(true), Value::Null]),
+        );
         m.insert("a", Value::Float("1e3".into()));
         m.insert("Z", Value::Float("0.1".into()));
         assert_eq!(

@@ -203,12 +203,19 @@ impl<'a> Fields<'a> {
     fn of(value: &'a Value, at: String) -> Result<Fields<'a>> {
         match value {
             Value::Map(map) => Ok(Fields { map, at }),
-            other => Err(format_err(format!("{at}: expected a mapping, found {}", other.kind()))),
+            other => Err(format_err(format!(
+                "{at}: expected a mapping, found {}",
+                other.kind()
+            ))),
         }
     }
 
     fn wrong(&self, key: &str, want: &str, found: &Value) -> Error {
-        format_err(format!("{}.{key}: expected {want}, found {}", self.at, found.kind()))
+        format_err(format!(
+            "{}.{key}: expected {want}, found {}",
+            self.at,
+            found.kind()
+        ))
     }
 
     fn str(&self, key: &str) -> Result<Option<String>> {
@@ -280,7 +287,14 @@ impl<'a> Fields<'a> {
 }
 
 const HASH_KEYS: [&str; 8] = [
-    "md5", "etag", "checksum", "hash", "size", "nfiles", "isexec", "version_id",
+    "md5",
+    "etag",
+    "checksum",
+    "hash",
+    "size",
+    "nfiles",
+    "isexec",
+    "version_id",
 ];
 
 fn parse_out(value: &Value, at: String) -> Result<Out> {
@@ -517,7 +531,9 @@ impl ImportStage {
             .ok_or_else(|| format_err("stage file: not an import stage (no `deps[0].repo`)"))?;
         let repo = dep.repo.clone().unwrap_or_default();
         let [out] = stage.outs.as_slice() else {
-            return Err(format_err("stage file: an import stage has exactly one `outs` entry"));
+            return Err(format_err(
+                "stage file: an import stage has exactly one `outs` entry",
+            ));
         };
         let (md5, is_dir) = out
             .hash
@@ -597,7 +613,11 @@ fn dumped_state(old: &Stage, import: &ImportStage) -> Map {
         m.insert(k, v.clone());
     }
     if let (Some(Value::Seq(outs)), Some(old_out)) = (fresh.get("outs"), old.outs.first()) {
-        let mut out = outs.first().and_then(Value::as_map).cloned().unwrap_or_default();
+        let mut out = outs
+            .first()
+            .and_then(Value::as_map)
+            .cloned()
+            .unwrap_or_default();
         keep_out_annotations(old_out, &mut out);
         m.insert("outs", Value::Seq(vec![Value::Map(out)]));
     }
@@ -730,7 +750,10 @@ outs:
     #[test]
     fn errors_name_the_field() {
         let err = Stage::parse("outs:\n- md5: 3\n  path: a\n").unwrap_err();
-        assert_eq!(err.message(), "outs[0].md5: expected a string, found an integer");
+        assert_eq!(
+            err.message(),
+            "outs[0].md5: expected a string, found an integer"
+        );
         let err = Stage::parse("deps:\n- repo: {url: x}\n").unwrap_err();
         assert_eq!(err.message(), "deps[0].path: missing");
         assert!(Stage::parse("- a").is_err());
@@ -772,12 +795,15 @@ outs:
         .join("\n");
         let s = Stage::parse(&text).unwrap();
         assert_eq!(s.wdir.as_deref(), Some(".."));
-        assert_eq!(s.deps[0].db.as_ref().unwrap().query.as_deref(), Some("select 1"));
+        assert_eq!(
+            s.deps[0].db.as_ref().unwrap().query.as_deref(),
+            Some("select 1")
+        );
         let repo = s.deps[1].repo.as_ref().unwrap();
         assert!(matches!(repo.config, Some(NameOrMap::Map(_))));
         let out = &s.outs[0];
         assert_eq!((out.cache, out.persist, out.push), (false, true, false));
-        assert_eq!(out.hash.md5_hash().unwrap().unwrap().1, true);
+        assert!(out.hash.md5_hash().unwrap().unwrap().1);
         assert!(out.extra.get("labels").is_some());
     }
 }

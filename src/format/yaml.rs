@@ -193,7 +193,9 @@ impl Builder {
                 }
                 None => match value {
                     Value::Str(s) => *key = Some(s),
-                    Value::Seq(_) | Value::Map(_) => self.fail("a key must be a string".into(), mark),
+                    Value::Seq(_) | Value::Map(_) => {
+                        self.fail("a key must be a string".into(), mark)
+                    }
                     other => *key = Some(scalar_key(&other)),
                 },
             },
@@ -378,15 +380,18 @@ fn is_int(b: &[u8]) -> bool {
     let s = sign(b, 0);
     let rest = &b[s..];
     let all = |r: &[u8], f: fn(u8) -> bool| !r.is_empty() && r.iter().all(|&c| f(c));
-    if let Some(r) = rest.strip_prefix(b"0b") {
-        if all(r, |c| matches!(c, b'0' | b'1' | b'_')) {
-            return true;
-        }
+    if rest
+        .strip_prefix(b"0b")
+        .is_some_and(|r| all(r, |c| matches!(c, b'0' | b'1' | b'_')))
+    {
+        return true;
     }
-    if let Some(r) = rest.strip_prefix(b"0o").or_else(|| rest.strip_prefix(b"0")) {
-        if all(r, |c| matches!(c, b'0'..=b'7' | b'_')) {
-            return true;
-        }
+    if rest
+        .strip_prefix(b"0o")
+        .or_else(|| rest.strip_prefix(b"0"))
+        .is_some_and(|r| all(r, |c| matches!(c, b'0'..=b'7' | b'_')))
+    {
+        return true;
     }
     if all(rest, digit_or_us) {
         return true;
@@ -604,7 +609,10 @@ struct Analysis {
 }
 
 fn is_ws(c: Option<char>) -> bool {
-    matches!(c, None | Some('\0' | ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+    matches!(
+        c,
+        None | Some('\0' | ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+    )
 }
 
 fn is_break(c: char) -> bool {
@@ -866,7 +874,8 @@ impl<'w> ScalarWriter<'w> {
             if 0 < end
                 && end + 1 < n
                 && (ch == Some(' ') || start >= end)
-                && self.w.column + end.saturating_sub(start) > BEST_WIDTH
+                // Python computes `column + (end - start)`, negative right after an escape.
+                && (self.w.column + end) as isize - start as isize > BEST_WIDTH as isize
                 && self.split
             {
                 self.fold_double(text, &mut start, end);
@@ -1029,7 +1038,8 @@ mod tests {
 
     #[test]
     fn long_plain_scalars_fold_like_ruamel() {
-        let s = "a b c d e f g h i j k l m n o p q r s t u v w x y z aa bb cc dd ee ff gg hh ii jj kk";
+        let s =
+            "a b c d e f g h i j k l m n o p q r s t u v w x y z aa bb cc dd ee ff gg hh ii jj kk";
         let mut item = Map::new();
         item.insert("path", Value::Str(s.into()));
         let mut top = Map::new();

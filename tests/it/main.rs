@@ -4,3 +4,4 @@
 mod data;
 mod git;
 mod support;
+mod formats;

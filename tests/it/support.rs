@@ -475,3 +475,17 @@ pub fn out_md5_and_size(dvc_file: &str) -> (String, Option<u64>) {
         field("size").and_then(|s| s.parse().ok()),
     )
 }
+
+/// The python interpreter of the DVC 3 tools venv (has ruamel.yaml).
+pub fn dvc3_python() -> PathBuf {
+    let path = tools_dir().join("dvc3/bin/python");
+    assert!(path.exists(), "missing {}", path.display());
+    path
+}
+
+/// A consumer project: `git init` + `dvc init` in `dir`.
+pub fn consumer(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    run(git(dir).args(["init", "-q"]));
+    run(dvc(dir).args(["init", "-q"]));
+}
