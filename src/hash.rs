@@ -58,7 +58,11 @@ impl FromStr for Md5 {
                 ErrorKind::Format,
                 format!(
                     "`{}` is not an MD5 hash (32 hex digits)",
-                    s.escape_debug().to_string().chars().take(80).collect::<String>()
+                    s.escape_debug()
+                        .to_string()
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
                 ),
             )
         };
@@ -246,7 +250,12 @@ mod tests {
 
     #[test]
     fn parse_rejects_wrong_shapes() {
-        for bad in ["", "abc", "g1946ac92492d2347c6235b4d2611184", "b1946ac92492d2347c6235b4d2611184.dir"] {
+        for bad in [
+            "",
+            "abc",
+            "g1946ac92492d2347c6235b4d2611184",
+            "b1946ac92492d2347c6235b4d2611184.dir",
+        ] {
             assert!(bad.parse::<Md5>().is_err(), "{bad}");
         }
     }

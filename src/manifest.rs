@@ -527,14 +527,21 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let e = parse_err("[package.metadata.dvc.deps.classifier]\npath = \"a\"\n");
-        assert!(e.contains("package.metadata.dvc.deps.classifier.url: missing"), "{e}");
-        let e = parse_err("[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\nrevv = \"x\"\n");
+        assert!(
+            e.contains("package.metadata.dvc.deps.classifier.url: missing"),
+            "{e}"
+        );
+        let e =
+            parse_err("[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\nrevv = \"x\"\n");
         assert!(e.contains("deps.c.revv: unknown key"), "{e}");
         assert!(e.contains("did you mean `rev`?"), "{e}");
         let e = parse_err("[package.metadata.dvc]\ndep = 1\n");
         assert!(e.contains("did you mean `deps`?"), "{e}");
         let e = parse_err("[package.metadata.dvc.deps.c]\nurl = 3\npath = \"a\"\n");
-        assert!(e.contains("deps.c.url: expected a string, found integer"), "{e}");
+        assert!(
+            e.contains("deps.c.url: expected a string, found integer"),
+            "{e}"
+        );
         let e = parse_err("[package.metadata.dvc.deps]\nc = \"x\"\n");
         assert!(e.contains("deps.c: expected a table"), "{e}");
         let e = parse_err("[package\n");
@@ -543,7 +550,16 @@ mod tests {
 
     #[test]
     fn out_must_stay_inside_the_crate() {
-        for bad in ["../x", "/etc/passwd", "a/../../b", "C:/x", "a\\b", "target/x", ".", "a\0b"] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "C:/x",
+            "a\\b",
+            "target/x",
+            ".",
+            "a\0b",
+        ] {
             let text = format!(
                 "[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\nout = \"{}\"\n",
                 bad.replace('\\', "\\\\").replace('\0', "\\u0000")
@@ -566,7 +582,12 @@ mod tests {
 
     #[test]
     fn no_metadata_means_no_deps() {
-        assert!(Manifest::parse("[package]\nname = \"x\"\n").unwrap().deps.is_empty());
+        assert!(
+            Manifest::parse("[package]\nname = \"x\"\n")
+                .unwrap()
+                .deps
+                .is_empty()
+        );
         assert!(Manifest::parse("").unwrap().deps.is_empty());
     }
 

@@ -10,6 +10,9 @@ use std::io::Read;
 use crate::error::Error;
 use crate::hash::Md5;
 
+#[cfg(feature = "s3")]
+pub mod s3;
+
 /// How a remote lays out its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {

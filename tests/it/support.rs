@@ -78,7 +78,12 @@ pub fn git(dir: &Path) -> Command {
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]);
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ]);
     cmd
 }
 
@@ -123,7 +128,10 @@ impl Registry {
         let reg = Registry { repo, remote, dvc2 };
         run(git(&reg.repo).arg("init").arg("-q"));
         run(reg.dvc().args(["init", "-q"]));
-        run(reg.dvc().args(["remote", "add", "-d", "store"]).arg(&reg.remote));
+        run(reg
+            .dvc()
+            .args(["remote", "add", "-d", "store"])
+            .arg(&reg.remote));
         reg.commit("init");
         reg
     }
