@@ -104,7 +104,7 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 const CREDENTIALS_HELP: &str = "set `access_key_id`/`secret_access_key` in the remote's options \
      (`dvc remote modify --local <remote> access_key_id ...`), \
      AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials \
-     (`profile`/AWS_PROFILE); for a public bucket set `allow_anonymous_login = true`";
+     (`profile`/AWS_PROFILE)";
 
 /// Where an [`S3Remote`]'s credentials came from (see the module docs for the
 /// order). Never holds the credentials themselves.
@@ -353,7 +353,9 @@ impl S3Remote {
                                  (`eval \"$(aws configure export-credentials --profile {profile} --format env)\"`)"
                             ));
                         }
-                        return Err(err.with_help(CREDENTIALS_HELP));
+                        return Err(err.with_help(format!(
+                            "{CREDENTIALS_HELP}; for a public bucket set `allow_anonymous_login = true`"
+                        )));
                     }
                 }
             }

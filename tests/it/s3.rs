@@ -35,6 +35,8 @@ const SECRET: &str = "Sup3rS3cretValue-9f2c";
 struct Seaweed {
     endpoint: String,
     root: PathBuf,
+    /// The watchdog; it ends on its own once the test process is gone.
+    _watchdog: std::process::Child,
 }
 
 /// The pushed registry: what the tests read back.
@@ -97,12 +99,17 @@ fn start_seaweed() -> Seaweed {
     let script = r#"
         "$WEED" mini "$@" >"$ROOT/weed.log" 2>&1 &
         W=$!
-        cleanup() { kill "$W" 2>/dev/null; wait "$W" 2>/dev/null; rm -rf "$ROOT"; exit 0; }
+        cleanup() {
+            kill "$W" 2>/dev/null
+            n=0; while kill -0 "$W" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.2; n=$((n+1)); done
+            kill -9 "$W" 2>/dev/null; wait "$W" 2>/dev/null
+            rm -rf "$ROOT"; exit 0
+        }
         trap cleanup INT TERM HUP
         while kill -0 "$PARENT" 2>/dev/null && kill -0 "$W" 2>/dev/null; do sleep 0.3; done
         cleanup
     "#;
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("weed-watchdog")
@@ -120,6 +127,7 @@ fn start_seaweed() -> Seaweed {
     let server = Seaweed {
         endpoint: format!("http://127.0.0.1:{}", p[6]),
         root,
+        _watchdog: watchdog,
     };
     // Ready when the bucket answers a signed GET with "no such key".
     let remote = server.remote(&[]);
