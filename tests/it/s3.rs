@@ -101,7 +101,7 @@ fn start_seaweed() -> Seaweed {
         W=$!
         cleanup() {
             kill "$W" 2>/dev/null
-            n=0; while kill -0 "$W" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.2; n=$((n+1)); done
+            n=0; while kill -0 "$W" 2>/dev/null && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); done
             kill -9 "$W" 2>/dev/null; wait "$W" 2>/dev/null
             rm -rf "$ROOT"; exit 0
         }
