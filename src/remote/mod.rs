@@ -17,6 +17,9 @@ use crate::redact;
 pub mod http;
 pub mod local;
 
+#[cfg(feature = "s3")]
+pub mod s3;
+
 /// How a remote lays out its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {

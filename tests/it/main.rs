@@ -2,6 +2,7 @@
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
 mod data;
-mod git;
-mod support;
 mod formats;
+mod git;
+mod s3;
+mod support;
