@@ -138,7 +138,9 @@ impl Fetch {
 
     /// Fetches and places every dependency.
     pub fn run(self) -> Result<Fetched> {
-        let emit = self.emit.unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some());
+        let emit = self
+            .emit
+            .unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some());
         let out = Directives { emit };
         let root = match self.manifest_dir {
             Some(d) => d,
@@ -155,12 +157,22 @@ impl Fetch {
         out.line(format_args!("rerun-if-changed={}", manifest_path.display()));
         let manifest = Manifest::load(&manifest_path)?;
         let docs_rs = std::env::var_os(DOCS_RS_ENV).is_some();
-        let offline = self.offline.unwrap_or_else(|| NetMode::from_env().is_offline());
-        let locked = self.locked.unwrap_or_else(|| {
-            env_flag(LOCKED_ENV) || root.join("Cargo.toml.orig").exists()
-        });
-        let mode = if locked { LockMode::Locked } else { LockMode::Write };
-        let net = if offline { NetMode::Offline } else { NetMode::Online };
+        let offline = self
+            .offline
+            .unwrap_or_else(|| NetMode::from_env().is_offline());
+        let locked = self
+            .locked
+            .unwrap_or_else(|| env_flag(LOCKED_ENV) || root.join("Cargo.toml.orig").exists());
+        let mode = if locked {
+            LockMode::Locked
+        } else {
+            LockMode::Write
+        };
+        let net = if offline {
+            NetMode::Offline
+        } else {
+            NetMode::Online
+        };
 
         let mut fetched = Fetched::default();
         if !manifest.deps.is_empty() {
@@ -208,7 +220,13 @@ impl Fetch {
 }
 
 /// Syncs `dep` and places its artifact at `dest`; `true` for a directory.
-fn place(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode, dest: &Path) -> Result<bool> {
+fn place(
+    engine: &Engine,
+    root: &Path,
+    dep: &Dependency,
+    mode: LockMode,
+    dest: &Path,
+) -> Result<bool> {
     let synced = project::sync(engine, root, dep, mode)?;
     let cache = engine.cache();
     match &synced.artifact {
@@ -283,7 +301,13 @@ fn write_if_changed(path: &Path, text: &str) -> Result<()> {
 fn const_name(name: &str) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');

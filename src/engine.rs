@@ -80,6 +80,9 @@ pub struct Engine {
     cache: Cache,
     net: NetMode,
     remotes: Mutex<HashMap<String, Arc<dyn Remote>>>,
+    /// Revisions resolved in this session, by registry and `rev`: ten
+    /// dependencies on one registry cost one round trip to it, not ten.
+    resolved: Mutex<HashMap<(String, Option<String>), CommitId>>,
 }
 
 impl Engine {
@@ -89,6 +92,7 @@ impl Engine {
             cache,
             net,
             remotes: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,7 +124,7 @@ impl Engine {
         out_path: &str,
     ) -> Result<(ImportStage, Artifact)> {
         let db = self.database(&repo.url, base)?;
-        let commit = db.resolve(repo.rev.as_deref(), self.net)?;
+        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
         let artifact = self.fetch_at(base, repo, &db, &commit, path)?;
         let stage = ImportStage {
             dep_path: path.to_string(),
@@ -131,6 +135,26 @@ impl Engine {
             out: artifact.out_info(out_path),
         };
         Ok((stage, artifact))
+    }
+
+    /// `rev` resolved in `db`, once per session.
+    fn resolve_rev(&self, db: &GitDatabase, rev: Option<&str>) -> Result<CommitId> {
+        let key = (db.remote().canonical().to_string(), rev.map(str::to_string));
+        let memo = |m: &Mutex<HashMap<_, CommitId>>| {
+            m.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+        };
+        if let Some(commit) = memo(&self.resolved) {
+            return Ok(commit);
+        }
+        let commit = db.resolve(rev, self.net)?;
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, commit.clone());
+        Ok(commit)
     }
 
     /// The artifact a lock names, from the cache alone; `None` when any part
@@ -205,7 +229,9 @@ impl Engine {
                     stage.out.md5
                 ),
             )
-            .with_help("the lock does not match the registry: run `cargo dvc update` to re-resolve it"));
+            .with_help(
+                "the lock does not match the registry: run `cargo dvc update` to re-resolve it",
+            ));
         }
         Ok(artifact)
     }
@@ -255,7 +281,11 @@ impl Engine {
                             dir.path, dir.recorded_in
                         ),
                     )
-                    .with_help(format!("check `path`; `{}` holds {}", dir.path, sample(&manifest))));
+                    .with_help(format!(
+                        "check `path`; `{}` holds {}",
+                        dir.path,
+                        sample(&manifest)
+                    )));
                 }
                 self.fetch_dir(&*remote, &dir, &sub, false)
             }
@@ -428,8 +458,15 @@ impl Engine {
         let remote = snapshot.db.remote();
         let config_dir = if remote.is_local() {
             let root = PathBuf::from(remote.url());
-            let root = if root.is_absolute() { root } else { base.join(root) };
-            root.join(project_dir).join(".dvc").to_string_lossy().into_owned()
+            let root = if root.is_absolute() {
+                root
+            } else {
+                base.join(root)
+            };
+            root.join(project_dir)
+                .join(".dvc")
+                .to_string_lossy()
+                .into_owned()
         } else {
             String::new()
         };
@@ -446,7 +483,8 @@ impl Engine {
             Some(NameOrMap::Name(file)) => {
                 let path = base.join(file);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::io("read", &path, e).with_help("check `config`: it is a file relative to the crate root")
+                    Error::io("read", &path, e)
+                        .with_help("check `config`: it is a file relative to the crate root")
                 })?;
                 let dir = path.parent().unwrap_or(base).to_string_lossy().into_owned();
                 let extra = Config::parse(&text, &dir).map_err(|e| e.context(path.display()))?;
@@ -536,7 +574,10 @@ fn scalar_options(map: &Map, at: &str) -> Result<BTreeMap<String, String>> {
             other => {
                 return Err(Error::new(
                     ErrorKind::Manifest,
-                    format!("{at}.{k}: expected a string, boolean or number, found {}", other.kind()),
+                    format!(
+                        "{at}.{k}: expected a string, boolean or number, found {}",
+                        other.kind()
+                    ),
                 ));
             }
         };
@@ -561,7 +602,11 @@ fn sample(manifest: &DirManifest) -> String {
         .take(5)
         .map(|e| format!("`{}`", e.relpath))
         .collect();
-    let more = if manifest.entries().len() > 5 { ", ..." } else { "" };
+    let more = if manifest.entries().len() > 5 {
+        ", ..."
+    } else {
+        ""
+    };
     format!("{}{more}", names.join(", "))
 }
 
@@ -619,7 +664,10 @@ impl SourceTree for Snapshot<'_> {
     }
 
     fn files_under(&self, dir: &str) -> Result<Vec<String>> {
-        let entries = self.db.list_dir(self.commit, dir, true)?.unwrap_or_default();
+        let entries = self
+            .db
+            .list_dir(self.commit, dir, true)?
+            .unwrap_or_default();
         Ok(entries
             .into_iter()
             .filter(|e| e.kind == EntryKind::Blob)

@@ -19,6 +19,8 @@
 
 pub mod build_script;
 pub mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod format;

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::stage::{ImportStage, ImportUpdate, NameOrMap, RepoSpec, Stage, update_import_text};
+use crate::format::stage::{
+    ImportStage, ImportUpdate, NameOrMap, RepoSpec, Stage, update_import_text,
+};
 use crate::format::yaml::{Map, Value};
 use crate::manifest::{ConfigSpec, ConfigValue, Dependency, RemoteSpec, Scalar};
 
@@ -80,7 +82,9 @@ pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
     let want = repo_spec(dep);
     let have = &stage.repo;
     let differs = |what: &str, decl: &dyn std::fmt::Debug, lock: &dyn std::fmt::Debug| {
-        Some(format!("`{what}` is {decl:?} in Cargo.toml but {lock:?} in the lock"))
+        Some(format!(
+            "`{what}` is {decl:?} in Cargo.toml but {lock:?} in the lock"
+        ))
     };
     if have.url != want.url {
         return differs("url", &want.url, &have.url);
@@ -153,7 +157,9 @@ fn scalar_value(s: &Scalar) -> Value {
 /// annotations) when there is one, else a fresh stage.
 pub fn render(stage: &ImportStage, old: Option<&Lock>) -> Result<String> {
     match old {
-        Some(old) if old.stage.repo.url == stage.repo.url && old.stage.dep_path == stage.dep_path => {
+        Some(old)
+            if old.stage.repo.url == stage.repo.url && old.stage.dep_path == stage.dep_path =>
+        {
             let update = ImportUpdate {
                 rev: stage.repo.rev.clone(),
                 rev_lock: stage.repo.rev_lock.clone().unwrap_or_default(),

@@ -95,6 +95,8 @@ pub struct Updated {
     pub artifact: Artifact,
     /// `true` when the lock's text changed (or would, with `dry_run`).
     pub changed: bool,
+    /// The new text of the lock.
+    pub text: String,
 }
 
 /// `cargo dvc update`: resolves `dep` again (at `rev` when given, which the
@@ -121,6 +123,7 @@ pub fn update(
         new: stage,
         artifact,
         changed,
+        text,
     })
 }
 

@@ -162,12 +162,13 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
         let name = file.rsplit('/').next().unwrap_or(file);
         let folder = parent(file);
         if name.ends_with(".dvc") && name != ".dvc" {
-            let Some(bytes) = tree.read(file)? else { continue };
+            let Some(bytes) = tree.read(file)? else {
+                continue;
+            };
             let text = utf8(&bytes, file)?;
             let stage = Stage::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
             let base = match &stage.wdir {
-                Some(wdir) => normalize_join(&folder, wdir)
-                    .ok_or_else(|| escapes(file, wdir))?,
+                Some(wdir) => normalize_join(&folder, wdir).ok_or_else(|| escapes(file, wdir))?,
                 None => folder.clone(),
             };
             for out in &stage.outs {
@@ -176,7 +177,9 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
                 }
             }
         } else if name == "dvc.lock" {
-            let Some(bytes) = tree.read(file)? else { continue };
+            let Some(bytes) = tree.read(file)? else {
+                continue;
+            };
             let text = utf8(&bytes, file)?;
             let lock = DvcLock::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
             for out in lock.stages.iter().flat_map(|s| &s.outs) {
@@ -244,9 +247,9 @@ fn not_found(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Er
         .collect();
     if let Ok(files) = tree.files_under(&folder) {
         near.extend(
-            files
-                .into_iter()
-                .filter(|f| parent(f) == folder && !f.ends_with(".dvc") && !f.ends_with(".gitignore")),
+            files.into_iter().filter(|f| {
+                parent(f) == folder && !f.ends_with(".dvc") && !f.ends_with(".gitignore")
+            }),
         );
     }
     near.sort();
@@ -268,9 +271,8 @@ fn not_found(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Er
 }
 
 fn utf8<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str> {
-    std::str::from_utf8(bytes).map_err(|_| {
-        Error::new(ErrorKind::Format, format!("`{file}` is not valid UTF-8"))
-    })
+    std::str::from_utf8(bytes)
+        .map_err(|_| Error::new(ErrorKind::Format, format!("`{file}` is not valid UTF-8")))
 }
 
 fn escapes(file: &str, rel: &str) -> Error {
@@ -332,17 +334,39 @@ mod tests {
             if self.0.contains_key(path) {
                 return Ok(Some(NodeKind::File));
             }
-            let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
-            Ok(self.0.keys().any(|k| k.starts_with(&prefix)).then_some(NodeKind::Dir))
+            let prefix = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}/")
+            };
+            Ok(self
+                .0
+                .keys()
+                .any(|k| k.starts_with(&prefix))
+                .then_some(NodeKind::Dir))
         }
         fn files_under(&self, dir: &str) -> Result<Vec<String>> {
-            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-            Ok(self.0.keys().filter(|k| k.starts_with(&prefix)).cloned().collect())
+            let prefix = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            Ok(self
+                .0
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect())
         }
     }
 
     fn tree(files: &[(&str, &str)]) -> MemTree {
-        MemTree(files.iter().map(|(p, c)| (p.to_string(), c.as_bytes().to_vec())).collect())
+        MemTree(
+            files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect(),
+        )
     }
 
     const FILE_DVC: &str = "outs:\n- md5: c9283308ba03a923cd0d08df856095c3\n  size: 1000\n  hash: md5\n  path: model.bin\n";
@@ -355,10 +379,15 @@ mod tests {
             ("data/model.bin.dvc", FILE_DVC),
             ("data/dir.dvc", DIR_DVC),
             ("README.md", "hi"),
-            ("stage/dvc.lock", "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n    - path: out/m.pt\n      hash: md5\n      md5: 60b725f10c9c85c70d97880dfe8191b3\n      size: 2\n"),
+            (
+                "stage/dvc.lock",
+                "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n    - path: out/m.pt\n      hash: md5\n      md5: 60b725f10c9c85c70d97880dfe8191b3\n      size: 2\n",
+            ),
         ]);
         let a = locate(&t, "data/model.bin").unwrap();
-        let Located::Output(o) = a.located else { panic!("{a:?}") };
+        let Located::Output(o) = a.located else {
+            panic!("{a:?}")
+        };
         assert_eq!(o.size, Some(1000));
         assert_eq!(o.key.layout, Layout::V3);
         let a = locate(&t, "data/dir/sub/b.txt").unwrap();
@@ -372,12 +401,21 @@ mod tests {
     fn subdir_projects_and_wdir() {
         let t = tree(&[
             ("proj/.dvc/config", ""),
-            ("proj/x/m.dvc", "wdir: ../y\nouts:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: m.bin\n"),
+            (
+                "proj/x/m.dvc",
+                "wdir: ../y\nouts:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: m.bin\n",
+            ),
         ]);
         let a = locate(&t, "proj/y/m.bin").unwrap();
         assert_eq!(a.project_dir, "proj");
-        let Located::Output(o) = a.located else { panic!() };
-        assert_eq!(o.key.layout, Layout::V2, "no `hash: md5` means a DVC 2 output");
+        let Located::Output(o) = a.located else {
+            panic!()
+        };
+        assert_eq!(
+            o.key.layout,
+            Layout::V2,
+            "no `hash: md5` means a DVC 2 output"
+        );
     }
 
     #[test]
@@ -390,7 +428,13 @@ mod tests {
 
     #[test]
     fn escaping_outputs_are_errors() {
-        let t = tree(&[(".dvc/config", ""), ("a.dvc", "outs:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: ../../x\n")]);
+        let t = tree(&[
+            (".dvc/config", ""),
+            (
+                "a.dvc",
+                "outs:\n- md5: c9283308ba03a923cd0d08df856095c3\n  path: ../../x\n",
+            ),
+        ]);
         assert!(locate(&t, "x").is_err());
     }
 

@@ -57,6 +57,7 @@ pub enum Command {
         /// The dependency's name (default: derived from the file name).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
@@ -70,6 +71,7 @@ pub enum Command {
         /// Say what would change without writing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
@@ -78,6 +80,7 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
@@ -85,6 +88,7 @@ pub enum Command {
     Fetch {
         /// Dependencies to fetch (default: all).
         names: Vec<String>,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
@@ -92,6 +96,7 @@ pub enum Command {
     Pull {
         /// Dependencies to pull (default: all).
         names: Vec<String>,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
@@ -107,11 +112,13 @@ pub enum Command {
         /// Branch, tag or commit of the source project.
         #[arg(long, value_name = "REV")]
         rev: Option<String>,
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },
     /// Check that every lock agrees with its declaration (for CI); writes nothing.
     Check {
+        /// Options every command takes.
         #[command(flatten)]
         global: Global,
     },

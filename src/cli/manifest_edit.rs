@@ -120,7 +120,13 @@ mod tests {
         let text = "# top\n[package]\nname = \"a\"\n\n[package.metadata.dvc.deps.one]\nurl = \"u\"\npath = \"p\" # keep me\n\n[dependencies]\nx = \"1\"\n";
         let out = add_dependency(
             text,
-            &NewDependency { name: "two", url: "u2", path: "d/p2", rev: None, out: Some("assets/p2") },
+            &NewDependency {
+                name: "two",
+                url: "u2",
+                path: "d/p2",
+                rev: None,
+                out: Some("assets/p2"),
+            },
         )
         .unwrap();
         assert!(out.contains("# keep me"), "{out}");
@@ -133,7 +139,12 @@ mod tests {
     fn set_rev_adds_or_replaces() {
         let text = "[package.metadata.dvc.deps.m]\nurl = \"r\"\npath = \"m.bin\"\n";
         let out = set_rev(text, "m", "v2").unwrap();
-        assert_eq!(crate::manifest::Manifest::parse(&out).unwrap().deps[0].rev.as_deref(), Some("v2"));
+        assert_eq!(
+            crate::manifest::Manifest::parse(&out).unwrap().deps[0]
+                .rev
+                .as_deref(),
+            Some("v2")
+        );
         assert!(set_rev(text, "nope", "v2").is_err());
     }
 }

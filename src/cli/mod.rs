@@ -79,7 +79,11 @@ fn run(command: Command, global: &Global, shell: &Shell) -> Result<i32> {
         Command::Fetch { names, .. } => ctx.fetch(&names, false),
         Command::Pull { names, .. } => ctx.fetch(&names, true),
         Command::Get {
-            url, path, out, rev, ..
+            url,
+            path,
+            out,
+            rev,
+            ..
         } => ctx.get(&url, &path, out.as_deref(), rev.as_deref()),
         Command::Check { .. } => ctx.check(),
     }
@@ -186,7 +190,11 @@ impl<'a> Context<'a> {
             .ok_or_else(|| Error::new(ErrorKind::Manifest, "the new declaration did not parse"))?;
         self.shell.status(
             "Importing",
-            format!("{name} ({} {path_clean}{})", crate::redact::url(&url), rev_note(rev)),
+            format!(
+                "{name} ({} {path_clean}{})",
+                crate::redact::url(&url),
+                rev_note(rev)
+            ),
         );
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
@@ -213,7 +221,20 @@ impl<'a> Context<'a> {
         for package in self.packages()? {
             let deps = select_deps(&package.manifest, names)?;
             for dep in deps {
-                let updated = project::update(&self.engine, &package.root, dep, rev, dry_run)?;
+                // Resolve first; write Cargo.toml, then the lock, only once
+                // everything is known, so a failure changes nothing.
+                let updated = project::update(&self.engine, &package.root, dep, rev, true)?;
+                if !dry_run {
+                    if let Some(rev) = rev.filter(|r| dep.rev.as_deref() != Some(*r)) {
+                        let text = std::fs::read_to_string(&package.manifest_path)
+                            .map_err(|e| Error::io("read", &package.manifest_path, e))?;
+                        let edited = manifest_edit::set_rev(&text, &dep.name, rev)?;
+                        lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
+                    }
+                    if updated.changed {
+                        lock::write(&package.root, dep, &updated.text)?;
+                    }
+                }
                 let old_rev = updated.old.as_ref().and_then(|o| o.repo.rev.clone());
                 let new_rev = updated.new.repo.rev.clone();
                 let revs = match (&old_rev, &new_rev) {
@@ -230,16 +251,10 @@ impl<'a> Context<'a> {
                     self.shell
                         .status(verb, format!("{}{revs} ({commits})", dep.name));
                 } else {
-                    self.shell
-                        .verbose("Unchanged", format!("{} ({})", dep.name, short(&updated.new)));
-                }
-                if let (Some(rev), false) = (rev, dry_run) {
-                    if dep.rev.as_deref() != Some(rev) {
-                        let text = std::fs::read_to_string(&package.manifest_path)
-                            .map_err(|e| Error::io("read", &package.manifest_path, e))?;
-                        let edited = manifest_edit::set_rev(&text, &dep.name, rev)?;
-                        lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
-                    }
+                    self.shell.verbose(
+                        "Unchanged",
+                        format!("{} ({})", dep.name, short(&updated.new)),
+                    );
                 }
             }
         }
@@ -257,9 +272,10 @@ impl<'a> Context<'a> {
                 let synced = synced?;
                 match &synced.action {
                     LockAction::Used => {}
-                    LockAction::Created => self
-                        .shell
-                        .status("Locked", format!("{} to {}", dep.name, short(&synced.stage))),
+                    LockAction::Created => self.shell.status(
+                        "Locked",
+                        format!("{} to {}", dep.name, short(&synced.stage)),
+                    ),
                     LockAction::Replaced { reason } => self.shell.status(
                         "Relocked",
                         format!("{} to {} ({reason})", dep.name, short(&synced.stage)),
@@ -272,8 +288,10 @@ impl<'a> Context<'a> {
                     self.shell
                         .status("Pulled", format!("{} -> {} ({how:?})", dep.name, dep.out));
                 } else {
-                    self.shell
-                        .verbose("Fetched", format!("{} ({})", dep.name, describe(&synced.artifact)));
+                    self.shell.verbose(
+                        "Fetched",
+                        format!("{} ({})", dep.name, describe(&synced.artifact)),
+                    );
                 }
             }
         }
@@ -296,7 +314,11 @@ impl<'a> Context<'a> {
         place_artifact(&self.engine, &artifact, &dest)?;
         self.shell.status(
             "Downloaded",
-            format!("{path_clean} at {} -> {out} ({})", short(&stage), describe(&artifact)),
+            format!(
+                "{path_clean} at {} -> {out} ({})",
+                short(&stage),
+                describe(&artifact)
+            ),
         );
         Ok(0)
     }
@@ -392,7 +414,8 @@ impl<'a> Context<'a> {
             }
         }
         if bad == 0 {
-            self.shell.status("Checked", "every lock agrees with its declaration");
+            self.shell
+                .status("Checked", "every lock agrees with its declaration");
             Ok(0)
         } else {
             Ok(FAILURE)
@@ -460,7 +483,10 @@ impl StatusRow {
         let update = match self.update_available {
             Some(true) => format!(
                 ", update available ({})",
-                self.latest.as_deref().map(|l| &l[..l.len().min(7)]).unwrap_or("")
+                self.latest
+                    .as_deref()
+                    .map(|l| &l[..l.len().min(7)])
+                    .unwrap_or("")
             ),
             Some(false) => ", up to date".to_string(),
             None => String::new(),
@@ -478,14 +504,21 @@ fn select_deps<'m>(manifest: &'m Manifest, names: &[String]) -> Result<Vec<&'m D
         .iter()
         .map(|n| {
             manifest.dep(n).ok_or_else(|| {
-                let known: Vec<_> = manifest.deps.iter().map(|d| format!("`{}`", d.name)).collect();
-                Error::new(ErrorKind::Manifest, format!("no data dependency called `{n}`"))
-                    .with_dependency(n)
-                    .with_help(if known.is_empty() {
-                        "this package declares none; add one with `cargo dvc import`".to_string()
-                    } else {
-                        format!("declared: {}", known.join(", "))
-                    })
+                let known: Vec<_> = manifest
+                    .deps
+                    .iter()
+                    .map(|d| format!("`{}`", d.name))
+                    .collect();
+                Error::new(
+                    ErrorKind::Manifest,
+                    format!("no data dependency called `{n}`"),
+                )
+                .with_dependency(n)
+                .with_help(if known.is_empty() {
+                    "this package declares none; add one with `cargo dvc import`".to_string()
+                } else {
+                    format!("declared: {}", known.join(", "))
+                })
             })
         })
         .collect()
@@ -538,7 +571,11 @@ fn default_name(out: &str) -> String {
             }
         })
         .collect();
-    if name.is_empty() { "data".to_string() } else { name }
+    if name.is_empty() {
+        "data".to_string()
+    } else {
+        name
+    }
 }
 
 fn short(stage: &ImportStage) -> &str {
@@ -553,7 +590,9 @@ fn rev_note(rev: Option<&str>) -> String {
 fn describe(artifact: &Artifact) -> String {
     match artifact {
         Artifact::File(f) => human_size(f.size),
-        Artifact::Dir { files, size, .. } => format!("{} files, {}", files.len(), human_size(*size)),
+        Artifact::Dir { files, size, .. } => {
+            format!("{} files, {}", files.len(), human_size(*size))
+        }
     }
 }
 

@@ -143,10 +143,13 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
             ))))
         }
         "http" | "https" => open_http(url, options),
+        #[cfg(feature = "s3")]
+        "s3" => Ok(Box::new(s3::open(url, options)?)),
+        #[cfg(not(feature = "s3"))]
         "s3" => Err(unsupported(
             url,
             "s3",
-            "`s3://` remotes are not available in this build of dvc-build",
+            "`s3://` remotes need dvc-build's `s3` feature (on by default)",
         )),
         other => {
             let kind = match other {
