@@ -304,7 +304,6 @@ fn unsupported_remote_types_are_named_and_secrets_are_not_shown() {
         ("hdfs://host/p", "hdfs"),
         ("webdav://host/p", "webdav"),
         ("oss://bucket/p", "oss"),
-        ("s3://bucket/p", "s3"),
     ] {
         let err = open_remote(url, &BTreeMap::new()).err().expect(url);
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{url}");
