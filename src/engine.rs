@@ -22,7 +22,7 @@ use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
 use crate::redact;
-use crate::remote::{self, Layout, ObjectKey, Remote};
+use crate::remote::{self, ObjectKey, Remote};
 use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput};
 use crate::transfer;
 
@@ -164,14 +164,14 @@ impl Engine {
         if !out.is_dir {
             return Ok(self.cache.get(&out.md5, false)?.map(Artifact::File));
         }
-        let Some(dir) = self.cache.get(&out.md5, true)? else {
+        let Some(dir) = self.cached_object(&out.md5, true)? else {
             return Ok(None);
         };
         let manifest = read_manifest(&dir)?;
         let mut files = Vec::with_capacity(manifest.entries().len());
         let mut size = 0;
         for entry in manifest.entries() {
-            match self.cache.get(&entry.md5, false)? {
+            match self.cached_object(&entry.md5, false)? {
                 Some(f) => {
                     size += f.size;
                     files.push((entry.relpath.clone(), f));
@@ -184,6 +184,18 @@ impl Engine {
             files,
             size,
         }))
+    }
+
+    /// An object by the hash a registry recorded: its plain MD5, or a DVC 2
+    /// hash whose plain MD5 the cache learnt when it verified the bytes.
+    fn cached_object(&self, md5: &Md5, is_dir: bool) -> Result<Option<CachedFile>> {
+        if let Some(found) = self.cache.get(md5, is_dir)? {
+            return Ok(Some(found));
+        }
+        match self.cache.legacy_alias(md5, is_dir) {
+            Some(plain) => self.cache.get(&plain, is_dir),
+            None => Ok(None),
+        }
     }
 
     /// `dvc pull` of an import: the artifact the lock names, from the cache
@@ -257,8 +269,9 @@ impl Engine {
             Located::Output(out) => {
                 let remote = remote()?;
                 let manifest = self.dir_manifest(&*remote, &out)?;
-                let whole = out.key.layout == Layout::V3;
-                self.fetch_dir(&*remote, &out, &manifest, whole)
+                // The lock names a whole directory by the hash its registry
+                // recorded, DVC 2 (legacy) hashes included, as `dvc import` does.
+                self.fetch_dir(&*remote, &out, &manifest, true)
             }
             Located::InsideDir { dir, inner } => {
                 let remote = remote()?;
@@ -307,8 +320,8 @@ impl Engine {
 
     /// Fetches the files of `manifest` (all of `out`, or a sub-folder of it).
     /// `whole` means the remote's own `.dir` object describes the result;
-    /// otherwise (a sub-folder, or DVC 2 hashes) a new manifest of the plain
-    /// hashes is made and cached, as `dvc import` does.
+    /// otherwise (a sub-folder) a new manifest is made and cached, as
+    /// `dvc import` does.
     fn fetch_dir(
         &self,
         remote: &dyn Remote,

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use dvc_build::cache::Cache;
+use dvc_build::engine::Engine;
 use dvc_build::format::config::Config;
 use dvc_build::format::dir_manifest::DirManifest;
 use dvc_build::format::dvc_lock::DvcLock;
@@ -11,6 +13,7 @@ use dvc_build::format::stage::{
     ImportStage, ImportUpdate, NameOrMap, OutInfo, RepoSpec, Stage, update_import_text,
 };
 use dvc_build::format::yaml::{self, Map, Value};
+use dvc_build::git::NetMode;
 use dvc_build::hash::Md5;
 
 use crate::support::*;
@@ -154,6 +157,27 @@ fn check_import(reg: &Registry, consumer: &Path, c: Case) {
     }
     run(&mut cmd);
     let written = std::fs::read_to_string(consumer.join(format!("{}.dvc", c.out))).unwrap();
+    // End to end: the engine resolves the same declaration against the real
+    // registry (git, source lookup, remote, transfer) and must write the same bytes.
+    let declared = RepoSpec {
+        url: url.to_string(),
+        rev: c.rev.map(str::to_string),
+        rev_lock: None,
+        config: c.config.clone(),
+        remote: c.remote.clone(),
+    };
+    let cache = Cache::open(consumer.with_file_name("engine-cache")).unwrap();
+    let engine = Engine::new(cache, NetMode::Online);
+    let (resolved, _) = engine
+        .resolve(consumer, &declared, c.path, c.out)
+        .unwrap_or_else(|e| panic!("engine import of {}: {e}", c.path));
+    assert_eq!(
+        resolved.to_yaml_string(),
+        written,
+        "engine import of {} ({:?})",
+        c.path,
+        c.rev
+    );
     let ours = ImportStage {
         dep_path: c.path.to_string(),
         repo: RepoSpec {
@@ -404,6 +428,18 @@ fn formats_subdir_project() {
         },
     };
     assert_eq!(ours.to_yaml_string(), written);
+    let engine = Engine::new(
+        Cache::open(tmp.path().join("engine-cache")).unwrap(),
+        NetMode::Online,
+    );
+    let declared = RepoSpec {
+        url: url.into(),
+        ..RepoSpec::default()
+    };
+    let (resolved, _) = engine
+        .resolve(&consumer_dir, &declared, "proj/data/x.csv", "x.csv")
+        .unwrap();
+    assert_eq!(resolved.to_yaml_string(), written, "engine, subdir project");
 }
 
 /// Random strings through ruamel (as DVC configures it) and through our writer.
