@@ -299,16 +299,7 @@ fn write_if_changed(path: &Path, text: &str) -> Result<()> {
 /// A Rust constant name for a dependency name: upper case, `_` for anything
 /// else, `_` in front of a leading digit.
 fn const_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = crate::manifest::upper_snake(name);
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');
     }

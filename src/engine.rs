@@ -23,7 +23,7 @@ use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
 use crate::redact;
 use crate::remote::{self, ObjectKey, Remote};
-use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput};
+use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput, join};
 use crate::transfer;
 
 /// An artifact whose bytes are all in the cache, verified.
@@ -644,14 +644,6 @@ fn offline_missing(stage: &ImportStage) -> Error {
         ),
     )
     .with_help(offline_help(stage))
-}
-
-fn join(dir: &str, rel: &str) -> String {
-    if dir.is_empty() {
-        rel.to_string()
-    } else {
-        format!("{dir}/{rel}")
-    }
 }
 
 /// A registry at one commit, read from its git database.

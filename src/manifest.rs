@@ -134,8 +134,12 @@ impl Dependency {
 
 /// `DVC_<NAME>` for a dependency key, per the contract.
 pub fn env_var_name(name: &str) -> String {
-    let upper: String = name
-        .chars()
+    format!("DVC_{}", upper_snake(name))
+}
+
+/// `name` upper-cased, every non-alphanumeric character turned into `_`.
+pub fn upper_snake(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -143,8 +147,7 @@ pub fn env_var_name(name: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("DVC_{upper}")
+        .collect()
 }
 
 impl Manifest {

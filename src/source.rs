@@ -291,7 +291,8 @@ fn parent(path: &str) -> String {
     }
 }
 
-fn join(dir: &str, rel: &str) -> String {
+/// `dir/rel`, or `rel` when `dir` is the root (`""`).
+pub(crate) fn join(dir: &str, rel: &str) -> String {
     if dir.is_empty() {
         rel.to_string()
     } else {
