@@ -607,4 +607,32 @@ mod tests {
         assert_eq!(closest("urll", DEP_KEYS), Some("url"));
         assert_eq!(closest("zzzzzz", DEP_KEYS), None);
     }
+
+    const VALID: &str = "[package]\nname = \"app\"\n[package.metadata.dvc.deps.m]\nurl = \"../r\"\npath = \"models/m.onnx\"\nrev = \"v1\"\nout = \"assets/m.onnx\"\nremote = { url = \"s3://b/p\", region = \"eu\" }\nconfig = { core = { remote = \"x\" } }\n";
+
+    proptest::proptest! {
+        /// Any text gives a manifest or an error, never a panic.
+        #[test]
+        fn never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
+            let _ = Manifest::parse(&text);
+        }
+
+        /// Every single-byte mutation of a valid manifest gives Ok or Err.
+        #[test]
+        fn never_panics_on_mutations(pos in 0usize..VALID.len(), byte in proptest::num::u8::ANY) {
+            let mut bytes = VALID.as_bytes().to_vec();
+            bytes[pos] = byte;
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                let _ = Manifest::parse(text);
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let _ = Manifest::parse(&deep);
+        let tables = format!("x = {}1{}", "{ a = ".repeat(50_000), " }".repeat(50_000));
+        let _ = Manifest::parse(&tables);
+    }
 }
