@@ -803,9 +803,7 @@ fn assert_no_secret(secrets: &[&str], texts: &[&str], dirs: &[PathBuf]) {
                     continue;
                 };
                 assert!(
-                    !bytes
-                        .windows(secret.len())
-                        .any(|w| w == secret.as_bytes()),
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                     "`{secret}` leaked into {}",
                     file.display()
                 );
@@ -818,12 +816,21 @@ fn assert_no_secret(secrets: &[&str], texts: &[&str], dirs: &[PathBuf]) {
 #[track_caller]
 fn assert_placed(fx: &Fixture, placed: &BTreeMap<String, PathBuf>) {
     if let Some(model) = placed.get("model") {
-        assert_eq!(std::fs::read(model).unwrap(), fx.model, "{}", model.display());
+        assert_eq!(
+            std::fs::read(model).unwrap(),
+            fx.model,
+            "{}",
+            model.display()
+        );
     }
     if let Some(data) = placed.get("data") {
         let mut found = BTreeMap::new();
         for file in walk(data) {
-            let rel = file.strip_prefix(data).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = file
+                .strip_prefix(data)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             found.insert(rel, std::fs::read(&file).unwrap());
         }
         assert_eq!(found, fx.dir_files);
@@ -905,7 +912,8 @@ fn s3_build_path_credentials_from_profile_files_and_declarations() {
         ("AWS_ACCESS_KEY_ID", KEY_ID),
         ("AWS_SECRET_ACCESS_KEY", "wrong-env"),
     ];
-    let config_file = format!("['remote \"s3store\"']\n    credentialpath = {creds_path}\n    profile = ci\n");
+    let config_file =
+        format!("['remote \"s3store\"']\n    credentialpath = {creds_path}\n    profile = ci\n");
     let cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
         (
             "AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE",
@@ -946,13 +954,11 @@ fn s3_build_path_credentials_from_profile_files_and_declarations() {
         let (placed, output) = c.fetch(1, env);
         let placed = placed.unwrap_or_else(|e| panic!("{what}: {e}\n{output}"));
         assert_placed(fx, &placed);
-        let lock = c.lock("model.bin").unwrap_or_else(|| panic!("{what}: no lock"));
+        let lock = c
+            .lock("model.bin")
+            .unwrap_or_else(|| panic!("{what}: no lock"));
         assert!(lock.contains(&fx.model_md5.to_hex()), "{what}: {lock}");
-        assert_no_secret(
-            &[SECRET],
-            &[&output],
-            &[c.root(), c.cache(), c.out_dir(1)],
-        );
+        assert_no_secret(&[SECRET], &[&output], &[c.root(), c.cache(), c.out_dir(1)]);
     }
 }
 
@@ -974,7 +980,9 @@ fn assert_nothing_written(c: &Consumer, outs: &[&str]) {
     assert!(leftovers.is_empty(), "left in the cache: {leftovers:?}");
     let placed = walk(&c.out_dir(1));
     assert!(
-        placed.iter().all(|p| !p.starts_with(c.out_dir(1).join("dvc"))),
+        placed
+            .iter()
+            .all(|p| !p.starts_with(c.out_dir(1).join("dvc"))),
         "left in OUT_DIR: {placed:?}"
     );
 }
@@ -994,12 +1002,19 @@ fn s3_build_path_wrong_credentials_fail_clearly_and_write_nothing() {
     );
     let err = result.expect_err("wrong credentials were accepted");
     // Refused credentials are not retried with backoff.
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     // Dependencies run in name order: `data` first.
     assert!(err.starts_with("dependency `data`: "), "{err}");
     assert!(err.contains(&format!("bucket `{BUCKET}`")), "{err}");
     assert!(err.contains("access denied"), "{err}");
-    assert!(err.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"), "{err}");
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
     assert!(err.contains("help: "), "{err}");
     // One error, said once (the text is Display then Debug, which are equal).
     let (display, debug) = err.split_at(err.len() / 2);
@@ -1047,4 +1062,31 @@ fn s3_build_path_missing_credentials_name_the_dependency() {
     assert!(err.contains(&format!("bucket `{BUCKET}`")), "{err}");
     assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
     assert_nothing_written(&c, &["model.bin"]);
+}
+
+#[test]
+fn s3_build_path_refuses_a_secret_in_the_declaration() {
+    let fx = fixture();
+    // It would be copied into the lock (as `dvc import --remote-config`
+    // would): refused before anything runs, naming the key, not the value.
+    let c = Consumer::new(&model_dep(
+        fx,
+        &format!(
+            "remote = {{ url = {}, endpointurl = {}, access_key_id = \"{KEY_ID}\", secret_access_key = \"{SECRET}\" }}",
+            toml_str(&url()),
+            toml_str(&fx.server.endpoint)
+        ),
+    ));
+    let (result, output) = c.fetch(1, &[]);
+    let err = result.expect_err("a secret in Cargo.toml was accepted");
+    assert!(err.starts_with("dependency `model`: "), "{err}");
+    assert!(err.contains("remote.secret_access_key"), "{err}");
+    assert_nothing_written(&c, &["model.bin"]);
+    let root = c.root();
+    std::fs::remove_file(root.join("Cargo.toml")).unwrap();
+    assert_no_secret(
+        &[SECRET],
+        &[&err, &output],
+        &[root, c.cache(), c.out_dir(1)],
+    );
 }
