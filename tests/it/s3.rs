@@ -914,7 +914,9 @@ fn s3_build_path_credentials_from_profile_files_and_declarations() {
     ];
     let config_file =
         format!("['remote \"s3store\"']\n    credentialpath = {creds_path}\n    profile = ci\n");
-    let cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
+    // (what, extra declaration lines, environment)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             "AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE",
             String::new(),
