@@ -14,6 +14,23 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The keys a dependency table may hold.
 const DEP_KEYS: &[&str] = &["url", "path", "rev", "out", "remote", "config"];
+/// DVC remote options that hold secrets. A declaration is committed (in
+/// `Cargo.toml`) and copied into the lock, so it may not hold any of them:
+/// they belong in the environment, an AWS profile, or an uncommitted file
+/// named by `config = "..."`.
+const SECRET_OPTIONS: &[&str] = &[
+    "secret_access_key",
+    "session_token",
+    "sse_customer_key",
+    "password",
+    "passphrase",
+    "token",
+    "account_key",
+    "sas_token",
+    "client_secret",
+    "connection_string",
+    "oss_key_secret",
+];
 /// The keys `[package.metadata.dvc]` may hold.
 const DVC_KEYS: &[&str] = &["deps"];
 
@@ -238,6 +255,11 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
     }
     let table = as_table(value, &key).map_err(|e| e.with_dependency(name))?;
     reject_unknown(table, DEP_KEYS, &key).map_err(|e| e.with_dependency(name))?;
+    for field in ["remote", "config"] {
+        if let Some(v) = table.get(field) {
+            reject_secrets(v, &format!("{key}.{field}")).map_err(|e| e.with_dependency(name))?;
+        }
+    }
     let string = |field: &str, required: bool| -> Result<Option<String>> {
         match table.get(field) {
             None if required => Err(err(format!("{key}.{field}: missing"))
@@ -321,6 +343,29 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
         remote,
         config,
     })
+}
+
+/// Refuses a secret option anywhere in `value` (a `remote` or `config`
+/// table), naming the key but never showing its value.
+fn reject_secrets(value: &toml::Value, at: &str) -> Result<()> {
+    let Some(table) = value.as_table() else {
+        return Ok(());
+    };
+    for (k, v) in table {
+        let key = format!("{at}.{k}");
+        if SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()) {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!("{key}: a secret does not belong in Cargo.toml (it is committed, and the lock would copy it)"),
+            )
+            .with_help(
+                "remove it, and give the credential through the environment (e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
+                 an AWS profile (`profile`, `credentialpath`), or an uncommitted DVC config file named by `config = \"...\"`",
+            ));
+        }
+        reject_secrets(v, &key)?;
+    }
+    Ok(())
 }
 
 fn to_scalar(v: &toml::Value) -> Option<Scalar> {
@@ -549,6 +594,30 @@ mod tests {
         assert!(e.contains("deps.c: expected a table"), "{e}");
         let e = parse_err("[package\n");
         assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_refused_without_being_shown() {
+        for decl in [
+            r#"remote = { url = "s3://b/p", access_key_id = "K", secret_access_key = "S3CR3T" }"#,
+            r#"config = { remote = { store = { session_token = "S3CR3T" } } }"#,
+            r#"remote = { url = "https://h/r", user = "u", password = "S3CR3T" }"#,
+        ] {
+            let e = parse_err(&format!(
+                "[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\n{decl}\n"
+            ));
+            assert!(e.starts_with("dependency `c`: "), "{e}");
+            assert!(e.contains("a secret does not belong in Cargo.toml"), "{e}");
+            assert!(!e.contains("S3CR3T"), "{e}");
+        }
+        let e = parse_err(
+            "[package.metadata.dvc.deps.c]\nurl = \"u\"\npath = \"a\"\n\
+             config = { remote = { store = { Secret_Access_Key = \"x\" } } }\n",
+        );
+        assert!(
+            e.contains("deps.c.config.remote.store.Secret_Access_Key: a secret"),
+            "{e}"
+        );
     }
 
     #[test]

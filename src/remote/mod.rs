@@ -146,11 +146,7 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
         #[cfg(feature = "s3")]
         "s3" => Ok(Box::new(s3::open(url, options)?)),
         #[cfg(not(feature = "s3"))]
-        "s3" => Err(unsupported(
-            url,
-            "s3",
-            "`s3://` remotes need dvc-build's `s3` feature (on by default)",
-        )),
+        "s3" => Err(feature_off(url, "s3://", "s3")),
         other => {
             let kind = match other {
                 "gs" | "gcs" => "Google Cloud Storage (gs)",
@@ -178,10 +174,23 @@ fn open_http(url: &str, options: &BTreeMap<String, String>) -> Result<Box<dyn Re
 
 #[cfg(not(feature = "http"))]
 fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
-    Err(unsupported(
-        url,
-        "http",
-        "http remotes need the `http` feature of dvc-build",
+    Err(feature_off(url, "http(s)://", "http"))
+}
+
+/// The error for a remote type whose cargo feature is turned off.
+#[cfg(any(not(feature = "http"), not(feature = "s3")))]
+fn feature_off(url: &str, scheme: &str, feature: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "remote `{}`: `{scheme}` remotes need dvc-build's `{feature}` feature, which is off",
+            redact::url(url)
+        ),
+    )
+    .with_help(format!(
+        "enable it where dvc-build is a dependency: \
+         `dvc-build = {{ version = \"...\", features = [\"{feature}\"] }}` (it is on by default; \
+         `default-features = false` turns it off)"
     ))
 }
 
@@ -215,4 +224,35 @@ fn percent_decode(path: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_without_its_feature_says_to_enable_it() {
+        let err = open_remote("s3://bucket/prefix", &BTreeMap::new())
+            .err()
+            .expect("an s3 remote without the s3 feature");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let text = err.to_string();
+        assert!(text.contains("`s3` feature"), "{text}");
+        assert!(text.contains("features = [\"s3\"]"), "{text}");
+    }
+
+    #[cfg(not(feature = "http"))]
+    #[test]
+    fn http_without_its_feature_says_to_enable_it() {
+        let err = open_remote("https://h/r", &BTreeMap::new())
+            .err()
+            .expect("an http remote without the http feature");
+        assert!(err.to_string().contains("features = [\"http\"]"), "{err}");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/a%20b/%zz"), "/a b/%zz");
+    }
 }

@@ -48,6 +48,10 @@ struct Fixture {
     /// The `.dir` object's MD5 of `data/`, and the files under it.
     dir_md5: Md5,
     dir_files: BTreeMap<String, Vec<u8>>,
+    /// The registry's git work tree. Its committed `.dvc/config` makes the S3
+    /// remote (with `endpointurl`) the default; it holds no credentials and
+    /// no DVC cache, so every reader needs credentials to get the data.
+    registry: PathBuf,
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
@@ -255,6 +259,14 @@ fn fixture() -> &'static Fixture {
         ]));
         reg.commit("data");
         run(reg.dvc().args(["push", "-q", "-r", "s3store"]));
+        // Leave no credentials (`config.local`) and no local copy of the data
+        // (the registry's DVC cache) behind: the real `dvc import` must read
+        // S3 with the credentials each test gives it, as we do.
+        std::fs::remove_file(reg.repo.join(".dvc/config.local")).unwrap();
+        std::fs::remove_dir_all(reg.repo.join(".dvc/cache")).unwrap();
+        let config = std::fs::read_to_string(reg.repo.join(".dvc/config")).unwrap();
+        assert!(config.contains("endpointurl"), "{config}");
+        assert!(!config.contains(SECRET), "{config}");
         let model_md5 = out_md5(&reg.repo.join("model.bin.dvc")).parse().unwrap();
         assert_eq!(model_md5, Md5::of(&model));
         let dir = out_md5(&reg.repo.join("data.dvc"));
@@ -269,6 +281,7 @@ fn fixture() -> &'static Fixture {
             model_md5,
             dir_md5,
             dir_files,
+            registry: reg.repo.clone(),
         }
     })
 }
@@ -571,4 +584,511 @@ fn s3_unreachable_endpoint_is_transient() {
         }
         other => panic!("expected a transient error, got {:?}", other.err()),
     }
+}
+
+// ---------------------------------------------------------------------------
+// End to end: the build-script path (`dvc_build::Fetch`) with the registry's
+// default remote on S3, credentials given the way users give them.
+//
+// The S3 remote reads credentials from the process environment, and tests run
+// in parallel threads of one process: so each `Fetch::run` happens in a child
+// process (this test binary again, running [`s3_child_fetch`]) with an
+// environment of its own: every `AWS_*` variable of ours removed, `HOME` an
+// empty folder, plus the variables the case gives.
+
+/// Selects [`s3_child_fetch`]'s work: `crate root`, `OUT_DIR`, cache and
+/// result file, one per line.
+const CHILD_ENV: &str = "DVC_BUILD_TEST_S3_CHILD";
+
+/// Run by [`fetch_in_child`] in a child process: `Fetch::run` for one crate,
+/// with the result written to a file (`ok` and one `name<TAB>path` line per
+/// dependency, or `err` and the error's text).
+#[test]
+#[ignore = "child process of the s3 end-to-end tests"]
+fn s3_child_fetch() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.lines().collect();
+    let [root, out_dir, cache_dir, result] = parts[..] else {
+        panic!("bad {CHILD_ENV}: {spec}");
+    };
+    let fetched = dvc_build::Fetch::new()
+        .manifest_dir(root)
+        .out_dir(out_dir)
+        .cache_dir(cache_dir)
+        .offline(false)
+        .locked(false)
+        .emit_directives(false)
+        .run();
+    let text = match fetched {
+        Ok(f) => {
+            let mut text = String::from("ok\n");
+            for dep in f.deps {
+                text.push_str(&format!("{}\t{}\n", dep.name, dep.path.display()));
+            }
+            text
+        }
+        Err(e) => format!("err\n{e}\n{e:?}"),
+    };
+    std::fs::write(result, text).unwrap();
+}
+
+/// A consumer crate with data dependencies, its `OUT_DIR`, a cache and an
+/// empty home folder, all in one temp dir.
+struct Consumer {
+    tmp: tempfile::TempDir,
+}
+
+impl Consumer {
+    /// A crate whose `Cargo.toml` declares `deps` (TOML under
+    /// `[package.metadata.dvc.deps]`, e.g. `[package.metadata.dvc.deps.x]\n...`).
+    fn new(deps: &str) -> Consumer {
+        let c = Consumer {
+            tmp: crate::support::tempdir(),
+        };
+        for dir in ["crate", "home", "cache"] {
+            std::fs::create_dir_all(c.tmp.path().join(dir)).unwrap();
+        }
+        std::fs::write(
+            c.root().join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"consumer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n{deps}"
+            ),
+        )
+        .unwrap();
+        c
+    }
+
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("crate")
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.tmp.path().join("cache")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
+    /// A fresh `OUT_DIR` per build.
+    fn out_dir(&self, n: usize) -> PathBuf {
+        self.tmp.path().join(format!("out{n}"))
+    }
+
+    /// `Fetch::run` in a child process with `OUT_DIR` number `n` and only
+    /// the `AWS_*` variables in `env`. `Ok` holds the placed paths by name;
+    /// `Err` the error's text. The child's own output is returned too (to be
+    /// searched for secrets).
+    fn fetch(
+        &self,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> (Result<BTreeMap<String, PathBuf>, String>, String) {
+        let result = self.tmp.path().join(format!("result{n}"));
+        let _ = std::fs::remove_file(&result);
+        let spec = format!(
+            "{}\n{}\n{}\n{}",
+            self.root().display(),
+            self.out_dir(n).display(),
+            self.cache().display(),
+            result.display()
+        );
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "s3::s3_child_fetch",
+            "--ignored",
+            "--test-threads=1",
+            "-q",
+        ]);
+        isolate_aws_env(&mut cmd, &self.home());
+        cmd.envs(env.iter().copied()).env(CHILD_ENV, spec);
+        let out = cmd.output().expect("run the child test");
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child failed:\n{output}");
+        let text = std::fs::read_to_string(&result)
+            .unwrap_or_else(|e| panic!("the child wrote no result ({e}):\n{output}"));
+        let outcome = match text.split_once('\n') {
+            Some(("ok", rest)) => Ok(rest
+                .lines()
+                .map(|l| {
+                    let (name, path) = l.split_once('\t').unwrap();
+                    (name.to_string(), PathBuf::from(path))
+                })
+                .collect()),
+            Some(("err", rest)) => Err(rest.to_string()),
+            _ => panic!("bad child result: {text}"),
+        };
+        (outcome, output)
+    }
+
+    /// The lock `<out>.dvc`, if written.
+    fn lock(&self, out: &str) -> Option<String> {
+        std::fs::read_to_string(self.root().join(format!("{out}.dvc"))).ok()
+    }
+}
+
+/// Removes every `AWS_*` variable from `cmd`'s environment and points `HOME`
+/// at `home`, so no credential of the machine running the tests leaks in.
+fn isolate_aws_env(cmd: &mut Command, home: &Path) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("HOME", home)
+        .env_remove("DVC_BUILD_CACHE_DIR")
+        .env_remove("DVC_BUILD_LOCKED")
+        .env_remove("CARGO_NET_OFFLINE");
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// The declarations of `model.bin` (file) and `data` (directory) from the
+/// fixture's registry, each with `extra` lines.
+fn both_deps(fx: &Fixture, extra: &str) -> String {
+    let url = toml_str(fx.registry.to_str().unwrap());
+    format!(
+        "[package.metadata.dvc.deps.model]\nurl = {url}\npath = \"model.bin\"\n{extra}\n\
+         [package.metadata.dvc.deps.data]\nurl = {url}\npath = \"data\"\n{extra}\n"
+    )
+}
+
+fn model_dep(fx: &Fixture, extra: &str) -> String {
+    let url = toml_str(fx.registry.to_str().unwrap());
+    format!("[package.metadata.dvc.deps.model]\nurl = {url}\npath = \"model.bin\"\n{extra}\n")
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// No `secret` in any of `texts`, nor in any file under `dirs` (locks,
+/// caches, git databases and their config, OUT_DIRs).
+#[track_caller]
+fn assert_no_secret(secrets: &[&str], texts: &[&str], dirs: &[PathBuf]) {
+    for secret in secrets {
+        for text in texts {
+            assert!(!text.contains(secret), "`{secret}` leaked: {text}");
+        }
+        for dir in dirs {
+            let files = walk(dir);
+            for file in files {
+                let Ok(bytes) = std::fs::read(&file) else {
+                    continue;
+                };
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "`{secret}` leaked into {}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+/// The placed artifacts are the registry's bytes.
+#[track_caller]
+fn assert_placed(fx: &Fixture, placed: &BTreeMap<String, PathBuf>) {
+    if let Some(model) = placed.get("model") {
+        assert_eq!(
+            std::fs::read(model).unwrap(),
+            fx.model,
+            "{}",
+            model.display()
+        );
+    }
+    if let Some(data) = placed.get("data") {
+        let mut found = BTreeMap::new();
+        for file in walk(data) {
+            let rel = file
+                .strip_prefix(data)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            found.insert(rel, std::fs::read(&file).unwrap());
+        }
+        assert_eq!(found, fx.dir_files);
+    }
+}
+
+/// The credentials of the S3 server, as environment variables.
+const ENV_CREDS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", KEY_ID),
+    ("AWS_SECRET_ACCESS_KEY", SECRET),
+];
+
+#[test]
+fn s3_build_path_imports_file_and_dir_like_dvc_import_then_builds_warm_without_credentials() {
+    let fx = fixture();
+    let c = Consumer::new(&both_deps(fx, ""));
+
+    // Cold: resolve, write the locks, fetch from S3 with the environment's
+    // credentials, place under OUT_DIR.
+    let (placed, out1) = c.fetch(1, &ENV_CREDS);
+    let placed = placed.unwrap_or_else(|e| panic!("cold fetch failed: {e}\n{out1}"));
+    assert_eq!(placed.keys().collect::<Vec<_>>(), ["data", "model"]);
+    assert_eq!(placed["model"], c.out_dir(1).join("dvc/model.bin"));
+    assert_placed(fx, &placed);
+
+    // The real `dvc import` of the same paths, with the same credentials in
+    // its environment, writes the same bytes.
+    let dvc_dir = c.tmp.path().join("dvc-consumer");
+    crate::support::consumer(&dvc_dir);
+    let url = fx.registry.to_str().unwrap();
+    for (path, out) in [("model.bin", "model.bin"), ("data", "data")] {
+        let mut cmd = crate::support::dvc(&dvc_dir);
+        isolate_aws_env(&mut cmd, &c.home());
+        run(cmd
+            .args(["import", "-q", url, path, "-o", out])
+            .envs(ENV_CREDS));
+        let theirs = std::fs::read_to_string(dvc_dir.join(format!("{out}.dvc"))).unwrap();
+        let ours = c.lock(out).unwrap_or_else(|| panic!("no lock for {out}"));
+        assert_eq!(ours, theirs, "lock of {path}");
+    }
+    // ... and got the same bytes from S3.
+    assert_eq!(std::fs::read(dvc_dir.join("model.bin")).unwrap(), fx.model);
+
+    // Warm: the S3 server's credentials are gone, and a second build (a new
+    // OUT_DIR) succeeds from the cache alone. Opening the S3 remote without
+    // credentials fails before any request, so success means no request.
+    let locks_before = (c.lock("model.bin"), c.lock("data"));
+    let started = Instant::now();
+    let (placed, out2) = c.fetch(2, &[]);
+    let placed = placed.unwrap_or_else(|e| panic!("warm fetch failed: {e}\n{out2}"));
+    assert_eq!(placed["data"], c.out_dir(2).join("dvc/data"));
+    assert_placed(fx, &placed);
+    assert_eq!((c.lock("model.bin"), c.lock("data")), locks_before);
+    eprintln!("warm build in a child process: {:?}", started.elapsed());
+
+    assert_no_secret(
+        &[SECRET],
+        &[&out1, &out2],
+        &[c.root(), c.cache(), c.out_dir(1), c.out_dir(2)],
+    );
+}
+
+#[test]
+fn s3_build_path_credentials_from_profile_files_and_declarations() {
+    let fx = fixture();
+    // Outside every folder searched for secrets.
+    let files = crate::support::tempdir();
+    let creds = files.path().join("credentials");
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = wrong-default\n\n\
+             [ci]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    let creds_path = creds.to_str().unwrap();
+    let bad_env = [
+        ("AWS_ACCESS_KEY_ID", KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", "wrong-env"),
+    ];
+    let config_file =
+        format!("['remote \"s3store\"']\n    credentialpath = {creds_path}\n    profile = ci\n");
+    // (what, extra declaration lines, environment)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (
+            "AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE",
+            String::new(),
+            vec![
+                ("AWS_SHARED_CREDENTIALS_FILE", creds_path),
+                ("AWS_PROFILE", "ci"),
+            ],
+        ),
+        (
+            // An explicit `profile` beats (wrong) environment credentials.
+            "`credentialpath`/`profile` in the declaration's `config` table",
+            format!(
+                "config = {{ remote = {{ s3store = {{ credentialpath = {}, profile = \"ci\" }} }} }}",
+                toml_str(creds_path)
+            ),
+            bad_env.to_vec(),
+        ),
+        (
+            "`credentialpath`/`profile` in a `config` file",
+            "config = \"registry.dvcconfig\"".to_string(),
+            bad_env.to_vec(),
+        ),
+        (
+            "`credentialpath`/`profile` in the declaration's `remote` table",
+            format!(
+                "remote = {{ url = {}, endpointurl = {}, credentialpath = {}, profile = \"ci\" }}",
+                toml_str(&url()),
+                toml_str(&fx.server.endpoint),
+                toml_str(creds_path)
+            ),
+            bad_env.to_vec(),
+        ),
+    ];
+    for (what, extra, env) in &cases {
+        let c = Consumer::new(&model_dep(fx, extra));
+        std::fs::write(c.root().join("registry.dvcconfig"), &config_file).unwrap();
+        let (placed, output) = c.fetch(1, env);
+        let placed = placed.unwrap_or_else(|e| panic!("{what}: {e}\n{output}"));
+        assert_placed(fx, &placed);
+        let lock = c
+            .lock("model.bin")
+            .unwrap_or_else(|| panic!("{what}: no lock"));
+        assert!(lock.contains(&fx.model_md5.to_hex()), "{what}: {lock}");
+        assert_no_secret(&[SECRET], &[&output], &[c.root(), c.cache(), c.out_dir(1)]);
+    }
+}
+
+/// Nothing of a failed build is left behind: no lock, no object or temporary
+/// file in the cache (the git database is fine), nothing in `OUT_DIR`.
+#[track_caller]
+fn assert_nothing_written(c: &Consumer, outs: &[&str]) {
+    for out in outs {
+        assert_eq!(c.lock(out), None, "a lock for {out} was written");
+    }
+    let cache = c.cache();
+    let leftovers: Vec<PathBuf> = walk(&cache)
+        .into_iter()
+        .filter(|p| {
+            let rel = p.strip_prefix(&cache).unwrap();
+            !(rel.starts_with("git") || rel.starts_with("locks"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "left in the cache: {leftovers:?}");
+    let placed = walk(&c.out_dir(1));
+    assert!(
+        placed
+            .iter()
+            .all(|p| !p.starts_with(c.out_dir(1).join("dvc"))),
+        "left in OUT_DIR: {placed:?}"
+    );
+}
+
+#[test]
+fn s3_build_path_wrong_credentials_fail_clearly_and_write_nothing() {
+    let fx = fixture();
+    let wrong = "Wr0ngButSecret-e2e-31d";
+    let c = Consumer::new(&both_deps(fx, ""));
+    let started = Instant::now();
+    let (result, output) = c.fetch(
+        1,
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", wrong),
+        ],
+    );
+    let err = result.expect_err("wrong credentials were accepted");
+    // Refused credentials are not retried with backoff.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Dependencies run in name order: `data` first.
+    assert!(err.starts_with("dependency `data`: "), "{err}");
+    assert!(err.contains(&format!("bucket `{BUCKET}`")), "{err}");
+    assert!(err.contains("access denied"), "{err}");
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(err.contains("help: "), "{err}");
+    // One error, said once (the text is Display then Debug, which are equal).
+    let (display, debug) = err.split_at(err.len() / 2);
+    assert_eq!(display.trim(), debug.trim(), "{err}");
+    assert_eq!(display.matches("access denied").count(), 1, "{err}");
+    assert_nothing_written(&c, &["model.bin", "data"]);
+    assert_no_secret(
+        &[wrong, SECRET, "X-Amz-Signature"],
+        &[&err, &output],
+        &[c.root(), c.cache(), c.out_dir(1)],
+    );
+}
+
+#[test]
+fn s3_build_path_anonymous_request_refused_is_a_clear_error() {
+    let fx = fixture();
+    // Even with good credentials in the environment, `allow_anonymous_login`
+    // sends unsigned requests (as DVC does), which the server refuses.
+    let c = Consumer::new(&model_dep(
+        fx,
+        "config = { remote = { s3store = { allow_anonymous_login = true } } }",
+    ));
+    let (result, output) = c.fetch(1, &ENV_CREDS);
+    let err = result.expect_err("an anonymous request was accepted");
+    assert!(err.starts_with("dependency `model`: "), "{err}");
+    assert!(err.contains("anonymous access refused"), "{err}");
+    assert!(err.contains(&format!("bucket `{BUCKET}`")), "{err}");
+    assert!(err.contains("allow_anonymous_login"), "{err}");
+    assert_nothing_written(&c, &["model.bin"]);
+    assert_no_secret(
+        &[SECRET],
+        &[&err, &output],
+        &[c.root(), c.cache(), c.out_dir(1)],
+    );
+}
+
+#[test]
+fn s3_build_path_missing_credentials_name_the_dependency() {
+    let fx = fixture();
+    let c = Consumer::new(&model_dep(fx, ""));
+    let (result, _) = c.fetch(1, &[]);
+    let err = result.expect_err("no credentials, yet it worked");
+    assert!(err.starts_with("dependency `model`: "), "{err}");
+    assert!(err.contains("no AWS credentials"), "{err}");
+    assert!(err.contains(&format!("bucket `{BUCKET}`")), "{err}");
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+    assert_nothing_written(&c, &["model.bin"]);
+}
+
+#[test]
+fn s3_build_path_refuses_a_secret_in_the_declaration() {
+    let fx = fixture();
+    // It would be copied into the lock (as `dvc import --remote-config`
+    // would): refused before anything runs, naming the key, not the value.
+    let c = Consumer::new(&model_dep(
+        fx,
+        &format!(
+            "remote = {{ url = {}, endpointurl = {}, access_key_id = \"{KEY_ID}\", secret_access_key = \"{SECRET}\" }}",
+            toml_str(&url()),
+            toml_str(&fx.server.endpoint)
+        ),
+    ));
+    let (result, output) = c.fetch(1, &[]);
+    let err = result.expect_err("a secret in Cargo.toml was accepted");
+    assert!(err.starts_with("dependency `model`: "), "{err}");
+    assert!(err.contains("remote.secret_access_key"), "{err}");
+    assert_nothing_written(&c, &["model.bin"]);
+    let root = c.root();
+    std::fs::remove_file(root.join("Cargo.toml")).unwrap();
+    assert_no_secret(
+        &[SECRET],
+        &[&err, &output],
+        &[root, c.cache(), c.out_dir(1)],
+    );
 }
