@@ -6,6 +6,7 @@
 //! (`shell`); `Cargo.toml` edits keep formatting (`manifest_edit`).
 
 pub mod args;
+mod dvc_project;
 pub mod manifest_edit;
 pub mod shell;
 mod workspace;
@@ -198,6 +199,7 @@ impl<'a> Context<'a> {
         );
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
+        dvc_project::gitignore(&package.root.join(&dep.out))?;
         self.shell.status(
             "Locked",
             format!(
@@ -284,6 +286,15 @@ impl<'a> Context<'a> {
                 if place {
                     let dest = package.root.join(&dep.out);
                     let how = place_artifact(&self.engine, &synced.artifact, &dest)
+                        .and_then(|how| {
+                            dvc_project::gitignore(&dest)?;
+                            dvc_project::fill_dvc_cache(
+                                self.engine.cache(),
+                                &synced.artifact,
+                                &package.root,
+                            )?;
+                            Ok(how)
+                        })
                         .map_err(|e| e.with_dependency(&dep.name))?;
                     self.shell
                         .status("Pulled", format!("{} -> {} ({how:?})", dep.name, dep.out));
