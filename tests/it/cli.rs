@@ -75,17 +75,14 @@ fn every_command() {
     ]));
     let err = stderr(&out);
     assert!(err.contains("Importing") && err.contains("Locked"), "{err}");
-    assert!(
-        toml().starts_with(MANIFEST),
-        "the old text is kept:\n{}",
-        toml()
+    let block = format!(
+        "[package.metadata.dvc.deps.classifier]\nurl = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n"
     );
-    assert!(
-        toml().contains(&format!(
-            "[package.metadata.dvc.deps.classifier]\nurl = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n"
-        )),
-        "{}",
-        toml()
+    assert!(toml().contains(&block), "{}", toml());
+    assert_eq!(
+        toml().replace(&format!("{block}\n"), ""),
+        MANIFEST,
+        "the table is added, the rest (comments, alignment) kept"
     );
     // The lock equals what `dvc import` writes, in a copy of the crate.
     let reference = root.join("reference");
