@@ -246,6 +246,17 @@ fn every_command() {
         "{err}"
     );
     assert!(err.contains("help:"), "{err}");
+    let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
+    assert!(
+        text.contains("classifier: v1 (") && text.contains("stale: `rev` is"),
+        "status shows the stale lock:\n{text}"
+    );
+    let json = run_stdout(cargo_dvc(&app, &cache).args(["status", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        rows[0]["lock"].as_str().unwrap().starts_with("stale"),
+        "{json}"
+    );
     assert_eq!(tree_of_locks(&app), locks);
     fs::write(app.join("Cargo.toml"), &before).unwrap();
     fs::remove_file(app.join("data.dvc")).unwrap();
