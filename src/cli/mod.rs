@@ -286,16 +286,20 @@ impl<'a> Context<'a> {
                 if place {
                     let dest = package.root.join(&dep.out);
                     let how = place_artifact(&self.engine, &synced.artifact, &dest)
-                        .and_then(|how| {
-                            dvc_project::gitignore(&dest)?;
-                            dvc_project::fill_dvc_cache(
-                                self.engine.cache(),
-                                &synced.artifact,
-                                &package.root,
-                            )?;
-                            Ok(how)
-                        })
+                        .and_then(|how| dvc_project::gitignore(&dest).map(|_| how))
                         .map_err(|e| e.with_dependency(&dep.name))?;
+                    // The artifact is in place; a DVC cache we cannot fill
+                    // only makes `dvc status` say "not in cache".
+                    if let Err(e) = dvc_project::fill_dvc_cache(
+                        self.engine.cache(),
+                        &synced.artifact,
+                        &package.root,
+                    ) {
+                        self.shell.warn(format!(
+                            "dependency `{}`: could not add it to the DVC cache: {e}",
+                            dep.name
+                        ));
+                    }
                     self.shell
                         .status("Pulled", format!("{} -> {} ({how:?})", dep.name, dep.out));
                 } else {
