@@ -202,7 +202,7 @@ impl Fetch {
                             dep.name,
                             e.message()
                         ));
-                        placeholder(&dep.name, dep.env_var(), dest)?
+                        placeholder(&dep.name, dep.env_var(), dest, locked_as_dir(&root, dep))?
                     }
                     Err(e) => return Err(e),
                 };
@@ -236,19 +236,40 @@ fn place(
     .map_err(|e| e.with_dependency(&dep.name))
 }
 
-/// An empty file standing in for an artifact docs.rs could not fetch.
-fn placeholder(name: &str, env_var: String, dest: PathBuf) -> Result<FetchedDep> {
+/// `true` when `dep`'s lock (if it can be read) names a directory.
+fn locked_as_dir(root: &Path, dep: &Dependency) -> bool {
+    match lock::read(root, dep) {
+        Ok(lock::LockState::Fresh(l) | lock::LockState::Stale { lock: l, .. }) => {
+            l.stage.out.is_dir
+        }
+        _ => false,
+    }
+}
+
+/// An empty file (an empty directory when `is_dir`) standing in for an
+/// artifact docs.rs could not fetch.
+fn placeholder(name: &str, env_var: String, dest: PathBuf, is_dir: bool) -> Result<FetchedDep> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
     }
-    if !dest.exists() {
+    // Whatever an earlier build placed there may not match the lock any more:
+    // a placeholder is always empty.
+    let removed = match std::fs::symlink_metadata(&dest) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&dest),
+        Ok(_) => std::fs::remove_file(&dest),
+        Err(_) => Ok(()),
+    };
+    removed.map_err(|e| Error::io("remove", &dest, e))?;
+    if is_dir {
+        std::fs::create_dir_all(&dest).map_err(|e| Error::io("create", &dest, e))?;
+    } else {
         std::fs::write(&dest, b"").map_err(|e| Error::io("write", &dest, e))?;
     }
     Ok(FetchedDep {
         name: name.to_string(),
         env_var,
         path: dest,
-        is_dir: false,
+        is_dir,
         placeholder: true,
     })
 }

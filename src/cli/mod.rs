@@ -6,6 +6,7 @@
 //! (`shell`); `Cargo.toml` edits keep formatting (`manifest_edit`).
 
 pub mod args;
+mod dvc_project;
 pub mod manifest_edit;
 pub mod shell;
 mod workspace;
@@ -198,6 +199,7 @@ impl<'a> Context<'a> {
         );
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
+        dvc_project::gitignore(&package.root.join(&dep.out))?;
         self.shell.status(
             "Locked",
             format!(
@@ -284,7 +286,20 @@ impl<'a> Context<'a> {
                 if place {
                     let dest = package.root.join(&dep.out);
                     let how = place_artifact(&self.engine, &synced.artifact, &dest)
+                        .and_then(|how| dvc_project::gitignore(&dest).map(|_| how))
                         .map_err(|e| e.with_dependency(&dep.name))?;
+                    // The artifact is in place; a DVC cache we cannot fill
+                    // only makes `dvc status` say "not in cache".
+                    if let Err(e) = dvc_project::fill_dvc_cache(
+                        self.engine.cache(),
+                        &synced.artifact,
+                        &package.root,
+                    ) {
+                        self.shell.warn(format!(
+                            "dependency `{}`: could not add it to the DVC cache: {e}",
+                            dep.name
+                        ));
+                    }
                     self.shell
                         .status("Pulled", format!("{} -> {} ({how:?})", dep.name, dep.out));
                 } else {

@@ -489,3 +489,131 @@ pub fn consumer(dir: &Path) {
     run(git(dir).args(["init", "-q"]));
     run(dvc(dir).args(["init", "-q"]));
 }
+
+// ---------------------------------------------------------------------------
+// Consumer crates and the real binaries, for the end-to-end tests.
+
+/// The one target directory every consumer crate builds into, so dvc-build
+/// and its dependencies compile once for the whole suite.
+pub fn consumer_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-consumers")
+}
+
+/// Environment variables that change what dvc-build does: removed from every
+/// command the end-to-end tests start, so the caller's shell cannot leak in.
+const DVC_BUILD_ENV: &[&str] = &[
+    "CARGO_NET_OFFLINE",
+    "DVC_BUILD_LOCKED",
+    "DOCS_RS",
+    "DVC_BUILD_CACHE_DIR",
+    "CARGO_TARGET_DIR",
+];
+
+/// `cargo` (the one running the tests) in `dir`, building into
+/// [`consumer_target_dir`], with the content cache at `cache`.
+pub fn cargo(dir: &Path, cache: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(dir);
+    for var in DVC_BUILD_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", consumer_target_dir())
+        .env("DVC_BUILD_CACHE_DIR", cache)
+        .env("CARGO_TERM_COLOR", "never");
+    cmd
+}
+
+/// The `cargo-dvc` binary built with this test suite, run in `dir` with the
+/// content cache at `cache`.
+#[cfg(feature = "cli")]
+pub fn cargo_dvc(dir: &Path, cache: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-dvc"));
+    cmd.current_dir(dir);
+    for var in DVC_BUILD_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("DVC_BUILD_CACHE_DIR", cache)
+        .env("CARGO_TERM_COLOR", "never");
+    cmd
+}
+
+/// Runs `cmd`, expecting it to fail; returns its stdout + stderr.
+#[track_caller]
+pub fn run_fail(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "{cmd:?} succeeded, but should fail:\n{text}"
+    );
+    text
+}
+
+/// Writes a consumer crate called `name` into `dir`: `Cargo.toml` (with
+/// `metadata`, the `[package.metadata.dvc...]` tables, and a `[workspace]`
+/// table unless `member` of an enclosing workspace), the one-line `build.rs`,
+/// `src/main.rs` = `main_rs`, and dvc-build's own `Cargo.lock` so that cargo
+/// resolves nothing anew.
+pub fn write_crate(dir: &Path, name: &str, metadata: &str, main_rs: &str, member: bool) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let workspace = if member { "" } else { "\n[workspace]\n" };
+    write(
+        dir,
+        "Cargo.toml",
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [build-dependencies]\n\
+             dvc-build = {{ path = {root:?}, default-features = false, features = [\"http\"] }}\n\n\
+             {metadata}{workspace}"
+        ),
+    );
+    write(
+        dir,
+        "build.rs",
+        "fn main() {\n    dvc_build::fetch().unwrap();\n}\n",
+    );
+    write(dir, "src/main.rs", main_rs);
+    if !member {
+        std::fs::copy(Path::new(root).join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    }
+}
+
+/// The path of a consumer's binary in [`consumer_target_dir`].
+pub fn consumer_bin(name: &str) -> PathBuf {
+    consumer_target_dir().join("debug").join(name)
+}
+
+/// Lists a directory tree as `relpath=contents` lines, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                out.push(format!("{rel}={}", text.trim_end()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `cp -a from to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    run(Command::new("cp").arg("-a").arg(from).arg(to));
+}

@@ -1,0 +1,453 @@
+//! End to end: real `cargo build`s of consumer crates against registries made
+//! by the real `dvc`, checked against what the real `dvc` writes and reads.
+//!
+//! Every consumer builds into one shared target directory
+//! (`support::consumer_target_dir`), so dvc-build compiles once; cargo's
+//! lock on that directory serialises the builds.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::http::FileServer;
+use crate::support::{
+    self, Registry, cargo, cargo_dvc, consumer_bin, copy_tree, dvc, run, run_fail, run_stdout,
+    tree, write_crate,
+};
+
+/// The program of a consumer with a file dependency `model` and a directory
+/// dependency `data-set`: prints the model through `include_bytes!(env!(..))`
+/// and through the generated module, and every file of the directory.
+const MODEL_AND_DATA_MAIN: &str = r#"
+mod dvc_deps {
+    include!(concat!(env!("OUT_DIR"), "/dvc_deps.rs"));
+}
+static MODEL: &[u8] = include_bytes!(env!("DVC_MODEL"));
+
+fn list(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            list(base, &path, out);
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push(format!("{}={}", path.strip_prefix(base).unwrap().display(), text.trim_end()));
+        }
+    }
+}
+
+fn main() {
+    println!("env model: [{}]", String::from_utf8_lossy(MODEL).trim_end());
+    println!("module model: [{}]", String::from_utf8_lossy(dvc_deps::bytes::MODEL).trim_end());
+    println!("same model path: {}", dvc_deps::MODEL == env!("DVC_MODEL"));
+    let dir = std::path::Path::new(env!("DVC_DATA_SET"));
+    println!("data-set is a dir: {}", dir.is_dir());
+    println!("same data path: {}", dvc_deps::DATA_SET == env!("DVC_DATA_SET"));
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        list(dir, dir, &mut files);
+    }
+    files.sort();
+    for f in files {
+        println!("data-set file {f}");
+    }
+}
+"#;
+
+/// A registry with `models/model.bin` and a directory `data/`, pushed, tagged v1.
+fn model_and_data_registry(root: &Path) -> Registry {
+    let reg = Registry::new(root);
+    reg.write("models/model.bin", "model v1 weights\n");
+    reg.write("data/a.txt", "alpha\n");
+    reg.write("data/sub/b.txt", "beta\n");
+    reg.add(&["models/model.bin", "data"]);
+    reg.commit("v1");
+    reg.push();
+    reg.tag("v1");
+    reg
+}
+
+fn model_and_data_metadata(url: &Path) -> String {
+    format!(
+        "# Data dependencies, resolved by dvc-build.\n\
+         [package.metadata.dvc.deps.model]\n\
+         url = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n\n\
+         [package.metadata.dvc.deps.data-set]\n\
+         url = {url:?}\npath = \"data\"\n",
+        url = url.to_str().unwrap()
+    )
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 4, items 1, 3, 4, 5 and 9 on one consumer crate.
+///
+/// * a lock written by the real `dvc import` drives the build, unchanged;
+/// * the build writes, for a missing lock, the same bytes `dvc import` wrote;
+/// * the binary embeds the pinned bytes (env var and generated module) and
+///   sees the directory dependency as a directory;
+/// * `cargo dvc pull` places the files where `dvc status` is happy with them,
+///   and the real `dvc pull` works on our locks;
+/// * with the registry and its remote moved away, an offline rebuild works
+///   from the cache, and with an empty cache fails naming the dependency and
+///   `cargo dvc fetch`;
+/// * on docs.rs (`DOCS_RS`), the unreachable registry gives placeholders and
+///   a warning, never a failed build.
+#[test]
+fn build_agrees_with_dvc_import_and_survives_offline() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = model_and_data_registry(root);
+    let cache = root.join("cache");
+    let krate = root.join("consumer");
+    support::consumer(&krate);
+    write_crate(
+        &krate,
+        "e2e-import",
+        &model_and_data_metadata(&reg.repo),
+        MODEL_AND_DATA_MAIN,
+        false,
+    );
+
+    // The real dvc writes the locks first.
+    fs::create_dir_all(krate.join("assets")).unwrap();
+    run(dvc(&krate).args(["import", "-q"]).arg(&reg.repo).args([
+        "models/model.bin",
+        "-o",
+        "assets/model.bin",
+        "--rev",
+        "v1",
+    ]));
+    run(dvc(&krate)
+        .args(["import", "-q"])
+        .arg(&reg.repo)
+        .arg("data"));
+    let dvc_model_lock = fs::read(krate.join("assets/model.bin.dvc")).unwrap();
+    let dvc_data_lock = fs::read(krate.join("data.dvc")).unwrap();
+    let dvc_gitignores = (
+        fs::read_to_string(krate.join(".gitignore")).unwrap(),
+        fs::read_to_string(krate.join("assets/.gitignore")).unwrap(),
+    );
+
+    // Item 4: dvc's locks drive our build, untouched.
+    run(cargo(&krate, &cache).args(["build", "-q"]));
+    assert_eq!(
+        fs::read(krate.join("assets/model.bin.dvc")).unwrap(),
+        dvc_model_lock
+    );
+    assert_eq!(fs::read(krate.join("data.dvc")).unwrap(), dvc_data_lock);
+    let expected_output = "env model: [model v1 weights]\n\
+                           module model: [model v1 weights]\n\
+                           same model path: true\n\
+                           data-set is a dir: true\n\
+                           same data path: true\n\
+                           data-set file a.txt=alpha\n\
+                           data-set file sub/b.txt=beta";
+    assert_eq!(
+        run_stdout(&mut std::process::Command::new(consumer_bin("e2e-import"))),
+        expected_output
+    );
+
+    // Item 1: without locks, the build writes dvc's bytes.
+    fs::remove_file(krate.join("assets/model.bin.dvc")).unwrap();
+    fs::remove_file(krate.join("data.dvc")).unwrap();
+    run(cargo(&krate, &cache).args(["build", "-q"]));
+    assert_eq!(
+        String::from_utf8(fs::read(krate.join("assets/model.bin.dvc")).unwrap()).unwrap(),
+        String::from_utf8(dvc_model_lock.clone()).unwrap()
+    );
+    assert_eq!(
+        String::from_utf8(fs::read(krate.join("data.dvc")).unwrap()).unwrap(),
+        String::from_utf8(dvc_data_lock.clone()).unwrap()
+    );
+    assert_eq!(
+        run_stdout(&mut std::process::Command::new(consumer_bin("e2e-import"))),
+        expected_output
+    );
+
+    // Item 3: `cargo dvc pull` places what dvc placed, and dvc agrees.
+    fs::remove_dir_all(krate.join("data")).unwrap();
+    fs::remove_file(krate.join("assets/model.bin")).unwrap();
+    fs::remove_file(krate.join(".gitignore")).unwrap();
+    fs::remove_file(krate.join("assets/.gitignore")).unwrap();
+    fs::remove_dir_all(krate.join(".dvc/cache")).unwrap();
+    run(cargo_dvc(&krate, &cache).args(["dvc", "pull", "-q"]));
+    assert_eq!(
+        fs::read_to_string(krate.join("assets/model.bin")).unwrap(),
+        "model v1 weights\n"
+    );
+    assert_eq!(tree(&krate.join("data")), ["a.txt=alpha", "sub/b.txt=beta"]);
+    assert_eq!(
+        (
+            fs::read_to_string(krate.join(".gitignore")).unwrap(),
+            fs::read_to_string(krate.join("assets/.gitignore")).unwrap(),
+        ),
+        dvc_gitignores,
+        "cargo dvc pull writes the .gitignore entries dvc writes"
+    );
+    let status = run_stdout(dvc(&krate).arg("status"));
+    assert!(
+        status.contains("Data and pipelines are up to date"),
+        "dvc status after cargo dvc pull:\n{status}"
+    );
+    // The real dvc pull, on our locks, in a copy without the data.
+    let copy = root.join("copy");
+    copy_tree(&krate, &copy);
+    fs::remove_dir_all(copy.join("data")).unwrap();
+    fs::remove_file(copy.join("assets/model.bin")).unwrap();
+    fs::remove_dir_all(copy.join(".dvc/cache")).unwrap();
+    run(dvc(&copy).args(["pull", "-q"]));
+    assert_eq!(
+        fs::read_to_string(copy.join("assets/model.bin")).unwrap(),
+        "model v1 weights\n"
+    );
+    assert_eq!(tree(&copy.join("data")), ["a.txt=alpha", "sub/b.txt=beta"]);
+
+    // Item 5: the registry moves away; offline rebuilds work from the cache.
+    fs::rename(&reg.repo, root.join("registry-away")).unwrap();
+    fs::rename(&reg.remote, root.join("remote-away")).unwrap();
+    let manifest = fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    fs::write(krate.join("Cargo.toml"), format!("{manifest}\n# touched\n")).unwrap();
+    run(cargo(&krate, &cache)
+        .args(["build", "-q"])
+        .env("CARGO_NET_OFFLINE", "true"));
+    assert_eq!(
+        run_stdout(&mut std::process::Command::new(consumer_bin("e2e-import"))),
+        expected_output
+    );
+    let empty = root.join("empty-cache");
+    let err = stderr_of(
+        &cargo(&krate, &empty)
+            .args(["build", "-q"])
+            .env("CARGO_NET_OFFLINE", "true")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("dependency `data-set`") || err.contains("dependency `model`"),
+        "the error names the dependency:\n{err}"
+    );
+    assert!(
+        err.contains("cargo dvc fetch"),
+        "the error says what to do:\n{err}"
+    );
+    assert!(err.contains("offline"), "the error says why:\n{err}");
+
+    // Item 9: docs.rs, registry unreachable, nothing cached: placeholders.
+    let out = cargo(&krate, &empty)
+        .args(["build"])
+        .env("DOCS_RS", "1")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "docs.rs build failed:\n{err}");
+    assert!(
+        err.contains("docs.rs build: `model` is an empty placeholder"),
+        "docs.rs warns:\n{err}"
+    );
+    assert_eq!(
+        run_stdout(&mut std::process::Command::new(consumer_bin("e2e-import"))),
+        "env model: []\nmodule model: []\nsame model path: true\n\
+         data-set is a dir: true\nsame data path: true"
+    );
+}
+
+/// Issue 4, item 6: locked mode, in the build and on the command line.
+#[test]
+fn locked_mode_never_writes_a_lock() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = model_and_data_registry(root);
+    let cache = root.join("cache");
+    let krate = root.join("consumer");
+    write_crate(
+        &krate,
+        "e2e-locked",
+        &model_and_data_metadata(&reg.repo),
+        MODEL_AND_DATA_MAIN,
+        false,
+    );
+
+    // A missing lock.
+    let err = run_fail(
+        cargo(&krate, &cache)
+            .args(["build", "-q"])
+            .env("DVC_BUILD_LOCKED", "1"),
+    );
+    assert!(err.contains("dependency `data-set`"), "{err}");
+    assert!(err.contains("is missing"), "{err}");
+    assert!(
+        err.contains("help: run `cargo dvc update data-set`"),
+        "{err}"
+    );
+    assert!(!krate.join("data.dvc").exists());
+    assert!(!krate.join("assets/model.bin.dvc").exists());
+    for cmd in ["fetch", "pull"] {
+        let err = run_fail(cargo_dvc(&krate, &cache).args([cmd, "--locked"]));
+        assert!(
+            err.contains("dependency `data-set`") && err.contains("help:"),
+            "{err}"
+        );
+        assert!(!krate.join("data.dvc").exists());
+    }
+    let err = run_fail(cargo_dvc(&krate, &cache).args(["update", "--locked"]));
+    assert!(err.contains("--locked"), "{err}");
+    assert!(!krate.join("data.dvc").exists());
+
+    // A stale lock: `rev` changed in Cargo.toml after locking.
+    run(cargo_dvc(&krate, &cache).args(["fetch", "-q"]));
+    let model_lock = fs::read(krate.join("assets/model.bin.dvc")).unwrap();
+    let manifest = fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    fs::write(
+        krate.join("Cargo.toml"),
+        manifest.replace("rev = \"v1\"", "rev = \"main\""),
+    )
+    .unwrap();
+    let err = run_fail(
+        cargo(&krate, &cache)
+            .args(["build", "-q"])
+            .env("DVC_BUILD_LOCKED", "1"),
+    );
+    assert!(err.contains("dependency `model`"), "{err}");
+    assert!(err.contains("stale"), "{err}");
+    assert!(err.contains("`rev`"), "the error says what changed:\n{err}");
+    let err = run_fail(cargo_dvc(&krate, &cache).args(["fetch", "--locked"]));
+    assert!(
+        err.contains("dependency `model`") && err.contains("stale"),
+        "{err}"
+    );
+    let err = run_fail(
+        cargo_dvc(&krate, &cache)
+            .args(["update", "model"])
+            .env("DVC_BUILD_LOCKED", "1"),
+    );
+    assert!(err.contains("DVC_BUILD_LOCKED"), "{err}");
+    assert_eq!(
+        fs::read(krate.join("assets/model.bin.dvc")).unwrap(),
+        model_lock
+    );
+    assert_eq!(
+        fs::read_to_string(krate.join("Cargo.toml")).unwrap(),
+        manifest.replace("rev = \"v1\"", "rev = \"main\"")
+    );
+}
+
+/// Issue 4, item 7 (and the workspace options of item 8): two crates of one
+/// workspace pin the same artifacts; built together with one cache, each
+/// object is downloaded once.
+#[test]
+fn workspace_downloads_each_object_once() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = model_and_data_registry(root);
+    let server = FileServer::start(&reg.remote);
+    run(reg
+        .dvc()
+        .args(["remote", "add", "-d", "http"])
+        .arg(server.url()));
+    reg.commit("serve the remote over http");
+    reg.tag("http");
+    let cache = root.join("cache");
+    let ws = root.join("ws");
+    support::write(
+        &ws,
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"a\", \"b\"]\nresolver = \"2\"\n",
+    );
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"),
+        ws.join("Cargo.lock"),
+    )
+    .unwrap();
+    let metadata = model_and_data_metadata(&reg.repo).replace("rev = \"v1\"", "rev = \"http\"");
+    for name in ["a", "b"] {
+        write_crate(
+            &ws.join(name),
+            &format!("e2e-ws-{name}"),
+            &metadata,
+            MODEL_AND_DATA_MAIN,
+            true,
+        );
+    }
+    run(cargo(&ws, &cache).args(["build", "-q", "--workspace", "-j2"]));
+    for name in ["a", "b"] {
+        let out = run_stdout(&mut std::process::Command::new(consumer_bin(&format!(
+            "e2e-ws-{name}"
+        ))));
+        assert!(out.contains("env model: [model v1 weights]"), "{out}");
+        assert!(out.contains("data-set file sub/b.txt=beta"), "{out}");
+        assert!(ws.join(name).join("data.dvc").is_file());
+    }
+    let log = server.log();
+    assert!(!log.is_empty(), "the artifacts came over HTTP");
+    let mut counts = std::collections::BTreeMap::new();
+    for request in &log {
+        *counts.entry(request.path.clone()).or_insert(0) += 1;
+    }
+    // model.bin, the .dir manifest and the two files of data/.
+    assert_eq!(counts.len(), 4, "{counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "every object downloaded once: {counts:?}"
+    );
+
+    // The workspace options of `cargo dvc`.
+    let json = run_stdout(cargo_dvc(&ws, &cache).args(["status", "--json", "--workspace"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let packages: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["package"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        packages,
+        ["e2e-ws-a", "e2e-ws-a", "e2e-ws-b", "e2e-ws-b"],
+        "{json}"
+    );
+    assert!(
+        rows.as_array().unwrap().iter().all(|r| r["cached"] == true),
+        "{json}"
+    );
+    // The virtual manifest alone means every member, as cargo does.
+    let json = run_stdout(cargo_dvc(&ws, &cache).args(["status", "--json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let json = run_stdout(cargo_dvc(&ws, &cache).args(["status", "--json", "-p", "e2e-ws-b"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["package"] == "e2e-ws-b"),
+        "{json}"
+    );
+    let elsewhere = root.join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let json = run_stdout(
+        cargo_dvc(&elsewhere, &cache)
+            .args(["status", "--json", "--manifest-path"])
+            .arg(ws.join("a/Cargo.toml")),
+    );
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{json}");
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["package"] == "e2e-ws-a")
+    );
+    let err = run_fail(cargo_dvc(&ws, &cache).args(["status", "-p", "nope"]));
+    assert!(
+        err.contains("package `nope`") && err.contains("help:"),
+        "{err}"
+    );
+    run(cargo_dvc(&ws, &cache).args(["check", "--workspace"]));
+}

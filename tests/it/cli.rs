@@ -1,0 +1,398 @@
+//! End to end: every `cargo dvc` command, run as the real binary, against
+//! registries made by the real `dvc`; `cargo dvc update` against `dvc update`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::{self, Registry, cargo_dvc, copy_tree, dvc, run, run_fail, run_stdout, tree};
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const MANIFEST: &str = "\
+# The consumer. Comments and formatting must survive every edit.
+[package]
+name    = \"app\"   # aligned on purpose
+version = \"0.1.0\"
+edition = \"2021\"
+
+[dependencies]
+# none
+
+[workspace]
+";
+
+/// A registry with a model at v1, a directory, and one more commit on top of v1.
+fn registry(root: &Path) -> Registry {
+    let reg = Registry::new(root);
+    reg.write("models/model.bin", "model v1\n");
+    reg.write("data/a.txt", "alpha\n");
+    reg.add(&["models/model.bin", "data"]);
+    reg.commit("v1");
+    reg.push();
+    reg.tag("v1");
+    reg
+}
+
+/// Publishes model v2 (and a changed directory) on main, tagged v2.
+fn publish_v2(reg: &Registry) {
+    reg.write("models/model.bin", "model v2, retrained\n");
+    reg.write("data/b.txt", "beta\n");
+    reg.add(&["models/model.bin", "data"]);
+    reg.commit("v2");
+    reg.push();
+    reg.tag("v2");
+}
+
+/// Issue 4, item 8: every command on one crate, and both invocation forms.
+#[test]
+fn every_command() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    support::consumer(&app);
+    support::write(&app, "Cargo.toml", MANIFEST);
+    let toml = || fs::read_to_string(app.join("Cargo.toml")).unwrap();
+
+    // import, as cargo runs it (`cargo-dvc dvc import`), with -o, --rev, --name.
+    let out = run(cargo_dvc(&app, &cache).args([
+        "dvc",
+        "import",
+        &url,
+        "models/model.bin",
+        "-o",
+        "assets/model.bin",
+        "--rev",
+        "v1",
+        "--name",
+        "classifier",
+    ]));
+    let err = stderr(&out);
+    assert!(err.contains("Importing") && err.contains("Locked"), "{err}");
+    let block = format!(
+        "[package.metadata.dvc.deps.classifier]\nurl = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n"
+    );
+    assert!(toml().contains(&block), "{}", toml());
+    assert_eq!(
+        toml().replace(&format!("{block}\n"), ""),
+        MANIFEST,
+        "the table is added, the rest (comments, alignment) kept"
+    );
+    // The lock equals what `dvc import` writes, in a copy of the crate.
+    let reference = root.join("reference");
+    support::consumer(&reference);
+    fs::create_dir_all(reference.join("assets")).unwrap();
+    run(dvc(&reference).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "-o",
+        "assets/model.bin",
+        "--rev",
+        "v1",
+    ]));
+    run(dvc(&reference).args(["import", "-q", &url, "data"]));
+    assert_eq!(
+        fs::read_to_string(app.join("assets/model.bin.dvc")).unwrap(),
+        fs::read_to_string(reference.join("assets/model.bin.dvc")).unwrap()
+    );
+    // ... and so does its .gitignore entry.
+    assert_eq!(
+        fs::read_to_string(app.join("assets/.gitignore")).unwrap(),
+        fs::read_to_string(reference.join("assets/.gitignore")).unwrap()
+    );
+
+    // The other form (`cargo-dvc import`), -q: nothing printed.
+    let out = run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "data"]));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(
+        fs::read_to_string(app.join("data.dvc")).unwrap(),
+        fs::read_to_string(reference.join("data.dvc")).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(app.join(".gitignore")).unwrap(),
+        fs::read_to_string(reference.join(".gitignore")).unwrap()
+    );
+    // A second import of the same name is refused, naming it.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["import", &url, "data"]));
+    assert!(err.contains("`data`") && err.contains("help:"), "{err}");
+
+    // check: fresh.
+    run(cargo_dvc(&app, &cache).args(["check"]));
+
+    // status: text and JSON, locked and cached, up to date.
+    let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
+    let v1 = run_stdout(support::git(&reg.repo).args(["rev-parse", "v1"]));
+    assert!(
+        text.contains(&format!(
+            "classifier: v1 ({}), locked, cached, up to date",
+            &v1[..7]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("data: "), "{text}");
+    let status = |app: &Path| -> serde_json::Value {
+        let json = run_stdout(cargo_dvc(app, &cache).args(["status", "--json"]));
+        serde_json::from_str(&json).unwrap()
+    };
+    let rows = status(&app);
+    let classifier = &rows[0];
+    assert_eq!(classifier["name"], "classifier");
+    assert_eq!(classifier["rev"], "v1");
+    assert_eq!(classifier["rev_lock"], v1.as_str());
+    assert_eq!(classifier["lock"], "locked");
+    assert_eq!(classifier["cached"], true);
+    assert_eq!(classifier["update_available"], false);
+
+    // The registry moves: `data` follows the default branch, an update is available.
+    publish_v2(&reg);
+    let rows = status(&app);
+    assert_eq!(rows[1]["name"], "data");
+    assert_eq!(rows[1]["update_available"], true, "{rows:#}");
+    assert_eq!(rows[1]["latest"], reg.head().as_str());
+    assert_eq!(rows[0]["update_available"], false, "v1 did not move");
+
+    // update --dry-run: says so, writes nothing.
+    let before = (toml(), tree_of_locks(&app));
+    let out = run(cargo_dvc(&app, &cache).args(["update", "--dry-run"]));
+    assert!(stderr(&out).contains("Would update"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("data"), "{}", stderr(&out));
+    let out =
+        run(cargo_dvc(&app, &cache).args(["update", "classifier", "--rev", "v2", "--dry-run"]));
+    assert!(stderr(&out).contains("Would update"), "{}", stderr(&out));
+    assert_eq!((toml(), tree_of_locks(&app)), before);
+
+    // update --rev: Cargo.toml changes in exactly the rev line.
+    run(cargo_dvc(&app, &cache).args(["update", "classifier", "--rev", "v2"]));
+    assert_eq!(toml(), before.0.replace("rev = \"v1\"", "rev = \"v2\""));
+    assert!(
+        fs::read_to_string(app.join("assets/model.bin.dvc"))
+            .unwrap()
+            .contains(&format!("rev_lock: {}", reg.head())),
+    );
+
+    // fetch with a fresh cache: not cached, then cached.
+    let cold = root.join("cold-cache");
+    let rows = {
+        let json = run_stdout(cargo_dvc(&app, &cold).args(["status", "--json"]));
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    };
+    assert_eq!(rows[0]["cached"], false);
+    run(cargo_dvc(&app, &cold).args(["fetch", "classifier", "-q"]));
+    let json = run_stdout(cargo_dvc(&app, &cold).args(["status", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows[0]["cached"], true, "{json}");
+    assert_eq!(rows[1]["cached"], false, "only what was named is fetched");
+    assert!(
+        !app.join("assets/model.bin").exists(),
+        "fetch places nothing"
+    );
+
+    // pull: places files at `out`, read-only.
+    let out = run(cargo_dvc(&app, &cache).args(["pull", "classifier"]));
+    assert!(stderr(&out).contains("Pulled"), "{}", stderr(&out));
+    let model = app.join("assets/model.bin");
+    assert_eq!(fs::read_to_string(&model).unwrap(), "model v2, retrained\n");
+    assert_eq!(
+        fs::metadata(&model).unwrap().permissions().mode() & 0o222,
+        0,
+        "read-only"
+    );
+
+    // get: downloads, declares and locks nothing.
+    let scratch = root.join("scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    let before = toml();
+    run(cargo_dvc(&scratch, &cache).args([
+        "get",
+        &url,
+        "models/model.bin",
+        "--rev",
+        "v1",
+        "-o",
+        "m.bin",
+    ]));
+    assert_eq!(
+        fs::read_to_string(scratch.join("m.bin")).unwrap(),
+        "model v1\n"
+    );
+    assert_eq!(
+        fs::read_dir(&scratch).unwrap().count(),
+        1,
+        "no lock beside it"
+    );
+    run(cargo_dvc(&scratch, &cache).args(["get", &url, "data"]));
+    assert_eq!(tree(&scratch.join("data")), ["a.txt=alpha", "b.txt=beta"]);
+    assert_eq!(toml(), before);
+
+    // check: a stale lock and a missing one fail, and nothing is written.
+    fs::write(
+        app.join("Cargo.toml"),
+        before.replace("rev = \"v2\"", "rev = \"v1\""),
+    )
+    .unwrap();
+    let locks = tree_of_locks(&app);
+    let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
+    assert!(
+        err.contains("dependency `classifier`") && err.contains("stale"),
+        "{err}"
+    );
+    assert!(err.contains("help:"), "{err}");
+    let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
+    assert!(
+        text.contains("classifier: v1 (") && text.contains("stale: `rev` is"),
+        "status shows the stale lock:\n{text}"
+    );
+    let json = run_stdout(cargo_dvc(&app, &cache).args(["status", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        rows[0]["lock"].as_str().unwrap().starts_with("stale"),
+        "{json}"
+    );
+    assert_eq!(tree_of_locks(&app), locks);
+    fs::write(app.join("Cargo.toml"), &before).unwrap();
+    fs::remove_file(app.join("data.dvc")).unwrap();
+    let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
+    assert!(
+        err.contains("dependency `data`") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(!app.join("data.dvc").exists());
+
+    // An error names the dependency and says what to do, exit code non-zero.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["update", "nosuch"]));
+    assert!(err.contains("dependency `nosuch`"), "{err}");
+    assert!(
+        err.contains("help: declared: `classifier`, `data`"),
+        "{err}"
+    );
+    // --manifest-path from elsewhere.
+    let json = run_stdout(
+        cargo_dvc(root, &cache)
+            .args(["status", "--json", "--manifest-path"])
+            .arg(app.join("Cargo.toml")),
+    );
+    assert!(json.contains("\"classifier\""), "{json}");
+}
+
+fn tree_of_locks(dir: &Path) -> Vec<String> {
+    let mut locks = Vec::new();
+    for rel in ["assets/model.bin.dvc", "data.dvc"] {
+        if let Ok(text) = fs::read_to_string(dir.join(rel)) {
+            locks.push(format!("{rel}\n{text}"));
+        }
+    }
+    locks
+}
+
+/// A registry URL with a password never shows the password.
+#[test]
+fn credentials_never_printed() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    support::write(&app, "Cargo.toml", MANIFEST);
+    let url = "https://user:SECRET@127.0.0.1:1/x";
+    let err = run_fail(cargo_dvc(&app, &cache).args(["import", url, "model.bin", "-v"]));
+    assert!(!err.contains("SECRET"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert_eq!(
+        fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        MANIFEST,
+        "nothing written"
+    );
+    support::write(
+        &app,
+        "Cargo.toml",
+        format!(
+            "{MANIFEST}\n[package.metadata.dvc.deps.model]\nurl = {url:?}\npath = \"model.bin\"\n"
+        ),
+    );
+    for args in [
+        &["fetch", "-v"][..],
+        &["status"],
+        &["status", "--json"],
+        &["update"],
+        &["check"],
+    ] {
+        let out = cargo_dvc(&app, &cache).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!text.contains("SECRET"), "{args:?}: {text}");
+    }
+}
+
+/// Issue 4, item 2: `cargo dvc update` writes what `dvc update` writes, with
+/// and without `--rev`, and changes only the `rev` line of `Cargo.toml`.
+#[test]
+fn update_agrees_with_dvc_update() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let ours = root.join("ours");
+    support::consumer(&ours);
+    support::write(&ours, "Cargo.toml", MANIFEST);
+    fs::create_dir_all(ours.join("assets")).unwrap();
+    run(cargo_dvc(&ours, &cache).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "-o",
+        "assets/model.bin",
+        "--rev",
+        "v1",
+        "--name",
+        "classifier",
+    ]));
+    run(cargo_dvc(&ours, &cache).args(["import", "-q", &url, "data"]));
+    // Annotate the lock the way users do: `dvc update` keeps `desc` and `meta`.
+    let lock = fs::read_to_string(ours.join("data.dvc")).unwrap();
+    fs::write(
+        ours.join("data.dvc"),
+        format!("{lock}desc: training data\nmeta:\n  owner: ml-team\n"),
+    )
+    .unwrap();
+    run(support::git(&ours).args(["add", "-A"]));
+    run(support::git(&ours).args(["commit", "-q", "-m", "import"]));
+    publish_v2(&reg);
+    let theirs = root.join("theirs");
+    copy_tree(&ours, &theirs);
+    let manifest_before = fs::read_to_string(ours.join("Cargo.toml")).unwrap();
+
+    run(cargo_dvc(&ours, &cache).args(["update", "-q", "classifier", "--rev", "v2"]));
+    run(cargo_dvc(&ours, &cache).args(["update", "-q", "data"]));
+    run(dvc(&theirs).args(["update", "-q", "--rev", "v2", "assets/model.bin.dvc"]));
+    run(dvc(&theirs).args(["update", "-q", "data.dvc"]));
+    for lock in ["assets/model.bin.dvc", "data.dvc"] {
+        assert_eq!(
+            fs::read_to_string(ours.join(lock)).unwrap(),
+            fs::read_to_string(theirs.join(lock)).unwrap(),
+            "{lock}"
+        );
+    }
+    assert!(
+        fs::read_to_string(ours.join("data.dvc"))
+            .unwrap()
+            .contains("owner: ml-team")
+    );
+    assert_eq!(
+        fs::read_to_string(ours.join("Cargo.toml")).unwrap(),
+        manifest_before.replace("rev = \"v1\"", "rev = \"v2\"")
+    );
+    let diff = run_stdout(support::git(&ours).args(["diff", "--stat"]));
+    assert!(
+        diff.contains("3 files changed"),
+        "Cargo.toml and two locks:\n{diff}"
+    );
+}
