@@ -36,8 +36,11 @@ pub struct NewDependency<'a> {
 /// ```
 pub fn add_dependency(text: &str, dep: &NewDependency<'_>) -> Result<String> {
     let mut doc = parse(text)?;
+    // The new table goes at the end of the file, after every existing table.
+    let last = max_position(doc.as_table()).unwrap_or(0);
     let deps = deps_table(&mut doc)?;
     let mut table = Table::new();
+    table.set_position(Some(last + 1));
     table.insert("url", value(dep.url));
     table.insert("path", value(dep.path));
     if let Some(rev) = dep.rev {
@@ -80,6 +83,15 @@ pub fn set_rev(text: &str, name: &str, rev: &str) -> Result<String> {
         }
     }
     Ok(doc.to_string())
+}
+
+/// The largest document position of `table` and the tables below it.
+fn max_position(table: &Table) -> Option<isize> {
+    let below = table
+        .iter()
+        .filter_map(|(_, item)| item.as_table())
+        .filter_map(max_position);
+    table.position().into_iter().chain(below).max()
 }
 
 fn parse(text: &str) -> Result<DocumentMut> {
@@ -130,7 +142,7 @@ mod tests {
         )
         .unwrap();
         assert!(out.contains("# keep me"), "{out}");
-        assert!(out.contains("[package.metadata.dvc.deps.two]\nurl = \"u2\"\npath = \"d/p2\"\nout = \"assets/p2\"\n"), "{out}");
+        assert!(out.ends_with("[package.metadata.dvc.deps.two]\nurl = \"u2\"\npath = \"d/p2\"\nout = \"assets/p2\"\n"), "{out}");
         let m = crate::manifest::Manifest::parse(&out).unwrap();
         assert_eq!(m.deps.len(), 2);
     }
