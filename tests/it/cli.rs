@@ -80,9 +80,9 @@ fn every_command() {
     );
     assert!(toml().contains(&block), "{}", toml());
     assert_eq!(
-        toml().replace(&format!("{block}\n"), ""),
-        MANIFEST,
-        "the table is added, the rest (comments, alignment) kept"
+        toml(),
+        format!("{MANIFEST}\n{block}"),
+        "the table is added at the end, the rest (comments, alignment) kept"
     );
     // The lock equals what `dvc import` writes, in a copy of the crate.
     let reference = root.join("reference");
