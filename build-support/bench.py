@@ -470,8 +470,8 @@ class Bench:
         d = self.tmp / "pull"
         c = self.crate(d / "c")
         env = self.our_env(d / "cache")
-        run(self.ours("import", "-q", str(self.reg), "data/big.bin", "-o", "big.bin"), cwd=c, env=env)
-        run(self.ours("import", "-q", str(self.reg), "data/dir", "-o", "dir"), cwd=c, env=env)
+        run(self.ours("import", "-q", str(self.reg), "data/big.bin", "-o", "big.bin", "--name", "big.bin"), cwd=c, env=env)
+        run(self.ours("import", "-q", str(self.reg), "data/dir", "-o", "dir", "--name", "dir"), cwd=c, env=env)
         src_file = self.reg / "data/big.bin"
         src_dir = self.reg / "data/dir"
         cpdir = d / "cp"
