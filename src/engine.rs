@@ -673,10 +673,7 @@ impl<'a> Snapshot<'a> {
         if let Some(l) = self.listing.get() {
             return Ok(l);
         }
-        let entries = self
-            .db
-            .list_dir(self.commit, "", true)?
-            .unwrap_or_default();
+        let entries = self.db.list_dir(self.commit, "", true)?.unwrap_or_default();
         let mut files = HashMap::with_capacity(entries.len());
         let mut dirs = std::collections::HashSet::new();
         dirs.insert(String::new());
@@ -696,11 +693,7 @@ impl<'a> Snapshot<'a> {
             .collect();
         let oids: Vec<_> = wanted.iter().map(|e| e.oid.clone()).collect();
         let bytes = self.db.read_blobs(&oids)?;
-        let blobs = wanted
-            .iter()
-            .map(|e| e.path.clone())
-            .zip(bytes)
-            .collect();
+        let blobs = wanted.iter().map(|e| e.path.clone()).zip(bytes).collect();
         Ok(self.listing.get_or_init(|| Listing { files, dirs, blobs }))
     }
 }

@@ -228,7 +228,16 @@ fn download(
         && size >= options.ranged_min.unwrap_or(RANGED_MIN).max(1)
     {
         let range = options.range_size.unwrap_or(RANGE_SIZE).max(1);
-        receive_ranged(remote, &rel, key, &mut incoming, size, range, parallel, &options.retry)?;
+        receive_ranged(
+            remote,
+            &rel,
+            key,
+            &mut incoming,
+            size,
+            range,
+            parallel,
+            &options.retry,
+        )?;
         match verify(key, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {
                 return commit(cache, key, incoming, plain, size, lock);
@@ -537,7 +546,10 @@ fn receive_range(
             {
                 return Err(Attempt::Fatal(Error::new(
                     ErrorKind::Remote,
-                    format!("asked for {} bytes from byte {pos}, the remote announced {len}", end - pos),
+                    format!(
+                        "asked for {} bytes from byte {pos}, the remote announced {len}",
+                        end - pos
+                    ),
                 )));
             }
             let mut reader = body.reader.take(end - pos);
@@ -857,8 +869,16 @@ mod tests {
         assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
         assert_eq!(file.size, bytes.len() as u64);
         assert_eq!(remote.ranged_opens.load(Ordering::Relaxed), 11);
-        assert!(std::fs::metadata(&file.path).unwrap().permissions().readonly());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(
+            std::fs::metadata(&file.path)
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -903,7 +923,10 @@ mod tests {
         // Ranged once, then one whole-object retry, then the error.
         assert_eq!(remote.opens.load(Ordering::Relaxed), 7);
         assert!(cache.get(&Md5::of(&bytes), false).unwrap().is_none());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -915,7 +938,10 @@ mod tests {
             }
             fn open(&self, _: &str, offset: u64, _: Option<u64>) -> Result<Body, FetchError> {
                 if offset >= 2000 {
-                    return Err(FetchError::Transient(Error::new(ErrorKind::Remote, "reset")));
+                    return Err(FetchError::Transient(Error::new(
+                        ErrorKind::Remote,
+                        "reset",
+                    )));
                 }
                 Ok(Body {
                     reader: Box::new(io::Cursor::new(vec![0u8; 1000])),
@@ -936,7 +962,10 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("gave up"), "{err}");
         assert!(cache.get(&Md5::of(&bytes), false).unwrap().is_none());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

@@ -181,7 +181,10 @@ impl GitDatabase {
             let mut parts = header.split(' ');
             let (got, kind, size) = (parts.next(), parts.next(), parts.next());
             if got != Some(oid.as_str()) || kind != Some("blob") {
-                return Err(bad(&format!("object {} is not a blob here ({header})", oid.short(12))));
+                return Err(bad(&format!(
+                    "object {} is not a blob here ({header})",
+                    oid.short(12)
+                )));
             }
             let size: usize = size
                 .and_then(|s| s.parse().ok())
