@@ -484,6 +484,185 @@ impl Incoming {
     fn io_error(&self, err: io::Error) -> Error {
         Error::io("write", self.file.get_ref().path(), err)
     }
+
+    /// Appends every chunk `fill` produces (it fills the buffer it is given
+    /// and returns how many bytes it put there; 0 ends), hashing on a second
+    /// thread while the next chunk is read and written: one pass over the
+    /// bytes, the hash off the I/O path. The hasher sees exactly the buffers
+    /// written to the file, in order, so what is hashed is what was written,
+    /// also when `fill` or a write fails half-way (the file and the hash then
+    /// both hold the bytes up to the failure, ready to be resumed).
+    ///
+    /// `fill`'s error is returned as is; a write error goes through
+    /// `write_err`.
+    pub fn write_from<E>(
+        &mut self,
+        chunk: usize,
+        mut fill: impl FnMut(&mut [u8]) -> std::result::Result<usize, E>,
+        write_err: impl Fn(Error) -> E,
+    ) -> std::result::Result<(), E> {
+        use std::sync::mpsc::sync_channel;
+        self.flush().map_err(&write_err)?;
+        let chunk = chunk.max(1);
+        let hasher = std::mem::take(&mut self.hasher);
+        // Three buffers in flight: one being filled, one being hashed, one spare.
+        const BUFFERS: usize = 3;
+        let (to_hash, hash_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+        let path = self.file.get_ref().path().to_path_buf();
+        let file = self.file.get_mut().as_file_mut();
+        let (result, hashed) = std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let mut hasher = hasher;
+                for buf in hash_rx {
+                    hasher.update(&buf);
+                    // The filler may have finished: a closed channel is fine.
+                    let _ = free_tx.send(buf);
+                }
+                hasher
+            });
+            let mut allocated = 0usize;
+            let result = loop {
+                let mut buf = match free_rx.try_recv() {
+                    Ok(buf) => buf,
+                    Err(_) if allocated < BUFFERS => {
+                        allocated += 1;
+                        Vec::with_capacity(chunk)
+                    }
+                    Err(_) => match free_rx.recv() {
+                        Ok(buf) => buf,
+                        // The hasher is gone (it panicked): stop; join says why.
+                        Err(_) => break Ok(()),
+                    },
+                };
+                buf.resize(chunk, 0);
+                let n = match fill(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n.min(chunk),
+                    Err(e) => break Err(e),
+                };
+                buf.truncate(n);
+                if let Err(e) = file.write_all(&buf) {
+                    break Err(write_err(Error::io("write", &path, e)));
+                }
+                if to_hash.send(buf).is_err() {
+                    break Ok(());
+                }
+            };
+            drop(to_hash);
+            (result, worker.join())
+        });
+        match hashed {
+            Ok(hasher) => self.hasher = hasher,
+            Err(_) => {
+                // The file holds bytes no hasher saw: start over from nothing.
+                let _ = self.reset();
+                return Err(write_err(Error::new(
+                    ErrorKind::Io,
+                    "the hashing thread failed",
+                )));
+            }
+        }
+        result
+    }
+
+    /// Prepares the file for [`RangeWriter`]s: empties it, sets its length to
+    /// `size` and forgets any hash. The bytes then count as written only once
+    /// [`Incoming::hash_written`] has hashed them, in order, from the file.
+    pub fn ranged(&mut self, size: u64) -> Result<RangeWriter> {
+        self.reset()?;
+        let path = self.file.get_ref().path().to_path_buf();
+        let f = self.file.get_ref().as_file();
+        f.set_len(size).map_err(|e| Error::io("size", &path, e))?;
+        let file = f.try_clone().map_err(|e| Error::io("open", &path, e))?;
+        Ok(RangeWriter { file, path, size })
+    }
+
+    /// Hashes the file's bytes from where the hash stands up to `upto`
+    /// (after [`Incoming::ranged`]: the ranges up to there are complete).
+    pub fn hash_written(&mut self, upto: u64, buf: &mut [u8]) -> Result<()> {
+        let path = self.file.get_ref().path().to_path_buf();
+        let file = self.file.get_ref().as_file();
+        while self.hasher.len() < upto {
+            let want = ((upto - self.hasher.len()) as usize).min(buf.len());
+            let n = read_at(file, &mut buf[..want], self.hasher.len())
+                .map_err(|e| Error::io("read", &path, e))?;
+            if n == 0 {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("`{}` ended before byte {upto}", path.display()),
+                ));
+            }
+            self.hasher.update(&buf[..n]);
+        }
+        Ok(())
+    }
+}
+
+/// Writes byte ranges of an [`Incoming`] file, from any thread (see
+/// [`Incoming::ranged`]). Writing is not hashing: the hash is taken from the
+/// file afterwards, so nothing written here is trusted until then.
+#[derive(Debug)]
+pub struct RangeWriter {
+    file: File,
+    path: PathBuf,
+    size: u64,
+}
+
+impl RangeWriter {
+    /// Writes `bytes` at `offset`; refuses to grow the file past its size.
+    pub fn write_at(&self, bytes: &[u8], offset: u64) -> Result<()> {
+        if offset.saturating_add(bytes.len() as u64) > self.size {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "a range write past the object's {} bytes (at {offset})",
+                    self.size
+                ),
+            ));
+        }
+        write_all_at(&self.file, bytes, offset).map_err(|e| Error::io("write", &self.path, e))
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::windows::fs::FileExt;
+    file.seek_read(buf, offset)
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !bytes.is_empty() {
+        match file.seek_write(bytes, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// `<2 hex>/<30 hex>[.dir]`.

@@ -257,7 +257,7 @@ impl Engine {
         commit: &CommitId,
         path: &str,
     ) -> Result<Artifact> {
-        let snapshot = Snapshot { db, commit };
+        let snapshot = Snapshot::new(db, commit);
         let found = source::locate(&snapshot, path)?;
         let remote = || self.remote_for(base, repo, &snapshot, &found.project_dir);
         match found.located {
@@ -647,36 +647,116 @@ fn offline_missing(stage: &ImportStage) -> Error {
 }
 
 /// A registry at one commit, read from its git database.
+///
+/// The whole tree is listed once (`git ls-tree -r`), and every DVC file
+/// (`*.dvc`, `dvc.lock`, `.dvc/config`) is read in one `git cat-file --batch`
+/// on first use: a lookup costs two git processes, not three per file read.
 struct Snapshot<'a> {
     db: &'a GitDatabase,
     commit: &'a CommitId,
+    listing: std::cell::OnceCell<Listing>,
+}
+
+/// Every blob of a commit (path -> entry), the folders holding them, and the
+/// bytes of the DVC files among them.
+struct Listing {
+    files: HashMap<String, crate::git::TreeEntry>,
+    dirs: std::collections::HashSet<String>,
+    blobs: HashMap<String, Vec<u8>>,
+}
+
+impl<'a> Snapshot<'a> {
+    fn new(db: &'a GitDatabase, commit: &'a CommitId) -> Snapshot<'a> {
+        Snapshot {
+            db,
+            commit,
+            listing: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn listing(&self) -> Result<&Listing> {
+        if let Some(l) = self.listing.get() {
+            return Ok(l);
+        }
+        let entries = self.db.list_dir(self.commit, "", true)?.unwrap_or_default();
+        let mut files = HashMap::with_capacity(entries.len());
+        let mut dirs = std::collections::HashSet::new();
+        dirs.insert(String::new());
+        for e in entries {
+            let mut p = e.path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !dirs.insert(parent.to_string()) {
+                    break;
+                }
+                p = parent;
+            }
+            files.insert(e.path.clone(), e);
+        }
+        let wanted: Vec<&crate::git::TreeEntry> = files
+            .values()
+            .filter(|e| e.kind == EntryKind::Blob && is_dvc_file(&e.path))
+            .collect();
+        let oids: Vec<_> = wanted.iter().map(|e| e.oid.clone()).collect();
+        let bytes = self.db.read_blobs(&oids)?;
+        let blobs = wanted.iter().map(|e| e.path.clone()).zip(bytes).collect();
+        Ok(self.listing.get_or_init(|| Listing { files, dirs, blobs }))
+    }
+}
+
+fn is_dvc_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (name.ends_with(".dvc") && name != ".dvc")
+        || name == "dvc.lock"
+        || name == "config"
+            && path
+                .rsplit('/')
+                .nth(1)
+                .is_some_and(|parent| parent == ".dvc")
 }
 
 impl SourceTree for Snapshot<'_> {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match self.db.entry(self.commit, path)? {
-            Some(e) if e.kind == EntryKind::Blob => self.db.read_file(self.commit, path),
+        let listing = self.listing()?;
+        let path = crate::git::normalize_path(path)?;
+        if let Some(bytes) = listing.blobs.get(&path) {
+            return Ok(Some(bytes.clone()));
+        }
+        match listing.files.get(&path) {
+            Some(e) if e.kind == EntryKind::Blob => {
+                let mut buf = Vec::with_capacity(e.size.unwrap_or(0).min(1 << 24) as usize);
+                self.db.write_blob(&e.oid, &mut buf)?;
+                Ok(Some(buf))
+            }
             _ => Ok(None),
         }
     }
 
     fn kind(&self, path: &str) -> Result<Option<NodeKind>> {
-        Ok(match self.db.entry(self.commit, path)? {
+        let listing = self.listing()?;
+        let path = crate::git::normalize_path(path)?;
+        Ok(match listing.files.get(&path) {
             Some(e) if e.kind == EntryKind::Blob => Some(NodeKind::File),
-            Some(e) if e.kind == EntryKind::Tree => Some(NodeKind::Dir),
-            _ => None,
+            Some(_) => None,
+            None if listing.dirs.contains(&path) => Some(NodeKind::Dir),
+            None => None,
         })
     }
 
     fn files_under(&self, dir: &str) -> Result<Vec<String>> {
-        let entries = self
-            .db
-            .list_dir(self.commit, dir, true)?
-            .unwrap_or_default();
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.kind == EntryKind::Blob)
-            .map(|e| join(dir, &e.path))
-            .collect())
+        let listing = self.listing()?;
+        let dir = crate::git::normalize_path(dir)?;
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut out: Vec<String> = listing
+            .files
+            .values()
+            .filter(|e| e.kind == EntryKind::Blob && e.path.starts_with(&prefix))
+            .map(|e| e.path.clone())
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }

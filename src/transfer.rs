@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::cache::{Cache, CachedFile, Incoming, ObjectLock};
+use crate::cache::{Cache, CachedFile, Incoming, ObjectLock, RangeWriter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{self, Md5};
 use crate::remote::{FetchError, Layout, ObjectKey, Remote};
@@ -77,9 +77,30 @@ impl RetryPolicy {
 pub struct Options {
     /// Retrying transient failures.
     pub retry: RetryPolicy,
-    /// Concurrent downloads for a directory; default: [`Remote::max_parallel`].
+    /// Concurrent downloads for a directory, and concurrent ranges of one
+    /// large object; default: [`Remote::max_parallel`].
     pub parallel: Option<usize>,
+    /// Objects of at least this many bytes, from a remote that is not local,
+    /// are fetched as parallel ranges; default: [`RANGED_MIN`].
+    pub ranged_min: Option<u64>,
+    /// The size of each range; default: [`RANGE_SIZE`].
+    pub range_size: Option<u64>,
 }
+
+/// Objects this large (and larger) come in parallel ranges from non-local
+/// remotes (one stream from a remote over the network rarely fills the
+/// pipe, and hashing then overlaps the download).
+pub const RANGED_MIN: u64 = 32 << 20;
+
+/// The size of one range of a parallel download.
+pub const RANGE_SIZE: u64 = 8 << 20;
+
+/// Bodies at least this large are hashed on a second thread while the next
+/// chunk is read and written.
+const PIPELINE_MIN: u64 = 4 << 20;
+
+/// The chunk a pipelined download reads, writes and hashes at a time.
+const PIPELINE_CHUNK: usize = 4 << 20;
 
 /// A directory whose files are all in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,8 +216,40 @@ fn download(
 ) -> Result<CachedFile> {
     let rel = key.rel_path();
     let mut incoming = cache.incoming()?;
-    let mut buf = vec![0u8; hash::CHUNK_SIZE];
+    let mut buf = vec![0u8; 64 << 10];
     let mut restarted = false;
+    let parallel = options
+        .parallel
+        .unwrap_or_else(|| remote.max_parallel())
+        .max(1);
+    if let Some(size) = expected_size
+        && !remote.is_local()
+        && parallel > 1
+        && size >= options.ranged_min.unwrap_or(RANGED_MIN).max(1)
+    {
+        let range = options.range_size.unwrap_or(RANGE_SIZE).max(1);
+        receive_ranged(
+            remote,
+            &rel,
+            key,
+            &mut incoming,
+            size,
+            range,
+            parallel,
+            &options.retry,
+        )?;
+        match verify(key, expected_size, &mut incoming)? {
+            Verdict::Good { plain, size } => {
+                return commit(cache, key, incoming, plain, size, lock);
+            }
+            // Ranges may have come from two versions of a changed object:
+            // start over once, as one stream.
+            Verdict::Bad(_) => {
+                restarted = true;
+                incoming.reset()?;
+            }
+        }
+    }
     loop {
         let resumed = receive(
             remote,
@@ -268,7 +321,99 @@ fn receive_once(
     expected_size: Option<u64>,
 ) -> Result<(), Attempt> {
     let offset = incoming.len();
-    let body = remote.open(rel, offset, None).map_err(|e| match e {
+    let body = remote
+        .open(rel, offset, None)
+        .map_err(|e| open_error(e, remote, rel, key))?;
+    let mut reader = body.reader;
+    let mut got = 0u64;
+    if body.len.is_some_and(|len| len >= PIPELINE_MIN) {
+        incoming.write_from(
+            PIPELINE_CHUNK,
+            |chunk| {
+                let n = fill(&mut reader, chunk)?;
+                if let Some(want) = expected_size
+                    && offset + got + n as u64 > want
+                {
+                    return Err(too_much(want));
+                }
+                got += n as u64;
+                Ok(n)
+            },
+            Attempt::Fatal,
+        )?;
+        return check_complete(body.len, expected_size, offset, got);
+    }
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        if let Some(want) = expected_size
+            && offset + got + n as u64 > want
+        {
+            return Err(too_much(want));
+        }
+        incoming.write(&buf[..n]).map_err(Attempt::Fatal)?;
+        got += n as u64;
+    }
+    check_complete(body.len, expected_size, offset, got)
+}
+
+fn too_much(want: u64) -> Attempt {
+    Attempt::Fatal(Error::new(
+        ErrorKind::Integrity,
+        format!("the remote sent more than the {want} bytes recorded for this object"),
+    ))
+}
+
+fn read_error(e: io::Error) -> Attempt {
+    Attempt::Retry(Error::new(ErrorKind::Remote, format!("reading the body: {e}")).with_source(e))
+}
+
+/// Reads until `buf` is full or the body ends; the bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize, Attempt> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Keep what was read: it is written and hashed before the retry.
+            Err(_) if n > 0 => break,
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a body that ended after `got` bytes (from `offset`) was complete.
+fn check_complete(
+    len: Option<u64>,
+    expected_size: Option<u64>,
+    offset: u64,
+    got: u64,
+) -> Result<(), Attempt> {
+    let cut = match (len, expected_size) {
+        (Some(len), _) if got < len => Some(format!("{got} of {len} bytes")),
+        // An empty answer at a non-zero offset (416) means "nothing more":
+        // retrying will not help; the size check below will tell.
+        _ if got == 0 && offset > 0 && len == Some(0) => None,
+        (_, Some(want)) if offset + got < want => Some(format!("{} of {want} bytes", offset + got)),
+        _ => None,
+    };
+    match cut {
+        Some(what) => Err(Attempt::Retry(Error::new(
+            ErrorKind::Remote,
+            format!("the body ended early ({what})"),
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, key: &ObjectKey) -> Attempt {
+    match e {
         FetchError::NotFound(inner) => Attempt::Fatal(
             Error::new(
                 ErrorKind::NotFound,
@@ -284,46 +429,164 @@ fn receive_once(
         ),
         FetchError::Transient(inner) => Attempt::Retry(inner),
         FetchError::Permanent(inner) => Attempt::Fatal(inner),
-    })?;
-    let mut reader = body.reader;
-    let mut got = 0u64;
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Attempt::Retry(
-                    Error::new(ErrorKind::Remote, format!("reading the body: {e}")).with_source(e),
-                ));
-            }
-        };
-        if let Some(want) = expected_size
-            && offset + got + n as u64 > want
-        {
-            return Err(Attempt::Fatal(Error::new(
-                ErrorKind::Integrity,
-                format!("the remote sent more than the {want} bytes recorded for this object"),
-            )));
-        }
-        incoming.write(&buf[..n]).map_err(Attempt::Fatal)?;
-        got += n as u64;
     }
-    let cut = match (body.len, expected_size) {
-        (Some(len), _) if got < len => Some(format!("{got} of {len} bytes")),
-        // An empty answer at a non-zero offset (416) means "nothing more":
-        // retrying will not help; the size check below will tell.
-        _ if got == 0 && offset > 0 && body.len == Some(0) => None,
-        (_, Some(want)) if offset + got < want => Some(format!("{} of {want} bytes", offset + got)),
-        _ => None,
+}
+
+/// Receives an object of `size` bytes as ranges of `range` bytes, fetched by
+/// up to `parallel` threads into the preallocated temporary file, each range
+/// retried and resumed on its own. Meanwhile this thread hashes the file in
+/// order, from its start, as far as the ranges are complete; when this
+/// returns `Ok` the whole file is hashed (and still to be verified).
+#[allow(clippy::too_many_arguments)]
+fn receive_ranged(
+    remote: &dyn Remote,
+    rel: &str,
+    key: &ObjectKey,
+    incoming: &mut Incoming,
+    size: u64,
+    range: u64,
+    parallel: usize,
+    retry: &RetryPolicy,
+) -> Result<()> {
+    let writer = incoming.ranged(size)?;
+    let count = usize::try_from(size.div_ceil(range)).unwrap_or(usize::MAX);
+    let bounds = |i: usize| {
+        let start = i as u64 * range;
+        (start, (start + range).min(size))
     };
-    match cut {
-        Some(what) => Err(Attempt::Retry(Error::new(
-            ErrorKind::Remote,
-            format!("the body ended early ({what})"),
-        ))),
-        None => Ok(()),
+    let workers = parallel.min(count).max(1);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let done = Mutex::new(vec![false; count]);
+    let progress = std::sync::Condvar::new();
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let fail = |e: Error| {
+        failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+        stop.store(true, Ordering::Relaxed);
+        // Wake the hasher: it waits on `done`, so take that lock to notify.
+        let _guard = done.lock().unwrap_or_else(|e| e.into_inner());
+        progress.notify_all();
+    };
+    let hashed = std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut buf = vec![0u8; 256 << 10];
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let (start, end) = bounds(i);
+                    match receive_range(remote, rel, key, &writer, start, end, &mut buf, retry) {
+                        Ok(()) => {
+                            let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                            d[i] = true;
+                            progress.notify_all();
+                        }
+                        Err(e) => {
+                            fail(e.context(format_args!("bytes {start}..{end}")));
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        // Hash in order, as far as the ranges are complete.
+        let mut buf = vec![0u8; hash::CHUNK_SIZE];
+        for i in 0..count {
+            {
+                let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                while !d[i] && !stop.load(Ordering::Relaxed) {
+                    d = progress.wait(d).unwrap_or_else(|e| e.into_inner());
+                }
+                if !d[i] {
+                    return Ok(());
+                }
+            }
+            if let Err(e) = incoming.hash_written(bounds(i).1, &mut buf) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    if let Some(err) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(err);
     }
+    hashed
+}
+
+/// Fetches bytes `start..end` of the object into `writer`, retrying
+/// transient failures with backoff and resuming from the last byte written.
+#[allow(clippy::too_many_arguments)]
+fn receive_range(
+    remote: &dyn Remote,
+    rel: &str,
+    key: &ObjectKey,
+    writer: &RangeWriter,
+    start: u64,
+    end: u64,
+    buf: &mut [u8],
+    retry: &RetryPolicy,
+) -> Result<()> {
+    let mut pos = start;
+    let mut failures = 0u32;
+    let mut total = 0u32;
+    while pos < end {
+        let before = pos;
+        let attempt = (|| -> Result<(), Attempt> {
+            let body = remote
+                .open(rel, pos, Some(end))
+                .map_err(|e| open_error(e, remote, rel, key))?;
+            if let Some(len) = body.len
+                && len > end - pos
+            {
+                return Err(Attempt::Fatal(Error::new(
+                    ErrorKind::Remote,
+                    format!(
+                        "asked for {} bytes from byte {pos}, the remote announced {len}",
+                        end - pos
+                    ),
+                )));
+            }
+            let mut reader = body.reader.take(end - pos);
+            loop {
+                let n = match reader.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_error(e)),
+                };
+                writer.write_at(&buf[..n], pos).map_err(Attempt::Fatal)?;
+                pos += n as u64;
+            }
+            if pos < end {
+                return Err(Attempt::Retry(Error::new(
+                    ErrorKind::Remote,
+                    format!("the body ended early (at byte {pos} of {start}..{end})"),
+                )));
+            }
+            Ok(())
+        })();
+        match attempt {
+            Ok(()) => {}
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Retry(e)) => {
+                failures = if pos > before { 1 } else { failures + 1 };
+                total += 1;
+                if failures >= retry.attempts.max(1)
+                    || total >= retry.attempts.max(1).saturating_mul(4)
+                {
+                    return Err(e.context(format_args!("gave up after {total} attempts")));
+                }
+                std::thread::sleep(retry.delay(failures));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of checking received bytes against their key.
@@ -493,6 +756,243 @@ pub fn fetch_dir_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::Body;
+    use std::sync::atomic::AtomicU32;
+
+    /// A remote over bytes in memory that is not local (so large objects come
+    /// in ranges); it can cut a range short or fail it once, and counts opens.
+    struct MemRemote {
+        bytes: Vec<u8>,
+        /// Ranges starting here fail once with a transient error...
+        fail_at: Option<u64>,
+        /// ... and ranges starting here end early once.
+        cut_at: Option<u64>,
+        failed: AtomicBool,
+        cut: AtomicBool,
+        opens: AtomicU32,
+        ranged_opens: AtomicU32,
+    }
+
+    impl MemRemote {
+        fn new(bytes: Vec<u8>) -> MemRemote {
+            MemRemote {
+                bytes,
+                fail_at: None,
+                cut_at: None,
+                failed: AtomicBool::new(false),
+                cut: AtomicBool::new(false),
+                opens: AtomicU32::new(0),
+                ranged_opens: AtomicU32::new(0),
+            }
+        }
+    }
+
+    impl Remote for MemRemote {
+        fn display_url(&self) -> String {
+            "mem://".into()
+        }
+
+        fn open(&self, _rel: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
+            self.opens.fetch_add(1, Ordering::Relaxed);
+            if end.is_some() {
+                self.ranged_opens.fetch_add(1, Ordering::Relaxed);
+            }
+            if Some(offset) == self.fail_at && !self.failed.swap(true, Ordering::Relaxed) {
+                return Err(FetchError::Transient(Error::new(ErrorKind::Remote, "503")));
+            }
+            let total = self.bytes.len() as u64;
+            let end = end.unwrap_or(total).min(total);
+            let mut slice = self.bytes[offset.min(end) as usize..end as usize].to_vec();
+            let len = slice.len() as u64;
+            if Some(offset) == self.cut_at && !self.cut.swap(true, Ordering::Relaxed) {
+                slice.truncate(slice.len() / 3);
+            }
+            Ok(Body {
+                reader: Box::new(io::Cursor::new(slice)),
+                len: Some(len),
+            })
+        }
+
+        fn max_parallel(&self) -> usize {
+            4
+        }
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        let mut x = 0x2545_f491_u32;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 7) as u8
+            })
+            .collect()
+    }
+
+    fn ranged_options() -> Options {
+        Options {
+            retry: RetryPolicy {
+                attempts: 3,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+            },
+            parallel: Some(4),
+            ranged_min: Some(1000),
+            range_size: Some(1000),
+        }
+    }
+
+    fn key_of(bytes: &[u8]) -> ObjectKey {
+        ObjectKey {
+            md5: Md5::of(bytes),
+            is_dir: false,
+            layout: Layout::V3,
+        }
+    }
+
+    #[test]
+    fn ranged_download_is_byte_exact_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        // Not a multiple of the range size: the last range is short.
+        let bytes = data(10_500);
+        let remote = MemRemote::new(bytes.clone());
+        let file = fetch_file_with(
+            &remote,
+            &cache,
+            key_of(&bytes),
+            Some(bytes.len() as u64),
+            &ranged_options(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        assert_eq!(file.size, bytes.len() as u64);
+        assert_eq!(remote.ranged_opens.load(Ordering::Relaxed), 11);
+        assert!(
+            std::fs::metadata(&file.path)
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_failed_and_a_cut_range_are_retried_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = data(8_000);
+        let mut remote = MemRemote::new(bytes.clone());
+        remote.fail_at = Some(3000);
+        remote.cut_at = Some(5000);
+        let file = fetch_file_with(
+            &remote,
+            &cache,
+            key_of(&bytes),
+            Some(bytes.len() as u64),
+            &ranged_options(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        // 8 ranges, one failed open retried, one cut range resumed mid-way.
+        assert_eq!(remote.opens.load(Ordering::Relaxed), 10);
+        assert!(remote.failed.load(Ordering::Relaxed) && remote.cut.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn ranged_bytes_that_do_not_hash_right_are_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = data(6_000);
+        let mut wrong = bytes.clone();
+        wrong[4321] ^= 1;
+        let remote = MemRemote::new(wrong);
+        let err = fetch_file_with(
+            &remote,
+            &cache,
+            key_of(&bytes),
+            Some(bytes.len() as u64),
+            &ranged_options(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        // Ranged once, then one whole-object retry, then the error.
+        assert_eq!(remote.opens.load(Ordering::Relaxed), 7);
+        assert!(cache.get(&Md5::of(&bytes), false).unwrap().is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_range_that_keeps_failing_gives_up_and_leaves_nothing() {
+        struct Broken;
+        impl Remote for Broken {
+            fn display_url(&self) -> String {
+                "mem://broken".into()
+            }
+            fn open(&self, _: &str, offset: u64, _: Option<u64>) -> Result<Body, FetchError> {
+                if offset >= 2000 {
+                    return Err(FetchError::Transient(Error::new(
+                        ErrorKind::Remote,
+                        "reset",
+                    )));
+                }
+                Ok(Body {
+                    reader: Box::new(io::Cursor::new(vec![0u8; 1000])),
+                    len: Some(1000),
+                })
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = vec![0u8; 5000];
+        let err = fetch_file_with(
+            &Broken,
+            &cache,
+            key_of(&bytes),
+            Some(5000),
+            &ranged_options(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("gave up"), "{err}");
+        assert!(cache.get(&Md5::of(&bytes), false).unwrap().is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn pipelined_single_stream_hashes_what_it_writes() {
+        // A local remote and a body over PIPELINE_MIN: the threaded path.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let bytes = data((PIPELINE_MIN as usize) * 2 + 12_345);
+        let key = key_of(&bytes);
+        let remote_dir = dir.path().join("remote");
+        let obj = remote_dir.join(key.rel_path());
+        std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+        std::fs::write(&obj, &bytes).unwrap();
+        let remote = crate::remote::local::LocalRemote::new(&remote_dir);
+        let file = fetch_file(&remote, &cache, key, Some(bytes.len() as u64)).unwrap();
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        // A corrupt copy of the same size is refused.
+        let other: Vec<u8> = bytes.iter().rev().copied().collect();
+        let mut bad = other.clone();
+        bad[0] ^= 0xff;
+        let key = key_of(&other);
+        let obj = remote_dir.join(key.rel_path());
+        std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+        std::fs::write(&obj, &bad).unwrap();
+        let err = fetch_file(&remote, &cache, key, Some(bad.len() as u64)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

@@ -35,6 +35,11 @@ use std::str::FromStr;
 pub use db::GitDatabase;
 pub use remote::GitRemote;
 
+/// `path` as git names it: `/`-separated, no `.` or empty parts; `..` refused.
+pub(crate) fn normalize_path(path: &str) -> crate::error::Result<String> {
+    read::normalize(path)
+}
+
 use crate::error::{Error, ErrorKind};
 
 /// Whether git may use the network.

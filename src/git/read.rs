@@ -128,6 +128,76 @@ impl GitDatabase {
         )
     }
 
+    /// The bytes of several blobs, in the order given, from one
+    /// `git cat-file --batch` process (one process for any number of small
+    /// files, such as every `.dvc` file of a registry).
+    pub fn read_blobs(&self, oids: &[Oid]) -> Result<Vec<Vec<u8>>> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let what = || format!("cannot read blobs from {}", self.remote());
+        let mut input = String::with_capacity(oids.len() * 41);
+        for oid in oids {
+            input.push_str(oid.as_str());
+            input.push('\n');
+        }
+        let mut child = self
+            .git()
+            .args(["cat-file", "--batch"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| Error::new(ErrorKind::Git, format!("{}: {e}", what())).with_source(e))?;
+        let stdin = child.stdin.take();
+        // Fed from a thread: git answers while it reads, and either pipe may fill.
+        let feeder = std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        });
+        let mut out = Vec::new();
+        let read = match child.stdout.take() {
+            Some(mut stdout) => std::io::Read::read_to_end(&mut stdout, &mut out).map(|_| ()),
+            None => Ok(()),
+        };
+        let status = child.wait();
+        let _ = feeder.join();
+        let bad = |detail: &str| Error::new(ErrorKind::Git, format!("{}: {detail}", what()));
+        read.map_err(|e| bad(&e.to_string()))?;
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => return Err(bad(&format!("git cat-file --batch failed ({s})"))),
+            Err(e) => return Err(bad(&e.to_string())),
+        }
+        let mut blobs = Vec::with_capacity(oids.len());
+        let mut rest = &out[..];
+        for oid in oids {
+            let nl = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| bad("truncated output"))?;
+            let header = std::str::from_utf8(&rest[..nl]).map_err(|_| bad("bad header"))?;
+            let mut parts = header.split(' ');
+            let (got, kind, size) = (parts.next(), parts.next(), parts.next());
+            if got != Some(oid.as_str()) || kind != Some("blob") {
+                return Err(bad(&format!(
+                    "object {} is not a blob here ({header})",
+                    oid.short(12)
+                )));
+            }
+            let size: usize = size
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("bad size"))?;
+            let body = rest
+                .get(nl + 1..nl + 1 + size)
+                .ok_or_else(|| bad("truncated output"))?;
+            blobs.push(body.to_vec());
+            rest = rest.get(nl + 2 + size..).unwrap_or(&[]);
+        }
+        Ok(blobs)
+    }
+
     fn read_failure(&self, commit: &CommitId, path: &str) -> String {
         format!(
             "cannot read `{path}` at commit {} of {} (git cache `{}`)",
@@ -139,7 +209,7 @@ impl GitDatabase {
 }
 
 /// `path` as git names it: `/`-separated, no `.` or empty parts; `..` refused.
-fn normalize(path: &str) -> Result<String> {
+pub(super) fn normalize(path: &str) -> Result<String> {
     let mut parts = Vec::new();
     for part in path.split(['/', '\\']) {
         match part {

@@ -77,6 +77,7 @@ fn quick() -> Options {
             max_delay: Duration::from_millis(20),
         },
         parallel: None,
+        ..Options::default()
     }
 }
 

@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""dvc-build vs the real dvc: each figure runs both sides in the same run,
+alternating, several times, and compares medians against a target.
+
+Registries are built with the real `dvc` in a temporary folder; `cargo-dvc`
+is built with `--release`. Cold runs start from an empty DVC_BUILD_CACHE_DIR
+(ours) or a new `dvc` consumer project (theirs); the page cache is left warm
+for both sides.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+
+FIGURES = [
+    # name, what, target (ratio or absolute), unit
+    ("big-local", "cold import, 256 MiB file, local remote: cargo dvc import / dvc import", 0.4),
+    ("big-md5sum", "cold import, 256 MiB file, local remote: cargo dvc import / md5sum", 1.5),
+    ("dir-http", "cold import, 2,000-file dir, HTTP remote: cargo dvc import / dvc import", 0.2),
+    ("update", "update 10 deps of one registry: cargo dvc update / 10 x dvc update", 0.1),
+    ("warm-fetch", "warm, 10 deps: cargo dvc fetch / dvc status", 0.05),
+    ("build-script", "warm build script, 10 deps (ms, median)", 10.0),
+    ("pull-file", "materialise cached 256 MiB file: cargo dvc pull / cp", 0.1),
+    ("pull-dir", "materialise cached 2,000-file dir: cargo dvc pull / cp -r", 0.5),
+    ("rss", "peak RSS importing 256 MiB: cargo dvc import / dvc import", 0.25),
+    ("rss-flat", "peak RSS importing 1 GiB / importing 256 MiB (ours)", 1.1),
+    ("s3", "cold import, 256 MiB, S3 (SeaweedFS): cargo dvc import / dvc import", 0.4),
+    ("compile", "clean compile of the build-dependency (report only)", None),
+]
+TARGETS = {name: target for name, _, target in FIGURES}
+
+
+def log(msg):
+    print(f"  .. {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, cwd=None, env=None, check=True, capture=False, quiet=True):
+    out = subprocess.PIPE if capture else (subprocess.DEVNULL if quiet else None)
+    p = subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE if quiet else None, text=True
+    )
+    if check and p.returncode != 0:
+        raise SystemExit(
+            f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
+            f"cwd: {cwd}\n{p.stderr or ''}{p.stdout if capture else ''}"
+        )
+    return p
+
+
+def timed(cmd, cwd=None, env=None):
+    t = time.perf_counter()
+    run(cmd, cwd=cwd, env=env)
+    return time.perf_counter() - t
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def write_random(path, size, seed):
+    """Incompressible pseudo-random bytes (fast: urandom for the big ones)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 8 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.runs = args.runs or (1 if args.quick else 5)
+        self.big = (32 if args.quick else 256) * MiB
+        self.huge = (128 if args.quick else 1024) * MiB
+        self.nfiles = 200 if args.quick else 2000
+        self.tmp = Path(tempfile.mkdtemp(prefix="dvc-build-bench-"))
+        self.procs = []
+        tools = Path(os.environ.get("DVC_BUILD_TEST_TOOLS", ROOT / "target/test-tools"))
+        if not (tools / "bin/dvc").exists():
+            alt = Path("/work/main/target/test-tools")
+            if (alt / "bin/dvc").exists():
+                tools = alt
+        self.dvc = str(tools / "bin/dvc")
+        self.weed = str(tools / "bin/weed")
+        if not Path(self.dvc).exists():
+            raise SystemExit(f"no dvc in {tools}/bin: run build-support/install-test-tools.sh")
+        self.env = dict(os.environ)
+        home = Path(os.environ.get("HOME", "/root"))
+        self.env.setdefault("RUSTUP_HOME", str(home / ".rustup"))
+        self.env.setdefault("CARGO_HOME", str(home / ".cargo"))
+        self.env.update(
+            DVC_NO_ANALYTICS="1",
+            GIT_AUTHOR_NAME="bench",
+            GIT_AUTHOR_EMAIL="bench@example.com",
+            GIT_COMMITTER_NAME="bench",
+            GIT_COMMITTER_EMAIL="bench@example.com",
+            AWS_ACCESS_KEY_ID="k",
+            AWS_SECRET_ACCESS_KEY="s",
+            HOME=str(self.tmp / "home"),
+            XDG_CACHE_HOME=str(self.tmp / "home/.cache"),
+        )
+        (self.tmp / "home").mkdir()
+        # git that logs every invocation, to count git processes.
+        self.gitlog = self.tmp / "git.log"
+        wrap = self.tmp / "gitwrap"
+        wrap.mkdir()
+        real_git = shutil.which("git")
+        (wrap / "git").write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "$*" >>"$GIT_BENCH_LOG"\nexec {real_git} "$@"\n'
+        )
+        (wrap / "git").chmod(0o755)
+        self.wrap_path = f"{wrap}:{self.env['PATH']}"
+        self.results = {}
+        self.notes = []
+        self.counter = 0
+
+    # ---------- helpers ----------
+    def fresh(self, name):
+        self.counter += 1
+        p = self.tmp / "runs" / f"{name}-{self.counter}"
+        p.mkdir(parents=True)
+        return p
+
+    def our_env(self, cache, extra=None):
+        env = dict(self.env)
+        env["DVC_BUILD_CACHE_DIR"] = str(cache)
+        env.update(extra or {})
+        return env
+
+    def crate(self, dir_, name="bench-consumer", build_dep=False, features=None):
+        dir_.mkdir(parents=True, exist_ok=True)
+        text = f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
+        if build_dep:
+            feat = "" if features is None else f", default-features = false, features = {features}"
+            text += f'[build-dependencies]\ndvc-build = {{ path = "{ROOT}"{feat} }}\n\n'
+            (dir_ / "build.rs").write_text("fn main() {\n    dvc_build::fetch().unwrap();\n}\n")
+        text += "[workspace]\n"
+        (dir_ / "Cargo.toml").write_text(text)
+        (dir_ / "src").mkdir(exist_ok=True)
+        (dir_ / "src/lib.rs").write_text("")
+        return dir_
+
+    def dvc_project(self, dir_):
+        dir_.mkdir(parents=True, exist_ok=True)
+        run(["git", "init", "-q", "-b", "main"], cwd=dir_, env=self.env)
+        run([self.dvc, "init", "-q"], cwd=dir_, env=self.env)
+        return dir_
+
+    def ours(self, *args):
+        return [str(self.cargo_dvc), "dvc", *args]
+
+    def side_by_side(self, ours_fn, theirs_fn, runs=None):
+        """Alternates: setup+run ours, setup+run theirs. Each fn returns seconds."""
+        a, b = [], []
+        for i in range(runs or self.runs):
+            if i % 2 == 0:
+                a.append(ours_fn())
+                b.append(theirs_fn())
+            else:
+                b.append(theirs_fn())
+                a.append(ours_fn())
+        return statistics.median(a), statistics.median(b), a, b
+
+    def record(self, name, value, detail):
+        self.results[name] = (value, detail)
+        target = TARGETS[name]
+        verdict = "" if target is None else ("PASS" if value <= target else "FAIL")
+        print(f"{name:13} {value:9.3f}  (target <= {target})  {verdict}  {detail}", flush=True)
+
+    # ---------- setup ----------
+    def build_cargo_dvc(self):
+        log("building cargo-dvc (release)")
+        run(["cargo", "build", "--release", "--quiet", "--features", "cli", "--bin", "cargo-dvc"], cwd=ROOT)
+        target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        if not target.is_absolute():
+            target = ROOT / target
+        self.cargo_dvc = target / "release/cargo-dvc"
+
+    def make_registry(self, need):
+        log("making the registry with dvc (random data; dvc add + push)")
+        reg = self.tmp / "registry"
+        self.remote_dir = self.tmp / "remote-local"
+        self.remote_dir.mkdir()
+        self.dvc_project(reg)
+        e = self.env
+        run([self.dvc, "remote", "add", "-d", "local", str(self.remote_dir)], cwd=reg, env=e)
+        write_random(reg / "data/big.bin", self.big, 1)
+        targets = ["data/big.bin"]
+        if "huge" in need:
+            write_random(reg / "data/huge.bin", self.huge, 2)
+            targets.append("data/huge.bin")
+        d = reg / "data/dir"
+        for i in range(self.nfiles):
+            p = d / f"sub{i % 20:02}" / f"f{i:05}.bin"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(os.urandom(512 + (i * 37) % 4096))
+        targets.append("data/dir")
+        for i in range(10):
+            (reg / f"small/s{i}.txt").parent.mkdir(exist_ok=True)
+            (reg / f"small/s{i}.txt").write_text(f"small file {i} version 1\n")
+            targets.append(f"small/s{i}.txt")
+        run([self.dvc, "add", "-q", *targets], cwd=reg, env=e)
+        run([self.dvc, "push", "-q"], cwd=reg, env=e)
+        run(["git", "add", "-A"], cwd=reg, env=e)
+        run(["git", "commit", "-q", "-m", "v1"], cwd=reg, env=e)
+        run(["git", "tag", "v1"], cwd=reg, env=e)
+        self.reg = reg
+
+    def registry_v2(self):
+        e = self.env
+        for i in range(10):
+            f = self.reg / f"small/s{i}.txt"
+            f.write_text(f"small file {i} version 2\n")
+        run([self.dvc, "add", "-q", *[f"small/s{i}.txt" for i in range(10)]], cwd=self.reg, env=e)
+        run([self.dvc, "push", "-q"], cwd=self.reg, env=e)
+        run(["git", "commit", "-q", "-am", "v2"], cwd=self.reg, env=e)
+
+    def variant(self, name, remote_name, section):
+        """A clone of the registry whose default remote is `remote_name`."""
+        reg = self.tmp / f"registry-{name}"
+        run(["git", "clone", "-q", str(self.reg), str(reg)], env=self.env)
+        with open(reg / ".dvc/config", "a") as f:
+            f.write(section)
+        run([self.dvc, "remote", "default", remote_name], cwd=reg, env=self.env)
+        run(["git", "commit", "-q", "-am", f"default remote {remote_name}"], cwd=reg, env=self.env)
+        return reg
+
+    def start_http(self):
+        (port,) = free_ports(1)
+        p = subprocess.Popen(
+            [sys.executable, str(ROOT / "build-support/bench_http.py"), str(port), str(self.remote_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.reg_http = self.variant("http", "http", f"['remote \"http\"']\n    url = {url}\n")
+
+    def start_s3(self):
+        log("starting SeaweedFS and pushing the big file to it")
+        p = free_ports(16)
+        data = self.tmp / "weed"
+        data.mkdir()
+        flags = [
+            f"-dir={data}", "-bucket=bench", "-ip=127.0.0.1",
+            f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}",
+            f"-volume.port.grpc={p[3]}", f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",
+            f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}", f"-debug.port={p[8]}",
+            f"-s3.port.iceberg={p[10]}", f"-s3.port.lance={p[11]}", f"-admin.port={p[12]}",
+            f"-admin.port.grpc={p[13]}", f"-s3.debug.port={p[14]}", f"-s3.metricsPort={p[15]}",
+        ]
+        logf = open(self.tmp / "weed.log", "w")
+        proc = subprocess.Popen(
+            [self.weed, "mini", *flags], env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        endpoint = f"http://127.0.0.1:{p[6]}"
+        section = (
+            "['remote \"s3\"']\n    url = s3://bench/store\n"
+            f"    endpointurl = {endpoint}\n"
+        )
+        self.reg_s3 = self.variant("s3", "s3", section)
+        # Push from the registry that holds the data (its .dvc/cache), with the
+        # S3 remote in its uncommitted config.local.
+        with open(self.reg / ".dvc/config.local", "a") as f:
+            f.write(section)
+        deadline = time.time() + 120
+        while True:
+            r = run([self.dvc, "push", "-q", "-r", "s3", "data/big.bin.dvc"], cwd=self.reg,
+                    env=self.env, check=False)
+            if r.returncode == 0:
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"could not push to SeaweedFS: {r.stderr}")
+            time.sleep(2)
+
+    # ---------- figures ----------
+    def import_pair(self, reg, path, out, rss=False):
+        """(ours_fn, theirs_fn) for a cold import of `path` from `reg`."""
+        def ours():
+            d = self.fresh("ours")
+            self.crate(d / "c")
+            cmd = self.ours("import", "-q", str(reg), path, "-o", out)
+            if rss:
+                return self.rss(cmd, d / "c", self.our_env(d / "cache"))
+            return timed(cmd, cwd=d / "c", env=self.our_env(d / "cache"))
+
+        def theirs():
+            d = self.fresh("dvc")
+            self.dvc_project(d)
+            cmd = [self.dvc, "import", "-q", str(reg), path, "-o", out]
+            if rss:
+                return self.rss(cmd, d, self.env)
+            return timed(cmd, cwd=d, env=self.env)
+
+        return ours, theirs
+
+    def rss(self, cmd, cwd, env):
+        out = cwd / ".rss"
+        run(["/usr/bin/time", "-f", "%M", "-o", str(out), *cmd], cwd=cwd, env=env)
+        return int(out.read_text().split()[-1]) / 1024.0  # MiB
+
+    def fig_big(self, names):
+        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin")
+        src = self.remote_obj("data/big.bin.dvc")
+
+        def md5sum():
+            return timed(["md5sum", str(src)])
+
+        timed(["md5sum", str(src)])  # warm the page cache for everyone
+        a, b, c = [], [], []
+        for i in range(self.runs):
+            order = [(a, ours), (b, theirs), (c, md5sum)]
+            if i % 2:
+                order.reverse()
+            for acc, fn in order:
+                acc.append(fn())
+        ma, mb, mc = map(statistics.median, (a, b, c))
+        if "big-local" in names:
+            self.record("big-local", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s")
+        if "big-md5sum" in names:
+            self.record("big-md5sum", ma / mc, f"ours {ma:.3f}s, md5sum {mc:.3f}s")
+
+    def remote_obj(self, dvcfile):
+        text = (self.reg / dvcfile).read_text()
+        md5 = next(l.split(":")[1].strip() for l in text.splitlines() if "md5:" in l)
+        return self.remote_dir / "files/md5" / md5[:2] / md5[2:]
+
+    def fig_dir_http(self):
+        ours, theirs = self.import_pair(self.reg_http, "data/dir", "dir")
+        ma, mb, _, _ = self.side_by_side(ours, theirs)
+        self.record("dir-http", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({self.nfiles} files)")
+
+    def ten_templates(self):
+        """Consumers with the 10 small files imported at v1, ours and dvc's."""
+        t = self.tmp / "templates"
+        ours = self.crate(t / "ours/c")
+        env = self.our_env(t / "ours/cache")
+        for i in range(10):
+            run(self.ours("import", "-q", str(self.reg), f"small/s{i}.txt", "-o", f"s{i}.txt"), cwd=ours, env=env)
+        theirs = self.dvc_project(t / "dvc")
+        for i in range(10):
+            run([self.dvc, "import", "-q", str(self.reg), f"small/s{i}.txt", "-o", f"s{i}.txt"], cwd=theirs, env=self.env)
+        self.t_ours, self.t_dvc = t / "ours", theirs
+
+    def fig_update(self):
+        fetches = []
+        gits = []
+
+        def ours():
+            d = self.fresh("ours-upd")
+            shutil.copytree(self.t_ours, d, dirs_exist_ok=True, symlinks=True)
+            logf = d / "git.log"
+            env = self.our_env(d / "cache", {"PATH": self.wrap_path, "GIT_BENCH_LOG": str(logf)})
+            s = timed(self.ours("update", "-q"), cwd=d / "c", env=env)
+            lines = logf.read_text().splitlines() if logf.exists() else []
+            gits.append(len(lines))
+            fetches.append(sum(1 for l in lines if " fetch" in f" {l}"))
+            if (d / "c/s0.txt.dvc").read_text() == (self.t_ours / "c/s0.txt.dvc").read_text():
+                raise SystemExit("cargo dvc update did not move the lock")
+            return s
+
+        def theirs():
+            d = self.fresh("dvc-upd")
+            shutil.copytree(self.t_dvc, d, dirs_exist_ok=True, symlinks=True)
+            t = time.perf_counter()
+            for i in range(10):
+                run([self.dvc, "update", "-q", f"s{i}.txt.dvc"], cwd=d, env=self.env)
+            return time.perf_counter() - t
+
+        ma, mb, _, _ = self.side_by_side(ours, theirs)
+        self.record(
+            "update", ma / mb,
+            f"ours {ma:.3f}s, dvc {mb:.3f}s; git fetches per update: {max(fetches)}, git processes: {max(gits)}",
+        )
+        if max(fetches) != 1:
+            self.notes.append(f"update: expected exactly one git fetch, saw {fetches}")
+
+    def fig_warm_fetch(self):
+        d = self.tmp / "warm"
+        shutil.copytree(self.t_ours, d / "ours", symlinks=True)
+        shutil.copytree(self.t_dvc, d / "dvc", symlinks=True)
+        logf = d / "git.log"
+        env = self.our_env(d / "ours/cache", {"PATH": self.wrap_path, "GIT_BENCH_LOG": str(logf)})
+        run(self.ours("fetch", "-q"), cwd=d / "ours/c", env=env)  # make sure it is warm
+        run([self.dvc, "status", "-q"], cwd=d / "dvc", env=self.env, check=False)
+        if logf.exists():
+            logf.unlink()
+
+        def ours():
+            return timed(self.ours("fetch", "-q"), cwd=d / "ours/c", env=env)
+
+        def theirs():
+            t = time.perf_counter()
+            run([self.dvc, "status", "-q"], cwd=d / "dvc", env=self.env, check=False)
+            return time.perf_counter() - t
+
+        ma, mb, _, _ = self.side_by_side(ours, theirs, runs=max(self.runs, 3))
+        ngit = len(logf.read_text().splitlines()) if logf.exists() else 0
+        self.record("warm-fetch", ma / mb, f"ours {ma * 1000:.1f}ms, dvc {mb:.3f}s; git processes: {ngit}")
+
+    def fig_build_script(self):
+        d = self.tmp / "bs"
+        shutil.copytree(self.t_ours, d, symlinks=True)
+        c = d / "c"
+        # Turn the crate into one with a build script depending on us.
+        text = (c / "Cargo.toml").read_text()
+        text = text.replace(
+            "[workspace]",
+            f'[build-dependencies]\ndvc-build = {{ path = "{ROOT}" }}\n\n[workspace]',
+            1,
+        )
+        (c / "Cargo.toml").write_text(text)
+        (c / "build.rs").write_text("fn main() {\n    dvc_build::fetch().unwrap();\n}\n")
+        target = self.tmp / "bs-target"
+        env = self.our_env(d / "cache", {"CARGO_TARGET_DIR": str(target)})
+        log("building a consumer crate with 10 dependencies (dev profile)")
+        run(["cargo", "build", "--quiet"], cwd=c, env=env)
+        scripts = [p for p in (target / "debug/build").glob("bench-consumer-*/build-script-build")]
+        if not scripts:
+            raise SystemExit("no build-script-build found")
+        script = scripts[0]
+        out_dir = d / "out"
+        out_dir.mkdir()
+        logf = d / "git.log"
+        env = self.our_env(d / "cache", {
+            "CARGO_MANIFEST_DIR": str(c), "OUT_DIR": str(out_dir),
+            "PATH": self.wrap_path, "GIT_BENCH_LOG": str(logf),
+        })
+        run([str(script)], cwd=c, env=env)  # first placement
+        times, cpu = [], []
+        n = 10 if self.quick else 40
+        for _ in range(n):
+            t = time.perf_counter()
+            p = subprocess.Popen([str(script)], cwd=c, env=env, stdout=subprocess.DEVNULL)
+            _, status, ru = os.wait4(p.pid, 0)
+            times.append(time.perf_counter() - t)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p.returncode != 0:
+                raise SystemExit("the build script failed")
+            cpu.append(ru.ru_utime + ru.ru_stime)
+        ngit = len(logf.read_text().splitlines()) if logf.exists() else 0
+        execs = "?"
+        if shutil.which("strace"):
+            trace = d / "strace.txt"
+            run(["strace", "-f", "-qq", "-e", "trace=execve,clone,clone3,fork,vfork", "-o", str(trace), str(script)], cwd=c, env=env)
+            execs = sum(1 for l in trace.read_text().splitlines() if "execve(" in l) - 1
+        m = statistics.median(times) * 1000
+        self.record("build-script", m, f"median of {n}, min {min(times) * 1000:.2f}ms, CPU (user+sys) median {statistics.median(cpu) * 1000:.2f}ms; git processes: {ngit}; child execs: {execs}")
+
+    def fig_pull(self, names):
+        d = self.tmp / "pull"
+        c = self.crate(d / "c")
+        env = self.our_env(d / "cache")
+        run(self.ours("import", "-q", str(self.reg), "data/big.bin", "-o", "big.bin", "--name", "big.bin"), cwd=c, env=env)
+        run(self.ours("import", "-q", str(self.reg), "data/dir", "-o", "dir", "--name", "dir"), cwd=c, env=env)
+        src_file = self.reg / "data/big.bin"
+        src_dir = self.reg / "data/dir"
+        cpdir = d / "cp"
+        cpdir.mkdir()
+
+        def rm(p):
+            if p.is_dir():
+                subprocess.run(["chmod", "-R", "u+w", str(p)])
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+        def pair(name, src, cp):
+            out = c / name
+
+            def ours():
+                rm(out)
+                return timed(self.ours("pull", "-q", name), cwd=c, env=env)
+
+            def theirs():
+                dst = cpdir / name
+                rm(dst)
+                return timed([*cp, str(src), str(dst)])
+
+            return ours, theirs
+
+        if "pull-file" in names:
+            ma, mb, _, _ = self.side_by_side(*pair("big.bin", src_file, ["cp"]), runs=max(self.runs, 3))
+            self.record("pull-file", ma / mb, f"ours {ma * 1000:.1f}ms, cp {mb * 1000:.1f}ms")
+        if "pull-dir" in names:
+            ma, mb, _, _ = self.side_by_side(*pair("dir", src_dir, ["cp", "-r"]), runs=max(self.runs, 3))
+            self.record("pull-dir", ma / mb, f"ours {ma * 1000:.1f}ms, cp -r {mb * 1000:.1f}ms")
+
+    def fig_rss(self, names):
+        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin", rss=True)
+        runs = min(self.runs, 3)
+        ma, mb, _, _ = self.side_by_side(ours, theirs, runs=runs)
+        if "rss" in names:
+            self.record("rss", ma / mb, f"ours {ma:.1f} MiB, dvc {mb:.1f} MiB")
+        if "rss-flat" in names:
+            ours_h, theirs_h = self.import_pair(self.reg, "data/huge.bin", "huge.bin", rss=True)
+            mh, mdh, _, _ = self.side_by_side(ours_h, theirs_h, runs=1)
+            self.record(
+                "rss-flat", mh / ma,
+                f"ours {ma:.1f} -> {mh:.1f} MiB ({self.big // MiB} MiB -> {self.huge // MiB} MiB); dvc {mb:.1f} -> {mdh:.1f} MiB",
+            )
+
+    def fig_s3(self):
+        ours, theirs = self.import_pair(self.reg_s3, "data/big.bin", "big.bin")
+        ma, mb, _, _ = self.side_by_side(ours, theirs)
+        self.record("s3", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s")
+
+    def fig_compile(self):
+        parts = []
+        for label, features in [("default", None), ("no-default", "[]")]:
+            d = self.tmp / f"compile-{label}"
+            c = self.crate(d / "c", name="compile-consumer", build_dep=True, features=features)
+            tree = run(["cargo", "tree", "-q", "-e", "normal,build", "--prefix", "none"], cwd=c, capture=True).stdout
+            crates = {l.replace(" (*)", "").strip() for l in tree.splitlines() if l.strip()}
+            env = dict(self.env, CARGO_TARGET_DIR=str(d / "target"), HOME=os.environ.get("HOME", "/root"))
+            run(["cargo", "fetch", "-q"], cwd=c, env=env)
+            s = timed(["cargo", "build", "-q"], cwd=c, env=env)
+            parts.append(f"{label}: {s:.1f}s, {len(crates) - 1} crates")
+        self.results["compile"] = (None, "; ".join(parts))
+        print(f"{'compile':13} {'':9}  (report only)  {'; '.join(parts)}", flush=True)
+
+    # ---------- driver ----------
+    def main(self, names):
+        need = set()
+        if "rss-flat" in names:
+            need.add("huge")
+        try:
+            self.build_cargo_dvc()
+            self.make_registry(need)
+            if names & {"update", "warm-fetch", "build-script"}:
+                self.ten_templates()
+            self.registry_v2()
+            if "dir-http" in names:
+                self.start_http()
+            if "s3" in names:
+                self.start_s3()
+            print(f"\n{'figure':13} {'value':>9}  target  verdict  detail   ({self.runs} runs, medians; {os.cpu_count()} cores)")
+            if names & {"big-local", "big-md5sum"}:
+                self.fig_big(names)
+            if "dir-http" in names:
+                self.fig_dir_http()
+            if "update" in names:
+                self.fig_update()
+            if "warm-fetch" in names:
+                self.fig_warm_fetch()
+            if "build-script" in names:
+                self.fig_build_script()
+            if names & {"pull-file", "pull-dir"}:
+                self.fig_pull(names)
+            if names & {"rss", "rss-flat"}:
+                self.fig_rss(names)
+            if "s3" in names:
+                self.fig_s3()
+            if "compile" in names:
+                self.fig_compile()
+            self.table()
+        finally:
+            for p in self.procs:
+                try:
+                    if p.args and p.args[0] == self.weed:
+                        os.killpg(p.pid, signal.SIGTERM)
+                    else:
+                        p.terminate()
+                    p.wait(timeout=10)
+                except Exception:
+                    p.kill()
+            if self.args.keep:
+                log(f"kept {self.tmp}")
+            else:
+                subprocess.run(["chmod", "-R", "u+w", str(self.tmp)])
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def table(self):
+        print("\n| figure | what | measured | target | verdict |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, what, target in FIGURES:
+            if name not in self.results:
+                continue
+            value, detail = self.results[name]
+            if target is None:
+                print(f"| {name} | {what} | {detail} | report | - |")
+                continue
+            unit = "ms" if name == "build-script" else "x"
+            verdict = "PASS" if value <= target else "FAIL"
+            print(f"| {name} | {what} | **{value:.3f}{unit}** ({detail}) | <= {target}{unit} | {verdict} |")
+        for n in self.notes:
+            print(f"note: {n}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", help="comma-separated figures (see --list)")
+    ap.add_argument("--skip", help="comma-separated figures to leave out")
+    ap.add_argument("--runs", type=int, help="runs per side (default 5; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: small data, 1 run")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--list", action="store_true", help="list the figures and exit")
+    args = ap.parse_args()
+    if args.list:
+        for name, what, target in FIGURES:
+            print(f"{name:13} <= {target}  {what}")
+        return
+    names = {n for n, _, _ in FIGURES}
+    if args.only:
+        names = set(args.only.split(","))
+    if args.skip:
+        names -= set(args.skip.split(","))
+    unknown = names - set(TARGETS)
+    if unknown:
+        raise SystemExit(f"unknown figures: {', '.join(sorted(unknown))} (see --list)")
+    Bench(args).main(names)
+
+
+if __name__ == "__main__":
+    main()
