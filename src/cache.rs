@@ -208,13 +208,20 @@ impl Cache {
         if !meta.is_file() {
             return Ok(Check::Unverified);
         }
-        let recorded = fs::read_to_string(self.state_path(md5, is_dir)).ok();
+        let state = self.state_path(md5, is_dir);
+        let recorded = fs::read_to_string(&state).ok();
+        let now = Stamp::of(&meta);
+        let trusted = CachedFile {
+            md5: *md5,
+            size: meta.len(),
+            path,
+        };
         match recorded.as_deref().and_then(Stamp::parse) {
-            Some(stamp) if stamp == Stamp::of(&meta) => Ok(Check::Trusted(CachedFile {
-                md5: *md5,
-                size: meta.len(),
-                path,
-            })),
+            Some(stamp) if stamp == now => Ok(Check::Trusted(trusted)),
+            Some(stamp) if stamp.only_links_changed(&now) => {
+                write_atomic(&self.root, &state, now.to_string().as_bytes())?;
+                Ok(Check::Trusted(trusted))
+            }
             _ => Ok(Check::Unverified),
         }
     }
@@ -720,6 +727,8 @@ pub(crate) struct Stamp {
     ctime_ns: i128,
     ino: u64,
     dev: u64,
+    nlink: u64,
+    mode: u32,
 }
 
 impl Stamp {
@@ -733,6 +742,8 @@ impl Stamp {
                 ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
                 ino: meta.ino(),
                 dev: meta.dev(),
+                nlink: meta.nlink(),
+                mode: meta.mode(),
             }
         }
         #[cfg(not(unix))]
@@ -748,6 +759,8 @@ impl Stamp {
                 ctime_ns: nanos(meta.created()),
                 ino: 0,
                 dev: 0,
+                nlink: 0,
+                mode: u32::from(meta.permissions().readonly()),
             }
         }
     }
@@ -760,9 +773,21 @@ impl Stamp {
             && self.dev == other.dev
     }
 
+    /// `self` (recorded) and `now` differ only by a hard link made or
+    /// removed: ctime and link count moved, while size, mtime, identity and
+    /// the (read-only) mode are untouched. Writing to the object needs a
+    /// `chmod` or changes mtime, so a content change never looks like this;
+    /// deleting a placed copy (`cargo clean`, a new `pull`) does.
+    pub(crate) fn only_links_changed(&self, now: &Stamp) -> bool {
+        self.same_content_as(now)
+            && self.nlink != now.nlink
+            && self.mode == now.mode
+            && !writable(now.mode)
+    }
+
     pub(crate) fn parse(text: &str) -> Option<Stamp> {
         let mut it = text.split_ascii_whitespace();
-        if it.next()? != "v1" {
+        if it.next()? != "v2" {
             return None;
         }
         let stamp = Stamp {
@@ -771,8 +796,22 @@ impl Stamp {
             ctime_ns: it.next()?.parse().ok()?,
             ino: it.next()?.parse().ok()?,
             dev: it.next()?.parse().ok()?,
+            nlink: it.next()?.parse().ok()?,
+            mode: it.next()?.parse().ok()?,
         };
         Some(stamp)
+    }
+}
+
+/// Any write permission bit set.
+fn writable(mode: u32) -> bool {
+    #[cfg(unix)]
+    {
+        mode & 0o222 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        mode == 0
     }
 }
 
@@ -780,8 +819,8 @@ impl std::fmt::Display for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "v1 {} {} {} {} {}",
-            self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev
+            "v2 {} {} {} {} {} {} {}",
+            self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev, self.nlink, self.mode
         )
     }
 }
@@ -845,8 +884,46 @@ mod tests {
             ctime_ns: 3,
             ino: 4,
             dev: 5,
+            nlink: 2,
+            mode: 0o100444,
         };
         assert_eq!(Stamp::parse(&s.to_string()), Some(s));
-        assert_eq!(Stamp::parse("v0 1 2 3 4 5"), None);
+        assert_eq!(Stamp::parse("v1 1 2 3 4 5"), None);
+    }
+
+    #[test]
+    fn a_link_made_or_removed_is_not_a_change_of_content() {
+        let recorded = Stamp {
+            size: 10,
+            mtime_ns: 1,
+            ctime_ns: 2,
+            ino: 3,
+            dev: 4,
+            nlink: 2,
+            mode: 0o100444,
+        };
+        let unlinked = Stamp {
+            ctime_ns: 9,
+            nlink: 1,
+            ..recorded
+        };
+        assert!(recorded.only_links_changed(&unlinked));
+        // Made writable: never trusted without hashing.
+        let chmodded = Stamp {
+            mode: 0o100644,
+            ..unlinked
+        };
+        assert!(!recorded.only_links_changed(&chmodded));
+        // Written (mtime moved), or only ctime moved (chmod and back).
+        let written = Stamp {
+            mtime_ns: 5,
+            ..unlinked
+        };
+        assert!(!recorded.only_links_changed(&written));
+        let touched = Stamp {
+            ctime_ns: 9,
+            ..recorded
+        };
+        assert!(!recorded.only_links_changed(&touched));
     }
 }
