@@ -8,7 +8,7 @@
 //! <root>/files/md5/<2 hex>/<30 hex>[.dir]   objects (read-only)
 //! <root>/state/<2 hex>/<30 hex>[.dir]       when each object was last verified
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
-//! <root>/locks/<name>.lock                  one lock file per object (never removed)
+//! <root>/locks/objects-<2 hex>.lock        256 striped object locks (never removed)
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
 //! <root>/tmp/                               downloads in progress (abandoned ones
 //!                                           are removed after a day)
@@ -39,9 +39,11 @@
 //!    ([`Cache::set_legacy_alias`]), so a second fetch of the same legacy
 //!    object finds it without the network.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tempfile::NamedTempFile;
 
@@ -66,6 +68,9 @@ pub struct CachedFile {
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Shard folders known to exist: creating them again on every write
+    /// is a `mkdir` + `stat` per object.
+    made_dirs: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 /// An exclusive lock on one cache object, released on drop.
@@ -85,7 +90,10 @@ impl Cache {
                     .with_help(format!("set {CACHE_DIR_ENV} to a writable folder"))
             })?;
         }
-        let cache = Cache { root };
+        let cache = Cache {
+            root,
+            made_dirs: Arc::default(),
+        };
         cache.remove_stale_temp_files();
         Ok(cache)
     }
@@ -219,7 +227,7 @@ impl Cache {
         match recorded.as_deref().and_then(Stamp::parse) {
             Some(stamp) if stamp == now => Ok(Check::Trusted(trusted)),
             Some(stamp) if stamp.only_links_changed(&now) => {
-                write_atomic(&self.root, &state, now.to_string().as_bytes())?;
+                self.write_record_file(&state, now.to_string().as_bytes())?;
                 Ok(Check::Trusted(trusted))
             }
             _ => Ok(Check::Unverified),
@@ -276,8 +284,7 @@ impl Cache {
 
     fn write_stamp(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<()> {
         let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
-        write_atomic(
-            &self.root,
+        self.write_record_file(
             &self.state_path(md5, is_dir),
             Stamp::of(&meta).to_string().as_bytes(),
         )
@@ -300,15 +307,17 @@ impl Cache {
             fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
         let now = Stamp::of(&meta);
         if now != old && now.same_content_as(&old) {
-            write_atomic(&self.root, &state, now.to_string().as_bytes())?;
+            self.write_record_file(&state, now.to_string().as_bytes())?;
         }
         Ok(())
     }
 
-    /// Waits for, then takes, the exclusive lock of object `md5`.
-    pub fn lock_object(&self, md5: &Md5, is_dir: bool) -> Result<ObjectLock> {
-        let suffix = if is_dir { ".dir" } else { "" };
-        self.lock(&format!("{md5}{suffix}"))
+    /// Waits for, then takes, the exclusive lock of object `md5`: one of 256
+    /// lock files, chosen by the hash's first byte. One file per object
+    /// would cost a new inode per object; striping bounds them, and holders
+    /// never take a second object lock, so it cannot deadlock.
+    pub fn lock_object(&self, md5: &Md5, _is_dir: bool) -> Result<ObjectLock> {
+        self.lock(&format!("objects-{:02x}", md5.as_bytes()[0]))
     }
 
     /// Waits for, then takes, the exclusive lock called `name` (a file name).
@@ -360,11 +369,7 @@ impl Cache {
     /// Records that the DVC 2 object `legacy` has the plain MD5 `plain`
     /// (call only after verifying the legacy hash of those bytes).
     pub fn set_legacy_alias(&self, legacy: &Md5, is_dir: bool, plain: &Md5) -> Result<()> {
-        write_atomic(
-            &self.root,
-            &self.legacy_path(legacy, is_dir),
-            plain.to_hex().as_bytes(),
-        )
+        self.write_record_file(&self.legacy_path(legacy, is_dir), plain.to_hex().as_bytes())
     }
 
     /// A record kept by [`crate::materialize`] for a placed copy (`key` names
@@ -373,13 +378,36 @@ impl Cache {
         fs::read_to_string(self.root.join(kind).join(shard(key, false))).ok()
     }
 
-    /// Writes such a record atomically.
+    /// Writes such a record.
     pub(crate) fn write_record(&self, kind: &str, key: &Md5, text: &str) -> Result<()> {
-        write_atomic(
-            &self.root,
+        self.write_record_file(
             &self.root.join(kind).join(shard(key, false)),
             text.as_bytes(),
         )
+    }
+
+    /// Writes a record (a stamp, an alias, a placement) in place. Records
+    /// only ever let us skip work: a torn or concurrent write leaves text
+    /// that does not parse or does not match, and the object is then
+    /// verified (or the copy placed) again. So no temp file and rename, and
+    /// no new inode when a record is refreshed.
+    fn write_record_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.create_parent(path)?;
+        fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
+    }
+
+    /// Creates the folder holding `path`, once per process.
+    fn create_parent(&self, path: &Path) -> Result<()> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        let mut made = self.made_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if made.contains(parent) {
+            return Ok(());
+        }
+        fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        made.insert(parent.to_path_buf());
+        Ok(())
     }
 }
 
@@ -477,7 +505,7 @@ impl Incoming {
         })?;
         set_read_only(temp.path())?;
         let dest = cache.object_path(&md5, is_dir);
-        create_parent(&dest)?;
+        cache.create_parent(&dest)?;
         temp.persist(&dest)
             .map_err(|e| Error::io("move into the cache", &dest, e.error))?;
         cache.write_stamp(&md5, is_dir, &dest)?;
@@ -677,28 +705,6 @@ fn shard(md5: &Md5, is_dir: bool) -> PathBuf {
     let hex = md5.to_hex();
     let suffix = if is_dir { ".dir" } else { "" };
     Path::new(&hex[..2]).join(format!("{}{suffix}", &hex[2..]))
-}
-
-fn create_parent(path: &Path) -> Result<()> {
-    match path.parent() {
-        Some(parent) => fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e)),
-        None => Ok(()),
-    }
-}
-
-/// Writes `bytes` to `dest` through a temporary file under `<root>/tmp`.
-fn write_atomic(root: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
-    create_parent(dest)?;
-    let dir = root.join("tmp");
-    let mut temp = tempfile::Builder::new()
-        .prefix("record-")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
-    temp.write_all(bytes)
-        .map_err(|e| Error::io("write", temp.path(), e))?;
-    temp.persist(dest)
-        .map_err(|e| Error::io("write", dest, e.error))?;
-    Ok(())
 }
 
 /// Makes `path` read-only for everyone (0444 on Unix).

@@ -68,7 +68,7 @@ pub fn place_file(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<Place
         .with_help("remove or rename that folder"));
     }
     let tmp = temp_sibling(dest);
-    let how = match put(cache, file, &tmp, dest) {
+    let how = match put(cache, file, &tmp, dest, &mut true) {
         Ok(how) => how,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -98,12 +98,13 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
         fs::create_dir(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         // Report the least efficient method used: Copy, else Hardlink, else Reflink.
         let mut used = Placement::Reflink;
+        let mut try_reflink = true;
         for (rel, file) in files {
             let final_path = dest.join(rel);
             let path = tmp.join(rel);
             let sub = parent_of(&path)?;
             fs::create_dir_all(sub).map_err(|e| Error::io("create", sub, e))?;
-            let how = put(cache, file, &path, &final_path)?;
+            let how = put(cache, file, &path, &final_path, &mut try_reflink)?;
             used = match (used, how) {
                 (Placement::Copy, _) | (_, Placement::Copy) => Placement::Copy,
                 (Placement::Hardlink, _) | (_, Placement::Hardlink) => Placement::Hardlink,
@@ -149,8 +150,22 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
 
 /// Puts a new file at `tmp` holding `file`; `dest` is where it will end up
 /// (the key of its placement record).
-fn put(cache: &Cache, file: &CachedFile, tmp: &Path, dest: &Path) -> Result<Placement> {
-    let how = if reflink_copy::reflink(&file.path, tmp).is_ok() {
+///
+/// `try_reflink` is cleared after a reflink fails: a file system that cannot
+/// clone one file cannot clone the next, and each failed attempt creates
+/// and deletes a file (a new inode each time).
+fn put(
+    cache: &Cache,
+    file: &CachedFile,
+    tmp: &Path,
+    dest: &Path,
+    try_reflink: &mut bool,
+) -> Result<Placement> {
+    let reflinked = *try_reflink && reflink_copy::reflink(&file.path, tmp).is_ok();
+    if !reflinked {
+        *try_reflink = false;
+    }
+    let how = if reflinked {
         Placement::Reflink
     } else if fs::hard_link(&file.path, tmp).is_ok() {
         cache.note_linked(file)?;
