@@ -391,9 +391,22 @@ impl Cache {
     /// that does not parse or does not match, and the object is then
     /// verified (or the copy placed) again. So no temp file and rename, and
     /// no new inode when a record is refreshed.
+    ///
+    /// The file is overwritten from its start and then cut to length, never
+    /// truncated to zero first: ext4 flushes a file to disk when it is
+    /// closed after such a truncation (its `auto_da_alloc` heuristic), which
+    /// would make every record a synchronous write.
     fn write_record_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         self.create_parent(path)?;
-        fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("write", path, e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.set_len(bytes.len() as u64))
+            .map_err(|e| Error::io("write", path, e))
     }
 
     /// Creates the folder holding `path`, once per process.
