@@ -21,6 +21,7 @@ use crate::format::stage::{ImportStage, NameOrMap, OutInfo, RepoSpec};
 use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
+use crate::progress::{CountingRemote, Progress};
 use crate::redact;
 use crate::remote::{self, ObjectKey, Remote};
 use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput, join};
@@ -83,6 +84,8 @@ pub struct Engine {
     /// Revisions resolved in this session, by registry and `rev`: ten
     /// dependencies on one registry cost one round trip to it, not ten.
     resolved: Mutex<HashMap<(String, Option<String>), CommitId>>,
+    /// Where download progress goes, if anywhere.
+    progress: Option<Arc<dyn Progress>>,
 }
 
 impl Engine {
@@ -93,7 +96,14 @@ impl Engine {
             net,
             remotes: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
+            progress: None,
         }
+    }
+
+    /// Reports every byte downloaded from a remote to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Engine {
+        self.progress = Some(progress);
+        self
     }
 
     /// The content cache.
@@ -452,7 +462,10 @@ impl Engine {
         if let Some(r) = remotes.get(&key) {
             return Ok(Arc::clone(r));
         }
-        let remote: Arc<dyn Remote> = Arc::from(remote::open_remote(&url, &options)?);
+        let mut remote: Arc<dyn Remote> = Arc::from(remote::open_remote(&url, &options)?);
+        if let Some(progress) = &self.progress {
+            remote = Arc::new(CountingRemote::new(remote, Arc::clone(progress)));
+        }
         remotes.insert(key, Arc::clone(&remote));
         Ok(remote)
     }

@@ -12,6 +12,7 @@ pub mod shell;
 mod workspace;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
@@ -24,6 +25,7 @@ use crate::git::NetMode;
 use crate::lock::{self, LockState};
 use crate::manifest::{Dependency, Manifest};
 use crate::materialize;
+use crate::progress::Progress;
 use crate::project::{self, LockAction, LockMode};
 use args::{Cli, Command, Global};
 use shell::{Shell, Verbosity};
@@ -95,6 +97,8 @@ struct Context<'a> {
     global: &'a Global,
     shell: &'a Shell,
     engine: Engine,
+    /// Download progress, drawn on a terminal only.
+    bar: Option<Arc<Bar>>,
 }
 
 impl<'a> Context<'a> {
@@ -105,11 +109,16 @@ impl<'a> Context<'a> {
         } else {
             NetMode::Online
         };
-        let engine = Engine::new(Cache::open_default()?, net);
+        let mut engine = Engine::new(Cache::open_default()?, net);
+        let bar = Bar::for_terminal(shell);
+        if let Some(bar) = &bar {
+            engine = engine.with_progress(Arc::clone(bar) as Arc<dyn Progress>);
+        }
         Ok(Context {
             global,
             shell,
             engine,
+            bar,
         })
     }
 
@@ -197,7 +206,9 @@ impl<'a> Context<'a> {
                 rev_note(rev)
             ),
         );
+        let bar = self.spinner(&name);
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
+        drop(bar);
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
         dvc_project::gitignore(&package.root.join(&dep.out))?;
         self.shell.status(
@@ -225,7 +236,9 @@ impl<'a> Context<'a> {
             for dep in deps {
                 // Resolve first; write Cargo.toml, then the lock, only once
                 // everything is known, so a failure changes nothing.
+                let bar = self.spinner(&dep.name);
                 let updated = project::update(&self.engine, &package.root, dep, rev, true)?;
+                drop(bar);
                 if !dry_run {
                     if let Some(rev) = rev.filter(|r| dep.rev.as_deref() != Some(*r)) {
                         let text = std::fs::read_to_string(&package.manifest_path)
@@ -437,16 +450,9 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// A spinner on stderr while a dependency is being worked on; none when
-    /// stderr is not a terminal or with `-q`.
-    fn spinner(&self, name: &str) -> Option<indicatif::ProgressBar> {
-        use std::io::IsTerminal;
-        if self.shell.verbosity() == Verbosity::Quiet || !std::io::stderr().is_terminal() {
-            return None;
-        }
-        let bar = indicatif::ProgressBar::new_spinner().with_message(format!("fetching {name}"));
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Some(bar)
+    /// Shows download progress for dependency `name` until the guard drops.
+    fn spinner(&self, name: &str) -> Option<BarGuard> {
+        self.bar.as_ref().map(|bar| bar.start(name))
     }
 }
 
@@ -623,6 +629,64 @@ fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A byte-counting progress bar on stderr, one dependency at a time.
+struct Bar {
+    current: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+/// Clears the bar of one dependency when dropped.
+struct BarGuard {
+    bar: Arc<Bar>,
+}
+
+impl Bar {
+    /// A bar when stderr is a terminal and `-q` is off; none when piped.
+    fn for_terminal(shell: &Shell) -> Option<Arc<Bar>> {
+        use std::io::IsTerminal;
+        (shell.verbosity() != Verbosity::Quiet && std::io::stderr().is_terminal()).then(|| {
+            Arc::new(Bar {
+                current: Mutex::new(None),
+            })
+        })
+    }
+
+    fn start(self: &Arc<Self>, name: &str) -> BarGuard {
+        let bar = indicatif::ProgressBar::new_spinner().with_message(name.to_string());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner:.green} {msg}: {bytes} ({binary_bytes_per_sec}, {elapsed})",
+        ) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(100));
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        BarGuard {
+            bar: Arc::clone(self),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn received(&self, bytes: u64) {
+        if let Some(bar) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            bar.inc(bytes);
+        }
+    }
+}
+
+impl Drop for BarGuard {
+    fn drop(&mut self) {
+        if let Some(bar) = self
+            .bar
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            bar.finish_and_clear();
+        }
     }
 }
 
