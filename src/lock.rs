@@ -196,8 +196,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".dvc-build-")
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    // No fsync, as Cargo writes `Cargo.lock`: on ext4 syncing one small
+    // file commits the whole journal, i.e. waits for every byte the fetch
+    // just cached (hundreds of ms after a large artifact). The rename keeps
+    // the file whole; a crash before write-back at worst loses the new
+    // lock, and the next build writes it again.
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;

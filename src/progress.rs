@@ -49,6 +49,10 @@ impl Remote for CountingRemote {
     fn is_local(&self) -> bool {
         self.inner.is_local()
     }
+
+    fn local_file(&self, rel_path: &str) -> Option<std::path::PathBuf> {
+        self.inner.local_file(rel_path)
+    }
 }
 
 struct CountingReader {

@@ -68,6 +68,10 @@ impl Remote for LocalRemote {
     fn is_local(&self) -> bool {
         true
     }
+
+    fn local_file(&self, rel_path: &str) -> Option<PathBuf> {
+        Some(self.object_path(rel_path))
+    }
 }
 
 fn classify(path: &Path, err: io::Error) -> FetchError {

@@ -107,6 +107,14 @@ pub trait Remote: Send + Sync {
     fn is_local(&self) -> bool {
         false
     }
+
+    /// The file on this machine holding the object at `rel_path`, for
+    /// remotes that are local folders: it is then copied in the kernel
+    /// rather than read through [`Remote::open`].
+    fn local_file(&self, rel_path: &str) -> Option<std::path::PathBuf> {
+        let _ = rel_path;
+        None
+    }
 }
 
 /// Opens the remote at `url` with DVC's remote `options` (the keys of its
