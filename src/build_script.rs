@@ -29,7 +29,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::git::NetMode;
 use crate::lock;
 use crate::manifest::{Dependency, Manifest};
-use crate::materialize;
 use crate::project::{self, LockMode};
 
 /// The variable that forbids writing locks.
@@ -228,12 +227,10 @@ fn place(
     dest: &Path,
 ) -> Result<bool> {
     let synced = project::sync(engine, root, dep, mode)?;
-    let cache = engine.cache();
-    match &synced.artifact {
-        Artifact::File(file) => materialize::place_file(cache, file, dest).map(|_| false),
-        Artifact::Dir { files, .. } => materialize::place_dir(cache, files, dest).map(|_| true),
-    }
-    .map_err(|e| e.with_dependency(&dep.name))
+    engine
+        .place(&synced.artifact, dest)
+        .map(|_| matches!(synced.artifact, Artifact::Dir { .. }))
+        .map_err(|e| e.with_dependency(&dep.name))
 }
 
 /// `true` when `dep`'s lock (if it can be read) names a directory.

@@ -290,26 +290,73 @@ impl Cache {
         )
     }
 
-    /// Records that a hard link to `file` was just made: linking changes the
-    /// object's ctime but not its bytes. The stamp is refreshed only when
-    /// size, mtime and inode still equal the recorded ones; otherwise it is
-    /// left alone and the next [`Cache::get`] verifies the object.
-    pub fn note_linked(&self, file: &CachedFile) -> Result<()> {
-        let state = self.state_path(&file.md5, false);
-        let Some(old) = fs::read_to_string(&state)
-            .ok()
-            .as_deref()
-            .and_then(Stamp::parse)
-        else {
-            return Ok(());
-        };
-        let meta =
-            fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
-        let now = Stamp::of(&meta);
-        if now != old && now.same_content_as(&old) {
-            self.write_record_file(&state, now.to_string().as_bytes())?;
+    /// Many objects at once (the files of a directory), checked against one
+    /// record of their stamps kept under `key` (the directory's hash): one
+    /// read and a `stat` per object, where [`Cache::get`] reads a record per
+    /// object. Any object whose stamp does not match sends the whole set
+    /// through [`Cache::get`] (verifying what changed), after which the
+    /// record is written anew. `None` when an object is missing.
+    pub fn get_set(&self, key: &Md5, objects: &[Md5]) -> Result<Option<Vec<CachedFile>>> {
+        if let Some(found) = self.trusted_set(key, objects) {
+            return Ok(Some(found));
         }
-        Ok(())
+        let mut files = Vec::with_capacity(objects.len());
+        for md5 in objects {
+            match self.get(md5, false)? {
+                Some(file) => files.push(file),
+                None => return Ok(None),
+            }
+        }
+        self.record_set(key, &files)?;
+        Ok(Some(files))
+    }
+
+    /// Writes the record [`Cache::get_set`] checks: the current stamp of
+    /// each of `files` (objects just obtained from this cache). Call it
+    /// again after placing them, which changes their link counts.
+    pub fn record_set(&self, key: &Md5, files: &[CachedFile]) -> Result<()> {
+        let mut text = String::with_capacity(files.len() * 96);
+        for file in files {
+            let meta =
+                fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
+            text.push_str(&file.md5.to_hex());
+            text.push(' ');
+            text.push_str(Stamp::of(&meta).to_string().trim_end());
+            text.push('\n');
+        }
+        self.write_record_file(&self.set_path(key), text.as_bytes())
+    }
+
+    /// The set's objects when every one matches its recorded stamp.
+    fn trusted_set(&self, key: &Md5, objects: &[Md5]) -> Option<Vec<CachedFile>> {
+        let text = fs::read_to_string(self.set_path(key)).ok()?;
+        let mut lines = text.lines();
+        let mut files = Vec::with_capacity(objects.len());
+        for md5 in objects {
+            let (hex, stamp) = lines.next()?.split_once(' ')?;
+            if hex != md5.to_hex() {
+                return None;
+            }
+            let recorded = Stamp::parse(stamp)?;
+            let path = self.object_path(md5, false);
+            let meta = fs::symlink_metadata(&path).ok()?;
+            let now = Stamp::of(&meta);
+            if !(meta.is_file() && (now == recorded || recorded.only_links_changed(&now))) {
+                return None;
+            }
+            files.push(CachedFile {
+                md5: *md5,
+                size: meta.len(),
+                path,
+            });
+        }
+        lines.next().is_none().then_some(files)
+    }
+
+    fn set_path(&self, key: &Md5) -> PathBuf {
+        let mut path = self.state_path(key, true);
+        path.set_extension("set");
+        path
     }
 
     /// Waits for, then takes, the exclusive lock of object `md5`: one of 256
@@ -1042,5 +1089,30 @@ mod tests {
                 .copy_from_file(&mut File::open(&src_path).unwrap())
                 .is_err()
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_set_is_trusted_across_link_changes_and_rechecked_after_edits() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let a = cache.insert_bytes(b"alpha", false).unwrap();
+        let b = cache.insert_bytes(b"beta", false).unwrap();
+        let key = Md5::of(b"the directory");
+        let set = [a.md5, b.md5];
+        assert_eq!(cache.get_set(&key, &set).unwrap().unwrap().len(), 2);
+        // A placed hard link made and removed: still trusted, by the record.
+        let link = dir.path().join("placed");
+        std::fs::hard_link(&a.path, &link).unwrap();
+        cache.record_set(&key, &[a.clone(), b.clone()]).unwrap();
+        std::fs::remove_file(&link).unwrap();
+        assert!(cache.trusted_set(&key, &set).is_some());
+        // Made writable and edited through the cache path: re-verified, dropped.
+        std::fs::set_permissions(&b.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&b.path, b"BETA").unwrap();
+        assert!(cache.trusted_set(&key, &set).is_none());
+        assert_eq!(cache.get_set(&key, &set).unwrap(), None);
+        assert!(!b.path.exists(), "the corrupt object was removed");
     }
 }

@@ -21,6 +21,7 @@ use crate::format::stage::{ImportStage, NameOrMap, OutInfo, RepoSpec};
 use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
+use crate::materialize::{self, Placement};
 use crate::progress::{CountingRemote, Progress};
 use crate::redact;
 use crate::remote::{self, ObjectKey, Remote};
@@ -178,6 +179,23 @@ impl Engine {
             return Ok(None);
         };
         let manifest = read_manifest(&dir)?;
+        let hashes: Vec<Md5> = manifest.entries().iter().map(|e| e.md5).collect();
+        if let Some(cached) = self.cache.get_set(&out.md5, &hashes)? {
+            let size = cached.iter().map(|f| f.size).sum();
+            let files = manifest
+                .entries()
+                .iter()
+                .map(|e| e.relpath.clone())
+                .zip(cached)
+                .collect();
+            return Ok(Some(Artifact::Dir {
+                md5: out.md5,
+                files,
+                size,
+            }));
+        }
+        // Some object is missing under its recorded name: DVC 2 hashes are
+        // cached under their plain MD5 (an alias away).
         let mut files = Vec::with_capacity(manifest.entries().len());
         let mut size = 0;
         for entry in manifest.entries() {
@@ -205,6 +223,21 @@ impl Engine {
         match self.cache.legacy_alias(md5, is_dir) {
             Some(plain) => self.cache.get(&plain, is_dir),
             None => Ok(None),
+        }
+    }
+
+    /// Places `artifact` at `dest` (a file, or a directory with exactly its
+    /// files), then refreshes the directory's stamp record: placing links
+    /// changes the objects' link counts.
+    pub fn place(&self, artifact: &Artifact, dest: &Path) -> Result<Placement> {
+        match artifact {
+            Artifact::File(file) => materialize::place_file(&self.cache, file, dest),
+            Artifact::Dir { md5, files, .. } => {
+                let how = materialize::place_dir(&self.cache, files, dest)?;
+                let objects: Vec<CachedFile> = files.iter().map(|(_, f)| f.clone()).collect();
+                self.cache.record_set(md5, &objects)?;
+                Ok(how)
+            }
         }
     }
 

@@ -99,11 +99,15 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
         // Report the least efficient method used: Copy, else Hardlink, else Reflink.
         let mut used = Placement::Reflink;
         let mut try_reflink = true;
+        let mut made = std::collections::HashSet::new();
         for (rel, file) in files {
             let final_path = dest.join(rel);
             let path = tmp.join(rel);
             let sub = parent_of(&path)?;
-            fs::create_dir_all(sub).map_err(|e| Error::io("create", sub, e))?;
+            if !made.contains(sub) {
+                fs::create_dir_all(sub).map_err(|e| Error::io("create", sub, e))?;
+                made.insert(sub.to_path_buf());
+            }
             let how = put(cache, file, &path, &final_path, &mut try_reflink)?;
             used = match (used, how) {
                 (Placement::Copy, _) | (_, Placement::Copy) => Placement::Copy,
@@ -168,7 +172,8 @@ fn put(
     let how = if reflinked {
         Placement::Reflink
     } else if fs::hard_link(&file.path, tmp).is_ok() {
-        cache.note_linked(file)?;
+        // Linking changes the object's ctime and link count, which the
+        // cache's stamp check tells apart from a change of content.
         return Ok(Placement::Hardlink);
     } else {
         let _ = fs::remove_file(tmp);

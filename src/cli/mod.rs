@@ -24,7 +24,6 @@ use crate::format::stage::{ImportStage, RepoSpec};
 use crate::git::NetMode;
 use crate::lock::{self, LockState};
 use crate::manifest::{Dependency, Manifest};
-use crate::materialize;
 use crate::progress::Progress;
 use crate::project::{self, LockAction, LockMode};
 use args::{Cli, Command, Global};
@@ -298,7 +297,9 @@ impl<'a> Context<'a> {
                 }
                 if place {
                     let dest = package.root.join(&dep.out);
-                    let how = place_artifact(&self.engine, &synced.artifact, &dest)
+                    let how = self
+                        .engine
+                        .place(&synced.artifact, &dest)
                         .and_then(|how| dvc_project::gitignore(&dest).map(|_| how))
                         .map_err(|e| e.with_dependency(&dep.name))?;
                     // The artifact is in place; a DVC cache we cannot fill
@@ -339,7 +340,7 @@ impl<'a> Context<'a> {
         };
         let (stage, artifact) = self.engine.resolve(&cwd, &repo, path_clean, out)?;
         let dest = cwd.join(out);
-        place_artifact(&self.engine, &artifact, &dest)?;
+        self.engine.place(&artifact, &dest)?;
         self.shell.status(
             "Downloaded",
             format!(
@@ -453,18 +454,6 @@ impl<'a> Context<'a> {
     /// Shows download progress for dependency `name` until the guard drops.
     fn spinner(&self, name: &str) -> Option<BarGuard> {
         self.bar.as_ref().map(|bar| bar.start(name))
-    }
-}
-
-/// Places `artifact` at `dest` (a file or directory), as `dvc pull` does.
-fn place_artifact(
-    engine: &Engine,
-    artifact: &Artifact,
-    dest: &Path,
-) -> Result<materialize::Placement> {
-    match artifact {
-        Artifact::File(f) => materialize::place_file(engine.cache(), f, dest),
-        Artifact::Dir { files, .. } => materialize::place_dir(engine.cache(), files, dest),
     }
 }
 
