@@ -227,11 +227,18 @@ impl Engine {
     }
 
     /// Places `artifact` at `dest` (a file, or a directory with exactly its
-    /// files), then refreshes the directory's stamp record: placing links
-    /// changes the objects' link counts.
+    /// files), then refreshes the stamp records: placing links changes the
+    /// objects' link counts.
     pub fn place(&self, artifact: &Artifact, dest: &Path) -> Result<Placement> {
         match artifact {
-            Artifact::File(file) => materialize::place_file(&self.cache, file, dest),
+            Artifact::File(file) => {
+                let how = materialize::place_file(&self.cache, file, dest)?;
+                // A new link changed the object's link count: let the cache
+                // see it now and record it, so that removing the placed copy
+                // later (`cargo clean`) is not mistaken for an edit.
+                self.cache.get(&file.md5, false)?;
+                Ok(how)
+            }
             Artifact::Dir { md5, files, .. } => {
                 let how = materialize::place_dir(&self.cache, files, dest)?;
                 let objects: Vec<CachedFile> = files.iter().map(|(_, f)| f.clone()).collect();
