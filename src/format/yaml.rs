@@ -788,7 +788,17 @@ impl<'w> ScalarWriter<'w> {
                 }
             } else if ch.is_none_or(|c| c == ' ' || is_break(c)) {
                 let len = end - start;
-                if len + self.w.column > BEST_WIDTH && self.w.column > self.indent {
+                // ruamel gives a word longer than the line a line of its own,
+                // even after a run of spaces, which then become trailing
+                // spaces that a reader drops: `a   b` reads back as `a b`.
+                // We keep such a word on its line (a rare, lossless
+                // deviation from ruamel's bytes).
+                let after_space_run =
+                    start >= 2 && text[start - 1] == ' ' && text[start - 2] == ' ';
+                if len + self.w.column > BEST_WIDTH
+                    && self.w.column > self.indent
+                    && !after_space_run
+                {
                     self.write_indent();
                 }
                 self.emit(&text[start..end]);
