@@ -2,6 +2,7 @@
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
 mod data;
+mod faults;
 mod formats;
 mod git;
 mod s3;
