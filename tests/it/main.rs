@@ -1,6 +1,7 @@
 //! The integration suite: one test binary (quick to link), one module per area.
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
+mod crash;
 mod data;
 mod faults;
 mod formats;
