@@ -6,5 +6,6 @@ mod data;
 mod faults;
 mod formats;
 mod git;
+mod hostile;
 mod s3;
 mod support;

@@ -5,8 +5,9 @@
 //! * the cache root holds only `files/`, `state/`, `legacy/`, `locks/`,
 //!   `placed/`, `tmp/` and `git/`;
 //! * every file under `files/md5/` is named `<2 hex>/<30 hex>[.dir]`, is a
-//!   regular read-only file, and its MD5 equals its name (a `.dir` object also
-//!   parses as a `.dir` manifest);
+//!   regular read-only file, and its MD5 equals its name (a `.dir` object is
+//!   kept even when hostile: it is the remote's object, and every read of it
+//!   parses and validates it again);
 //! * nothing else is under `files/` (no temp files, no folders but the shards);
 //! * `tmp/` is empty unless the caller allows leftovers (a killed process may
 //!   leave an `incoming-*` download behind; it is never an object).
@@ -16,7 +17,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dvc_build::format::dir_manifest::DirManifest;
 use dvc_build::hash::Md5;
 
 /// What the cache holds after the check: object name -> size.
@@ -63,10 +63,7 @@ pub fn assert_cache_sound(root: &Path, allow_tmp_leftovers: bool) -> Objects {
             want,
             "object {rel} does not hash to its name"
         );
-        if is_dir {
-            DirManifest::parse(&bytes)
-                .unwrap_or_else(|e| panic!("the .dir object {rel} does not parse: {e}"));
-        }
+        let _ = is_dir;
         objects.insert(rel, bytes.len() as u64);
     }
     if !allow_tmp_leftovers {
