@@ -40,11 +40,13 @@ fn child_fetch() {
         parts.next().unwrap(),
         parts.next().unwrap(),
     );
+    // A fourth line `write` lets the child resolve and write locks.
+    let locked = parts.next() != Some("write");
     let result = Fetch::new()
         .manifest_dir(krate)
         .out_dir(out)
         .cache_dir(cache)
-        .locked(true)
+        .locked(locked)
         .offline(false)
         .emit_directives(false)
         .run();
@@ -58,28 +60,33 @@ fn child_fetch() {
 }
 
 fn spawn_child(krate: &Path, out: &Path, cache: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash::child_fetch",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(
-            CHILD_ENV,
-            format!(
-                "{}\n{}\n{}",
-                krate.display(),
-                out.display(),
-                cache.display()
-            ),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    child_command(krate, out, cache).spawn().unwrap()
+}
+
+/// The command that runs [`child_fetch`] for `krate` (stdout null, stderr
+/// piped), for tests that need a process of their own (environment, kills).
+pub(crate) fn child_command(krate: &Path, out: &Path, cache: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "crash::child_fetch",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(
+        CHILD_ENV,
+        format!(
+            "{}\n{}\n{}",
+            krate.display(),
+            out.display(),
+            cache.display()
+        ),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
 }
 
 /// A tiny seeded PRNG (xorshift64*).

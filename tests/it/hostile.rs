@@ -353,17 +353,33 @@ fn placing_never_writes_through_a_planted_symlink() {
     fs::create_dir_all(&out).unwrap();
     std::os::unix::fs::symlink(victim.join("file"), out.join("model.bin")).unwrap();
     place_file(&cache, &obj, &out.join("model.bin")).unwrap();
-    assert!(!fs::symlink_metadata(out.join("model.bin")).unwrap().file_type().is_symlink());
+    assert!(
+        !fs::symlink_metadata(out.join("model.bin"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(fs::read(out.join("model.bin")).unwrap(), b"artifact");
     std::os::unix::fs::symlink(&victim, out.join("data")).unwrap();
-    place_dir(&cache, &[("file".to_string(), obj.clone())], &out.join("data")).unwrap();
+    place_dir(
+        &cache,
+        &[("file".to_string(), obj.clone())],
+        &out.join("data"),
+    )
+    .unwrap();
     assert_eq!(fs::read(out.join("data/file")).unwrap(), b"artifact");
-    assert!(diff(&outside, &snapshot(&victim, &[])).is_empty(), "the victim was changed");
+    assert!(
+        diff(&outside, &snapshot(&victim, &[])).is_empty(),
+        "the victim was changed"
+    );
     // A symlinked folder inside an existing destination directory.
     let dir = out.join("data2");
     fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(&victim, dir.join("sub")).unwrap();
     place_dir(&cache, &[("sub/file".to_string(), obj)], &dir).unwrap();
     assert_eq!(fs::read(dir.join("sub/file")).unwrap(), b"artifact");
-    assert!(diff(&outside, &snapshot(&victim, &[])).is_empty(), "the victim was changed");
+    assert!(
+        diff(&outside, &snapshot(&victim, &[])).is_empty(),
+        "the victim was changed"
+    );
 }

@@ -8,4 +8,5 @@ mod formats;
 mod git;
 mod hostile;
 mod s3;
+mod secrets;
 mod support;
