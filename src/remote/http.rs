@@ -10,7 +10,7 @@
 //! range (`200`) is handled by skipping the first `N` bytes, and `416` past
 //! the end is an empty body. Status codes map to [`FetchError`] classes:
 //! 404/410 not found, 401/403 permanent ([`ErrorKind::Auth`]), 408/425/429/5xx
-//! and network failures transient. Credentials never reach a message: the
+//! and network failures transient; a refused TLS certificate is permanent. Credentials never reach a message: the
 //! URL is shown through [`crate::redact::url`] and headers are never printed.
 
 use std::collections::BTreeMap;
@@ -264,6 +264,17 @@ fn read_error(shown: &str, err: io::Error) -> Error {
 
 /// Maps a failure before any status was received to a fetch class.
 fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
+    // A refused certificate will be refused again: fail at once, and say how
+    // to fix it. (rustls reports it as an I/O error.)
+    let certificate = matches!(&err, ureq::Error::Io(e) if e.to_string().to_ascii_lowercase().contains("certificate"));
+    if certificate {
+        return FetchError::Permanent(
+            Error::new(ErrorKind::Remote, format!("GET {shown}: {err}")).with_help(
+                "check the server's certificate, or the remote's `ssl_verify` option \
+                 (the path of a CA bundle, or `false`)",
+            ),
+        );
+    }
     let transient = matches!(
         err,
         ureq::Error::Io(_)
