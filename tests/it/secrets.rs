@@ -337,3 +337,165 @@ fn cli_output_is_clean(s: &Setup, cache: &Path) {
     assert_clean("the lock written by cargo dvc import", lock.as_bytes());
     assert_eq!(fs::read(krate.join("got.bin")).unwrap(), b"model bytes\n");
 }
+
+/// An HTTPS server with a self-signed certificate for 127.0.0.1 (made by
+/// `openssl`), serving `dir` through python's `http.server`; killed on drop.
+struct TlsServer {
+    child: std::process::Child,
+    url: String,
+    /// The CA that signed the server's certificate.
+    ca: std::path::PathBuf,
+}
+
+impl TlsServer {
+    fn start(dir: &Path, scratch: &Path) -> TlsServer {
+        // A CA, and a leaf for 127.0.0.1 signed by it.
+        let (ca, ca_key) = (scratch.join("ca.pem"), scratch.join("ca.key"));
+        let (cert, key) = (scratch.join("cert.pem"), scratch.join("key.pem"));
+        let (csr, ext) = (scratch.join("leaf.csr"), scratch.join("leaf.ext"));
+        let openssl = |args: &[&std::ffi::OsStr]| {
+            run(std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(scratch));
+        };
+        let o = |s: &str| std::ffi::OsString::from(s);
+        fs::write(&ext, "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            &o("req"),
+            &o("-x509"),
+            &o("-newkey"),
+            &o("rsa:2048"),
+            &o("-nodes"),
+            &o("-days"),
+            &o("2"),
+            &o("-subj"),
+            &o("/CN=dvc-build test CA"),
+            &o("-keyout"),
+            ca_key.as_os_str(),
+            &o("-out"),
+            ca.as_os_str(),
+        ]);
+        openssl(&[
+            &o("req"),
+            &o("-newkey"),
+            &o("rsa:2048"),
+            &o("-nodes"),
+            &o("-subj"),
+            &o("/CN=127.0.0.1"),
+            &o("-keyout"),
+            key.as_os_str(),
+            &o("-out"),
+            csr.as_os_str(),
+        ]);
+        openssl(&[
+            &o("x509"),
+            &o("-req"),
+            &o("-in"),
+            csr.as_os_str(),
+            &o("-CA"),
+            ca.as_os_str(),
+            &o("-CAkey"),
+            ca_key.as_os_str(),
+            &o("-CAcreateserial"),
+            &o("-days"),
+            &o("2"),
+            &o("-extfile"),
+            ext.as_os_str(),
+            &o("-out"),
+            cert.as_os_str(),
+        ]);
+        let port = support::free_port();
+        let script = "import functools, http.server, ssl, sys\n\
+             port, d, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n\
+             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)\n\
+             s = http.server.ThreadingHTTPServer(('127.0.0.1', port), h)\n\
+             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+             ctx.load_cert_chain(cert, key)\n\
+             s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+             s.serve_forever()\n";
+        let child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir)
+            .arg(&cert)
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        support::wait_for_port(port);
+        TlsServer {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            ca,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tls_is_verified_by_default_and_ssl_verify_is_honoured() {
+    use std::collections::BTreeMap;
+
+    use dvc_build::cache::Cache;
+    use dvc_build::hash::Md5;
+    use dvc_build::remote::{Layout, ObjectKey, open_remote};
+    use dvc_build::transfer::{Options, RetryPolicy, fetch_file_with};
+
+    let tmp = support::tempdir();
+    let data = b"served over TLS\n";
+    let key = ObjectKey {
+        md5: Md5::of(data),
+        is_dir: false,
+        layout: Layout::V3,
+    };
+    support::write(&tmp.path().join("remote"), &key.rel_path(), data);
+    let server = TlsServer::start(&tmp.path().join("remote"), tmp.path());
+    let quick = Options {
+        retry: RetryPolicy {
+            attempts: 3,
+            base_delay: std::time::Duration::from_millis(300),
+            max_delay: std::time::Duration::from_millis(300),
+        },
+        parallel: None,
+    };
+    let fetch = |name: &str, opts: &[(&str, String)]| {
+        let opts: BTreeMap<String, String> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let cache = Cache::open(tmp.path().join(name)).unwrap();
+        let remote = open_remote(&server.url, &opts).unwrap();
+        fetch_file_with(&*remote, &cache, key, Some(data.len() as u64), &quick)
+    };
+    // Verification is on by default: an unknown CA is refused, at once (a
+    // certificate error is not worth retrying).
+    let started = std::time::Instant::now();
+    let err = fetch("default", &[]).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(150),
+        "retried: {err}"
+    );
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("tls"),
+        "{text}"
+    );
+    let err = fetch("true", &[("ssl_verify", "true".into())]).unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    // `ssl_verify = false` turns it off; a CA bundle path trusts that CA.
+    let got = fetch("false", &[("ssl_verify", "false".into())]).unwrap();
+    assert_eq!(fs::read(got.path).unwrap(), data);
+    let got = fetch("bundle", &[("ssl_verify", server.ca.display().to_string())]).unwrap();
+    assert_eq!(fs::read(got.path).unwrap(), data);
+}
