@@ -222,7 +222,7 @@ fn sigkill_at_random_points_never_leaves_a_bad_cache_or_file() {
     let s = setup();
     let deps = ["model.bin", "data"];
     let krate = s.krate("killed", &deps);
-    let mut rng = XorShift(0x5EED_0F_C4A5);
+    let mut rng = XorShift(0x005E_ED0F_C4A5);
     // 16 KiB every 4 ms per connection: the model takes ~100 ms, the
     // directory about as long.
     let throttle = Some((16 * 1024, Duration::from_millis(4)));
