@@ -163,6 +163,7 @@ fn a_hostile_registry_or_remote_writes_nothing_outside() {
         h.dir(&format!("esc-{name}"), &[("ok.txt", g), (rel, g)]);
     }
     h.dir("dup", &[("same", g), ("same", g)]);
+    h.dir("file-and-dir", &[("a", g), ("a/b", g)]);
     h.dir("bad-md5-in-dir", &[("x", "not-a-hash")]);
     h.dir("short-md5-in-dir", &[("x", "0123456789abcdef")]);
     // A .dir object that is not a list / too deep.
@@ -191,6 +192,7 @@ fn a_hostile_registry_or_remote_writes_nothing_outside() {
         case(name, &format!("esc-{name}"), "", "unsafe relpath");
     }
     case("dup", "dup", "", "duplicate relpath");
+    case("file-and-dir", "file-and-dir", "", "is a file, but");
     case("bad-md5-in-dir", "bad-md5-in-dir", "", "md5");
     case("short-md5-in-dir", "short-md5-in-dir", "", "md5");
     case("deep-json", "deep", "", ".dir");
