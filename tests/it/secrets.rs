@@ -498,3 +498,78 @@ fn tls_is_verified_by_default_and_ssl_verify_is_honoured() {
     let got = fetch("bundle", &[("ssl_verify", server.ca.display().to_string())]).unwrap();
     assert_eq!(fs::read(got.path).unwrap(), data);
 }
+
+/// A remote that redirects to another host: the object is fetched from
+/// there, and the credentials are not sent along.
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_host() {
+    use std::collections::BTreeMap;
+
+    use dvc_build::cache::Cache;
+    use dvc_build::hash::Md5;
+    use dvc_build::remote::{Layout, ObjectKey, open_remote};
+    use dvc_build::transfer::{Options, fetch_file_with};
+
+    use crate::support::http::Fault;
+
+    let tmp = support::tempdir();
+    let data = b"redirected\n";
+    let key = ObjectKey {
+        md5: Md5::of(data),
+        is_dir: false,
+        layout: Layout::V3,
+    };
+    support::write(&tmp.path().join("remote"), &key.rel_path(), data);
+    let origin = FileServer::start(&tmp.path().join("remote"));
+    let elsewhere = FileServer::start(&tmp.path().join("remote"));
+    // `localhost` is another host name than `127.0.0.1`.
+    let other = elsewhere.url().replace("127.0.0.1", "localhost");
+    for (i, opts) in [
+        vec![("auth", "basic"), ("user", "me"), ("password", PASSWORD)],
+        vec![
+            ("auth", "custom"),
+            ("custom_auth_header", "X-Token"),
+            ("password", HEADER_TOKEN),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let opts: BTreeMap<String, String> = opts
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        origin.script(&key.rel_path(), [Fault::Redirect(other.clone())]);
+        let (o0, e0) = (origin.log().len(), elsewhere.log().len());
+        let remote = open_remote(&origin.url(), &opts).unwrap();
+        let cache = Cache::open(tmp.path().join(format!("cache-{i}"))).unwrap();
+        let got = fetch_file_with(&*remote, &cache, key, None, &Options::default()).unwrap();
+        assert_eq!(fs::read(got.path).unwrap(), data);
+        let sent = origin.log()[o0..].to_vec();
+        assert!(
+            sent.iter().all(|r| r
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(if i == 0 {
+                    "authorization"
+                } else {
+                    "x-token"
+                }))),
+            "the origin got the credentials: {sent:?}"
+        );
+        let leaked = elsewhere.log()[e0..].to_vec();
+        assert!(!leaked.is_empty(), "the redirect was followed");
+        assert_clean(
+            "the requests to another host",
+            format!("{leaked:?}").as_bytes(),
+        );
+        assert!(
+            leaked.iter().all(|r| !r
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization")
+                    || n.eq_ignore_ascii_case("x-token"))),
+            "{leaked:?}"
+        );
+    }
+}

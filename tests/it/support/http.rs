@@ -22,6 +22,8 @@ pub struct Request {
     pub path: String,
     /// The `Range` header, if any.
     pub range: Option<String>,
+    /// Every header, as sent (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One scripted misbehaviour of the server, for one request.
@@ -72,6 +74,8 @@ pub enum Fault {
     IgnoreRange,
     /// A range request is answered `206` for the range starting at byte 0.
     WrongRange,
+    /// `302 Found` to this URL prefix (the request path is appended).
+    Redirect(String),
 }
 
 impl Fault {
@@ -87,6 +91,7 @@ impl Fault {
             Fault::LengthTooShort { less } => format!("Content-Length -{less}"),
             Fault::IgnoreRange => "range ignored (200)".to_string(),
             Fault::WrongRange => "wrong range (206 from 0)".to_string(),
+            Fault::Redirect(to) => format!("redirect to {to}"),
         }
     }
 }
@@ -241,6 +246,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             parts.next().unwrap_or("/").to_string(),
         );
         let mut range = None;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -250,10 +256,11 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             if h.is_empty() {
                 break;
             }
-            if let Some((name, value)) = h.split_once(':')
-                && name.eq_ignore_ascii_case("range")
-            {
-                range = Some(value.trim().to_string());
+            if let Some((name, value)) = h.split_once(':') {
+                if name.eq_ignore_ascii_case("range") {
+                    range = Some(value.trim().to_string());
+                }
+                headers.push((name.trim().to_string(), value.trim().to_string()));
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
@@ -262,6 +269,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             st.log.push(Request {
                 path: path.clone(),
                 range: range.clone(),
+                headers,
             });
             let scripted = st.script.get_mut(&path).and_then(VecDeque::pop_front);
             let fault = scripted.or_else(|| st.any.pop_front());
@@ -302,6 +310,14 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
         let _ = write!(out, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
         true
     };
+    if let Some(Fault::Redirect(to)) = &req.fault {
+        let _ = write!(
+            out,
+            "HTTP/1.1 302 Found\r\nLocation: {to}{}\r\nContent-Length: 0\r\n\r\n",
+            req.path
+        );
+        return true;
+    }
     if let Some(Fault::Status(code)) = req.fault {
         let reason = match code {
             500 => "Internal Server Error",
