@@ -331,9 +331,25 @@ fn cli_output_is_clean(s: &Setup, cache: &Path) {
         );
         assert_clean(&format!("stdout of cargo dvc {args:?}"), &out.stdout);
         assert_clean(&format!("stderr of cargo dvc {args:?}"), &out.stderr);
+        if i == 0 {
+            // After the import: a second dependency whose `remote` table
+            // holds a password and a custom header's value.
+            let mut toml = fs::read_to_string(&manifest).unwrap();
+            toml.push_str(&format!(
+                "\n[package.metadata.dvc.deps.pw]\nurl = \"{}\"\npath = \"model.bin\"\nout = \"pw/model.bin\"\n\
+                 remote = {{ url = \"{}\", auth = \"custom\", custom_auth_header = \"X-Token\", \
+                 password = \"{HEADER_TOKEN}\" }}\n",
+                s.secret_url(),
+                s.server.url()
+            ));
+            fs::write(&manifest, toml).unwrap();
+        }
     }
     let lock = fs::read_to_string(krate.join("model.bin.dvc")).unwrap();
     assert_clean("the lock written by cargo dvc import", lock.as_bytes());
+    let lock = fs::read_to_string(krate.join("pw/model.bin.dvc")).unwrap();
+    assert_clean("the lock written by cargo dvc fetch", lock.as_bytes());
+    assert!(lock.contains("custom_auth_header: X-Token"), "{lock}");
     assert_eq!(fs::read(krate.join("got.bin")).unwrap(), b"model bytes\n");
 }
 
