@@ -134,9 +134,9 @@ pub fn repo_spec(dep: &Dependency) -> RepoSpec {
 
 /// `repo` as a lock records it: no credentials in `url`, and no secret
 /// options ([`redact::SECRET_OPTIONS`]) in `remote` or `config`, at any
-/// depth. Locks are committed; secrets belong in the declaration's
-/// environment or the registry's config, and are taken from the
-/// declaration when fetching (see [`with_secrets`]).
+/// depth. Locks are committed and shared; the secrets stay in the
+/// declaration and are taken from it when fetching (see [`with_secrets`]).
+/// A lock and a declaration that differ only in secrets agree.
 pub fn without_secrets(repo: &RepoSpec) -> RepoSpec {
     fn strip(map: &Map) -> Map {
         map.iter()
