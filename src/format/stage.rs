@@ -757,6 +757,24 @@ outs:
         assert_eq!(import, again, "{written}");
     }
 
+    /// Found by the `stage` fuzz target: a long double-quoted value was
+    /// folded right after an escape without a trailing backslash (as ruamel
+    /// does), which reads back with a space inserted.
+    #[test]
+    fn fuzz_regression_a_fold_after_an_escape_keeps_its_backslash() {
+        let rev = format!(
+            "0.1{}ion{}ob\u{16}ob% tou",
+            "\u{16}".repeat(7),
+            "\u{16}".repeat(17)
+        );
+        let mut stage = ImportStage::from_stage(&Stage::parse(DOC_EXAMPLE).unwrap()).unwrap();
+        stage.repo.rev = Some(rev.clone());
+        let written = stage.to_yaml_string();
+        let again = ImportStage::from_stage(&Stage::parse(&written).unwrap()).unwrap();
+        assert_eq!(again.repo.rev.as_deref(), Some(rev.as_str()), "{written}");
+        assert_eq!(again, stage);
+    }
+
     #[test]
     fn round_trips_an_import_stage() {
         let stage = Stage::parse(DOC_EXAMPLE).unwrap();
