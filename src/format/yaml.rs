@@ -929,11 +929,14 @@ fn double_needs_backslash(text: &[char], start: usize, end: usize) -> bool {
         return true;
     }
     // Without a backslash the line break reads back as one space, standing
-    // for the single space at `end`. ruamel's heuristic below also omits it
+    // for the single space where the line breaks. ruamel's heuristic below also omits it
     // after an escape or before a second space, and then its output reads
     // back as another string; we keep the backslash there (a lossless
     // deviation, found by the `stage` fuzz target).
-    if text[end] != ' ' || text.get(end + 1) == Some(&' ') {
+    // The break comes before `start` when an escape was just written
+    // (`start` is past it), else before `end`.
+    let at = start.max(end);
+    if text.get(at) != Some(&' ') || text.get(at + 1) == Some(&' ') {
         return true;
     }
     let Some(mut space_pos) = text[end..].iter().position(|&c| c == ' ').map(|p| p + end) else {
