@@ -16,6 +16,7 @@ use crate::format::stage::{
 };
 use crate::format::yaml::{Map, Value};
 use crate::manifest::{ConfigSpec, ConfigValue, Dependency, RemoteSpec, Scalar};
+use crate::redact;
 
 /// What is on disk for one dependency.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,8 +80,8 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
 
 /// How the lock differs from the declaration, if it does.
 pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
-    let want = repo_spec(dep);
-    let have = &stage.repo;
+    let want = without_secrets(&repo_spec(dep));
+    let have = &without_secrets(&stage.repo);
     let differs = |what: &str, decl: &dyn std::fmt::Debug, lock: &dyn std::fmt::Debug| {
         Some(format!(
             "`{what}` is {decl:?} in Cargo.toml but {lock:?} in the lock"
@@ -128,6 +129,52 @@ pub fn repo_spec(dep: &Dependency) -> RepoSpec {
                     .collect(),
             ),
         }),
+    }
+}
+
+/// `repo` as a lock records it: no credentials in `url`, and no secret
+/// options ([`redact::SECRET_OPTIONS`]) in `remote` or `config`, at any
+/// depth. Locks are committed and shared; the secrets stay in the
+/// declaration and are taken from it when fetching (see [`with_secrets`]).
+/// A lock and a declaration that differ only in secrets agree.
+pub fn without_secrets(repo: &RepoSpec) -> RepoSpec {
+    fn strip(map: &Map) -> Map {
+        map.iter()
+            .filter(|(k, _)| !redact::is_secret_option(k))
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::Map(m) => Value::Map(strip(m)),
+                    other => other.clone(),
+                };
+                (k.to_string(), v)
+            })
+            .collect()
+    }
+    let strip_nm = |nm: &Option<NameOrMap>| {
+        nm.as_ref().map(|nm| match nm {
+            NameOrMap::Map(m) => NameOrMap::Map(strip(m)),
+            name => name.clone(),
+        })
+    };
+    RepoSpec {
+        url: redact::strip_userinfo(&repo.url),
+        rev: repo.rev.clone(),
+        rev_lock: repo.rev_lock.clone(),
+        config: strip_nm(&repo.config),
+        remote: strip_nm(&repo.remote),
+    }
+}
+
+/// The lock `stage` of a fresh lock with the declaration's full `repo` (its
+/// credentials and secret options, which the lock leaves out) and the lock's
+/// `rev_lock`: what to fetch with.
+pub fn with_secrets(dep: &Dependency, stage: &ImportStage) -> ImportStage {
+    ImportStage {
+        repo: RepoSpec {
+            rev_lock: stage.repo.rev_lock.clone(),
+            ..repo_spec(dep)
+        },
+        ..stage.clone()
     }
 }
 

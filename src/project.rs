@@ -55,8 +55,9 @@ pub struct Synced {
 pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> Result<Synced> {
     let (old, action) = match lock::read(root, dep)? {
         LockState::Fresh(lock) => {
+            // The lock has no secrets: fetch with the declaration's.
             let artifact = engine
-                .fetch_locked(root, &lock.stage)
+                .fetch_locked(root, &lock::with_secrets(dep, &lock.stage))
                 .map_err(|e| e.with_dependency(&dep.name))?;
             return Ok(Synced {
                 stage: lock.stage,
@@ -138,7 +139,10 @@ fn resolve(
     if let Some(rev) = rev {
         repo.rev = Some(rev.to_string());
     }
-    engine
+    let (mut stage, artifact) = engine
         .resolve(root, &repo, &dep.path, lock::out_name(dep))
-        .map_err(|e| e.with_dependency(&dep.name))
+        .map_err(|e| e.with_dependency(&dep.name))?;
+    // What the lock records: no credentials, no secret options.
+    stage.repo = lock::without_secrets(&stage.repo);
+    Ok((stage, artifact))
 }

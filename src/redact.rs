@@ -27,6 +27,40 @@ pub fn url(url: &str) -> String {
     }
 }
 
+/// `url` with any `user:password@` part removed: what a committed file may
+/// record. An ssh user name without a password is kept (it is no secret, and
+/// `ssh://git@host` needs it).
+///
+/// ```
+/// assert_eq!(
+///     dvc_build::redact::strip_userinfo("https://me:s3cr3t@example.com/r.git"),
+///     "https://example.com/r.git"
+/// );
+/// assert_eq!(dvc_build::redact::strip_userinfo("ssh://git@h/x"), "ssh://git@h/x");
+/// ```
+pub fn strip_userinfo(url: &str) -> String {
+    let redacted = self::url(url);
+    match redacted.split_once("://") {
+        Some((scheme, rest)) if rest.starts_with("***@") => format!("{scheme}://{}", &rest[4..]),
+        _ => redacted,
+    }
+}
+
+/// Remote and config options that hold secrets (compared case-insensitively):
+/// never written to a lock, never printed.
+pub const SECRET_OPTIONS: &[&str] = &[
+    "password",
+    "secret_access_key",
+    "session_token",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
+/// `true` when the option `name` holds a secret (see [`SECRET_OPTIONS`]).
+pub fn is_secret_option(name: &str) -> bool {
+    SECRET_OPTIONS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -36,5 +70,17 @@ mod tests {
         assert_eq!(super::url("ssh://git@h:22/x"), "ssh://git@h:22/x");
         assert_eq!(super::url("ssh://git:pw@h/x"), "ssh://***@h/x");
         assert_eq!(super::url("git@github.com:a/b"), "git@github.com:a/b");
+    }
+
+    #[test]
+    fn strips_userinfo() {
+        assert_eq!(super::strip_userinfo("https://tok@h/x"), "https://h/x");
+        assert_eq!(
+            super::strip_userinfo("http://u:p@h:8/x?a@b"),
+            "http://h:8/x?a@b"
+        );
+        assert_eq!(super::strip_userinfo("/srv/r"), "/srv/r");
+        assert!(super::is_secret_option("Password"));
+        assert!(!super::is_secret_option("user"));
     }
 }

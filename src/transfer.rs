@@ -7,8 +7,10 @@
 //! - A transient failure (connection reset, timeout, 5xx, 429) is retried
 //!   with exponential backoff and jitter ([`RetryPolicy`], bounded); a body
 //!   cut short is resumed with a ranged request from the bytes already
-//!   written, and a resumed download whose hash then fails is restarted once
-//!   from byte 0.
+//!   written. A download whose hash then fails is restarted once from byte 0
+//!   (resumed bytes may come from a changed object, and a body damaged in
+//!   flight, or cut short under a wrong `Content-Length`, is worth one more
+//!   try); a second mismatch is an [`ErrorKind::Integrity`] error.
 //! - Sizes are checked against the caller's `expected_size` (the lock's
 //!   `size`) while streaming, so an oversized or endless body stops early,
 //!   and against the remote's announced length.
@@ -266,7 +268,8 @@ fn download(
         }
     }
     loop {
-        let resumed = receive(
+        // Whether it resumed no longer matters: any mismatch restarts once.
+        let _resumed = receive(
             remote,
             &rel,
             key,
@@ -279,9 +282,10 @@ fn download(
             Verdict::Good { plain, size } => {
                 return commit(cache, key, incoming, plain, size, lock);
             }
-            Verdict::Bad(err) if !resumed || restarted => return Err(err),
+            Verdict::Bad(err) if restarted => return Err(err),
             Verdict::Bad(_) => {
-                // Resumed bytes may come from a changed object: start over once.
+                // Resumed bytes may come from a changed object, and a body
+                // may be damaged in flight: start over once.
                 restarted = true;
                 incoming.reset()?;
             }

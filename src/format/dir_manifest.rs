@@ -53,7 +53,8 @@ impl DirManifest {
         DirManifest::from_entries(entries)
     }
 
-    /// A manifest from entries (sorted here); rejects unsafe and duplicate paths.
+    /// A manifest from entries (sorted here); rejects unsafe and duplicate
+    /// paths, and a path that is both a file and a folder (`a`, `a/b`).
     pub fn from_entries(mut entries: Vec<DirEntry>) -> Result<DirManifest> {
         for e in &entries {
             check_relpath(&e.relpath)?;
@@ -64,6 +65,22 @@ impl DirManifest {
                 "duplicate relpath `{}`",
                 w[0].relpath.escape_debug()
             )));
+        }
+        // A path cannot be a file and a folder at once (`a` and `a/b`).
+        let files: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.relpath.as_str()).collect();
+        for e in &entries {
+            let mut folder = e.relpath.as_str();
+            while let Some((parent, _)) = folder.rsplit_once('/') {
+                if files.contains(parent) {
+                    return Err(bad(format!(
+                        "`{}` is a file, but `{}` is inside it",
+                        parent.escape_debug(),
+                        e.relpath.escape_debug()
+                    )));
+                }
+                folder = parent;
+            }
         }
         Ok(DirManifest { entries })
     }
@@ -192,6 +209,13 @@ mod tests {
             })
             .collect();
         DirManifest::parse(format!("[{}]", items.join(", ")).as_bytes())
+    }
+
+    #[test]
+    fn rejects_a_file_that_is_also_a_folder() {
+        let err = manifest(&["a", "a-b", "a/b/c"]).unwrap_err();
+        assert!(err.to_string().contains("`a` is a file"), "{err}");
+        assert!(manifest(&["a/b", "a/c", "ab"]).is_ok());
     }
 
     #[test]

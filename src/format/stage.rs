@@ -734,6 +734,47 @@ outs:
         );
     }
 
+    /// Found by the `stage` fuzz target: a long plain scalar with a run of
+    /// spaces was folded after the run (as ruamel does), and the spaces were
+    /// lost when read back.
+    #[test]
+    fn fuzz_regression_a_long_value_with_a_space_run_round_trips() {
+        let text = "md5: e2b08afb7b68d4fb42739b8c85e3aca1\nfrozen: true\ndeps:\n\
+                    - path: model/model.bivvvvv#n\n  repo:\n    url: /srv/registry\n    rev: v1\n\
+                    \x20   rev_lock: 67dbfb4   rev_lock:(bvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvb5389cc33-dad\n\
+                    outs:\n- md5: e60aa49b7dfbe30e599386669d96641e\n  size: 1000000\n  hash: md5\n  path: mlod.ebin\n";
+        let import = ImportStage::from_stage(&Stage::parse(text).unwrap()).unwrap();
+        assert!(
+            import
+                .repo
+                .rev_lock
+                .as_deref()
+                .unwrap()
+                .contains("67dbfb4   rev_lock")
+        );
+        let written = import.to_yaml_string();
+        let again = ImportStage::from_stage(&Stage::parse(&written).unwrap()).unwrap();
+        assert_eq!(import, again, "{written}");
+    }
+
+    /// Found by the `stage` fuzz target: a long double-quoted value was
+    /// folded right after an escape without a trailing backslash (as ruamel
+    /// does), which reads back with a space inserted.
+    #[test]
+    fn fuzz_regression_a_fold_after_an_escape_keeps_its_backslash() {
+        let rev = format!(
+            "0.1{}ion{}ob\u{16}ob% tou",
+            "\u{16}".repeat(7),
+            "\u{16}".repeat(17)
+        );
+        let mut stage = ImportStage::from_stage(&Stage::parse(DOC_EXAMPLE).unwrap()).unwrap();
+        stage.repo.rev = Some(rev.clone());
+        let written = stage.to_yaml_string();
+        let again = ImportStage::from_stage(&Stage::parse(&written).unwrap()).unwrap();
+        assert_eq!(again.repo.rev.as_deref(), Some(rev.as_str()), "{written}");
+        assert_eq!(again, stage);
+    }
+
     #[test]
     fn round_trips_an_import_stage() {
         let stage = Stage::parse(DOC_EXAMPLE).unwrap();

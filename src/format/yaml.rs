@@ -8,6 +8,12 @@
 //! read them back as the same string, otherwise single quotes (double quotes
 //! when the text holds `'`, a newline or a non-printable character), and
 //! ruamel's line folding of long scalars.
+//!
+//! Two deliberate deviations, where ruamel's own output reads back as another
+//! string (found by fuzzing): a long plain scalar is never folded after a run
+//! of spaces, and a double-quoted one folded right after an escape or before
+//! a second space keeps its trailing backslash. What we write always reads
+//! back as what was written.
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -788,7 +794,17 @@ impl<'w> ScalarWriter<'w> {
                 }
             } else if ch.is_none_or(|c| c == ' ' || is_break(c)) {
                 let len = end - start;
-                if len + self.w.column > BEST_WIDTH && self.w.column > self.indent {
+                // ruamel gives a word longer than the line a line of its own,
+                // even after a run of spaces, which then become trailing
+                // spaces that a reader drops: `a   b` reads back as `a b`.
+                // We keep such a word on its line (a rare, lossless
+                // deviation from ruamel's bytes).
+                let after_space_run =
+                    start >= 2 && text[start - 1] == ' ' && text[start - 2] == ' ';
+                if len + self.w.column > BEST_WIDTH
+                    && self.w.column > self.indent
+                    && !after_space_run
+                {
                     self.write_indent();
                 }
                 self.emit(&text[start..end]);
@@ -916,6 +932,17 @@ impl<'w> ScalarWriter<'w> {
 fn double_needs_backslash(text: &[char], start: usize, end: usize) -> bool {
     let n = text.len();
     if n <= end {
+        return true;
+    }
+    // Without a backslash the line break reads back as one space, standing
+    // for the single space where the line breaks. ruamel's heuristic below also omits it
+    // after an escape or before a second space, and then its output reads
+    // back as another string; we keep the backslash there (a lossless
+    // deviation, found by the `stage` fuzz target).
+    // The break comes before `start` when an escape was just written
+    // (`start` is past it), else before `end`.
+    let at = start.max(end);
+    if text.get(at) != Some(&' ') || text.get(at + 1) == Some(&' ') {
         return true;
     }
     let Some(mut space_pos) = text[end..].iter().position(|&c| c == ' ').map(|p| p + end) else {

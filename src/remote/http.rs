@@ -10,7 +10,7 @@
 //! range (`200`) is handled by skipping the first `N` bytes, and `416` past
 //! the end is an empty body. Status codes map to [`FetchError`] classes:
 //! 404/410 not found, 401/403 permanent ([`ErrorKind::Auth`]), 408/425/429/5xx
-//! and network failures transient. Credentials never reach a message: the
+//! and network failures transient; a refused TLS certificate is permanent. Credentials never reach a message: the
 //! URL is shown through [`crate::redact::url`] and headers are never printed.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,9 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use super::{Body, FetchError, Remote};
 use crate::error::{Error, ErrorKind, Result};
 use crate::redact;
+
+/// Redirects followed for one request.
+const MAX_REDIRECTS: u32 = 10;
 
 /// Default for `connect_timeout` and `read_timeout`, as in DVC (seconds).
 const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
@@ -145,6 +148,8 @@ impl HttpRemote {
             .tls_config(tls)
             .timeout_connect(Some(connect_timeout))
             .timeout_per_read(Some(read_timeout))
+            // Followed in `open`, where credentials are kept to one origin.
+            .max_redirects(0)
             .max_idle_connections_per_host(16)
             .user_agent(concat!("dvc-build/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -168,24 +173,60 @@ impl Remote for HttpRemote {
     }
 
     fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
-        let url = self.object_url(rel_path);
-        let shown = redact::url(&url);
+        let mut url = self.object_url(rel_path);
         if end.is_some_and(|end| end <= offset) {
             return Ok(Body {
                 reader: Box::new(io::empty()),
                 len: Some(0),
             });
         }
-        let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
-        match end {
-            Some(end) => req = req.header("Range", format!("bytes={offset}-{}", end - 1)),
-            None if offset > 0 => req = req.header("Range", format!("bytes={offset}-")),
-            None => {}
-        }
-        if let Some((name, value)) = &self.auth_header {
-            req = req.header(name.as_str(), value.as_str());
-        }
-        let response = req.call().map_err(|e| classify_transport(&shown, e))?;
+        // Redirects are followed here, not by ureq, so that credentials go
+        // only to the remote's own origin: a redirect to another scheme,
+        // host or port drops the authorization header (ureq would keep a
+        // custom one).
+        let mut send_auth = true;
+        let mut redirects = 0;
+        let response = loop {
+            let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
+            match end {
+                Some(end) => req = req.header("Range", format!("bytes={offset}-{}", end - 1)),
+                None if offset > 0 => req = req.header("Range", format!("bytes={offset}-")),
+                None => {}
+            }
+            if let Some((name, value)) = self.auth_header.as_ref().filter(|_| send_auth) {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            let response = req
+                .call()
+                .map_err(|e| classify_transport(&redact::url(&url), e))?;
+            let location = match response.status().as_u16() {
+                301 | 302 | 303 | 307 | 308 => response
+                    .headers()
+                    .get("Location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                _ => None,
+            };
+            let Some(location) = location else {
+                break response;
+            };
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(FetchError::Permanent(Error::new(
+                    ErrorKind::Remote,
+                    format!(
+                        "GET {}: more than {MAX_REDIRECTS} redirects",
+                        redact::url(&self.object_url(rel_path))
+                    ),
+                )));
+            }
+            let next = resolve_location(&url, &location);
+            if origin(&next) != origin(&url) {
+                send_auth = false;
+            }
+            url = next;
+        };
+        let shown = redact::url(&url);
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -264,6 +305,17 @@ fn read_error(shown: &str, err: io::Error) -> Error {
 
 /// Maps a failure before any status was received to a fetch class.
 fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
+    // A refused certificate will be refused again: fail at once, and say how
+    // to fix it. (rustls reports it as an I/O error.)
+    let certificate = matches!(&err, ureq::Error::Io(e) if e.to_string().to_ascii_lowercase().contains("certificate"));
+    if certificate {
+        return FetchError::Permanent(
+            Error::new(ErrorKind::Remote, format!("GET {shown}: {err}")).with_help(
+                "check the server's certificate, or the remote's `ssl_verify` option \
+                 (the path of a CA bundle, or `false`)",
+            ),
+        );
+    }
     let transient = matches!(
         err,
         ureq::Error::Io(_)
@@ -278,6 +330,45 @@ fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
     } else {
         FetchError::Permanent(error)
     }
+}
+
+/// `scheme://host:port` of an absolute URL, lower-cased, without user-info.
+fn origin(url: &str) -> String {
+    let stripped = redact::strip_userinfo(url);
+    let (scheme, rest) = stripped.split_once("://").unwrap_or(("", &stripped));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
+/// The URL a `Location` header names, relative to `base` (the request's URL).
+fn resolve_location(base: &str, location: &str) -> String {
+    let location = location.trim();
+    let scheme = base.split_once("://").map_or("http", |(s, _)| s);
+    if location.contains("://") {
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{}{location}", origin_as_given(base))
+    } else {
+        let path_end = base.find(['?', '#']).unwrap_or(base.len());
+        let dir = &base[..path_end];
+        let cut = dir
+            .rfind('/')
+            .filter(|&i| i > scheme.len() + 2)
+            .unwrap_or(dir.len());
+        format!("{}/{location}", &dir[..cut])
+    }
+}
+
+/// `scheme://authority` of `url`, as written (user-info kept: it is the
+/// same origin).
+fn origin_as_given(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
 }
 
 /// The first byte of `Content-Range: bytes START-END/TOTAL`.
@@ -324,6 +415,21 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+    }
+
+    #[test]
+    fn resolves_redirect_locations() {
+        let base = "http://u:p@h:8/files/md5/ab/cd?x=1";
+        assert_eq!(resolve_location(base, "https://o/x"), "https://o/x");
+        assert_eq!(resolve_location(base, "//o/x"), "http://o/x");
+        assert_eq!(resolve_location(base, "/y/z"), "http://u:p@h:8/y/z");
+        assert_eq!(
+            resolve_location(base, "ef"),
+            "http://u:p@h:8/files/md5/ab/ef"
+        );
+        assert_eq!(origin(base), origin("HTTP://H:8/other"));
+        assert_ne!(origin(base), origin("https://h:8/files"));
+        assert_ne!(origin(base), origin("http://h:9/files"));
     }
 
     #[test]

@@ -485,7 +485,8 @@ fn formats_scalar_quoting_matches_ruamel() {
     strings.push(format!("https://example.com/{}", "x".repeat(90)));
     let json = serde_json::Value::from(strings.clone()).to_string();
     let script = "import sys, json\nsys.path.insert(0, '')\nfrom dvc.utils.serialize._yaml import dumps_yaml\n\
-for s in json.loads(sys.stdin.read()):\n    d = {'md5': s, 'deps': [{'path': s, 'repo': {'url': s}}]}\n    sys.stdout.write(json.dumps(dumps_yaml(d)) + '\\n')\n";
+from dvc.utils.serialize._yaml import parse_yaml\n\
+for s in json.loads(sys.stdin.read()):\n    d = {'md5': s, 'deps': [{'path': s, 'repo': {'url': s}}]}\n    text = dumps_yaml(d)\n    back = parse_yaml(text, 'x')\n    same = back['md5'] == s and back['deps'][0]['path'] == s and back['deps'][0]['repo']['url'] == s\n    sys.stdout.write(json.dumps([text, same]) + '\\n')\n";
     let mut child = std::process::Command::new(dvc3_python())
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
@@ -502,8 +503,9 @@ for s in json.loads(sys.stdin.read()):\n    d = {'md5': s, 'deps': [{'path': s, 
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines = String::from_utf8(out.stdout).unwrap();
+    let mut lossy = 0;
     for (s, line) in strings.iter().zip(lines.lines()) {
-        let want: String = serde_json::from_str(line).unwrap();
+        let (want, ruamel_round_trips): (String, bool) = serde_json::from_str(line).unwrap();
         let mut repo = Map::new();
         repo.insert("url", Value::Str(s.clone()));
         let mut dep = Map::new();
@@ -512,12 +514,27 @@ for s in json.loads(sys.stdin.read()):\n    d = {'md5': s, 'deps': [{'path': s, 
         let mut top = Map::new();
         top.insert("md5", Value::Str(s.clone()));
         top.insert("deps", Value::Seq(vec![Value::Map(dep)]));
-        assert_eq!(yaml::to_ruamel_string(&top), want, "string {s:?}");
-        // And what we write reads back as the same string. Not for double-quoted
-        // scalars: ruamel folds some of them lossily (a break right after an escape
-        // such as `\t` reads back as a space, in ruamel too), and we copy ruamel.
-        // Nor for U+0085/U+2028/U+2029, line breaks to ruamel but not to yaml-rust2.
-        if want.starts_with("md5: \"") || s.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        let ours = yaml::to_ruamel_string(&top);
+        if !ruamel_round_trips {
+            // ruamel folds some long scalars lossily (a break right after an
+            // escape such as `\t`, or after a run of spaces, reads back
+            // changed, in ruamel too). There we deliberately differ: what we
+            // write must read back as the same string.
+            if !s.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+                let back = yaml::parse(&ours, "t").unwrap();
+                assert_eq!(
+                    back.as_map().unwrap().get("md5"),
+                    Some(&Value::Str(s.clone())),
+                    "{s:?}\n{ours}"
+                );
+            }
+            lossy += 1;
+            continue;
+        }
+        assert_eq!(ours, want, "string {s:?}");
+        // And what we write reads back as the same string (not for
+        // U+0085/U+2028/U+2029, line breaks to ruamel but not to yaml-rust2).
+        if s.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
             continue;
         }
         let back = yaml::parse(&want, "t").unwrap();
@@ -528,6 +545,11 @@ for s in json.loads(sys.stdin.read()):\n    d = {'md5': s, 'deps': [{'path': s, 
         );
     }
     assert_eq!(lines.lines().count(), strings.len());
+    assert!(
+        lossy * 4 < strings.len(),
+        "{lossy} of {} strings: too few compared",
+        strings.len()
+    );
 }
 
 mod malformed {

@@ -5,8 +5,12 @@
 mod cargo_build;
 #[cfg(feature = "cli")]
 mod cli;
+mod crash;
 mod data;
+mod faults;
 mod formats;
 mod git;
+mod hostile;
 mod s3;
+mod secrets;
 mod support;

@@ -245,6 +245,7 @@ impl Drop for GitDaemon {
 }
 
 pub mod http;
+pub mod invariants;
 
 /// `python3 -m http.server` serving `dir` on a free loopback port; killed on drop.
 pub struct PythonHttpServer {

@@ -1,10 +1,12 @@
 //! A tiny threaded HTTP/1.1 file server for tests: serves a folder with
-//! keep-alive and `Range` support, counts requests per path, and can cut a
-//! response short once (to test resuming). Meant to grow into a
-//! fault-injecting server: every response goes through [`FileServer`]'s
-//! `respond`, where faults are decided.
+//! keep-alive and `Range` support, counts requests per path, and injects
+//! scripted faults: [`FileServer::script`] queues [`Fault`]s for a path (one
+//! per request, in order; requests past the script are served normally), and
+//! [`FileServer::injected`] reports every fault that was actually injected.
+//! [`FileServer::throttle`] slows every body down (so a test can kill a
+//! client mid-transfer).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
@@ -20,13 +22,101 @@ pub struct Request {
     pub path: String,
     /// The `Range` header, if any.
     pub range: Option<String>,
+    /// Every header, as sent (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+/// One scripted misbehaviour of the server, for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (500, 503, ...) and an empty body.
+    Status(u16),
+    /// Send the headers and `after` bytes of the body, then reset the
+    /// connection (TCP RST).
+    Reset {
+        /// Body bytes sent before the reset.
+        after: u64,
+    },
+    /// Send the headers (with the right `Content-Length`) and `after` bytes
+    /// of the body, then close the connection.
+    Truncate {
+        /// Body bytes sent before closing.
+        after: u64,
+    },
+    /// Send the headers and `after` bytes, then go silent for `pause`
+    /// (longer than the client's read timeout), then close.
+    Stall {
+        /// Body bytes sent before going silent.
+        after: u64,
+        /// How long to stay silent.
+        pause: Duration,
+    },
+    /// The right length, wrong bytes: the body's byte at `at` (or its last
+    /// byte, when shorter) is flipped.
+    Corrupt {
+        /// Offset (within the body sent) of the flipped byte.
+        at: u64,
+    },
+    /// `Content-Length` announces `extra` bytes more than the body; the body
+    /// is sent, then the connection is closed.
+    LengthTooLong {
+        /// Bytes announced but never sent.
+        extra: u64,
+    },
+    /// `Content-Length` announces `less` bytes fewer than the body; the whole
+    /// body is sent anyway (garbage for a keep-alive client), then the
+    /// connection is closed.
+    LengthTooShort {
+        /// Bytes sent beyond the announced length.
+        less: u64,
+    },
+    /// A range request is answered `200` with the whole file.
+    IgnoreRange,
+    /// A range request is answered `206` for the range starting at byte 0.
+    WrongRange,
+    /// `302 Found` to this URL prefix (the request path is appended).
+    Redirect(String),
+}
+
+impl Fault {
+    /// A short name for reports.
+    pub fn name(&self) -> String {
+        match self {
+            Fault::Status(code) => format!("status {code}"),
+            Fault::Reset { after } => format!("reset after {after} B"),
+            Fault::Truncate { after } => format!("truncate after {after} B"),
+            Fault::Stall { after, pause } => format!("stall {pause:?} after {after} B"),
+            Fault::Corrupt { at } => format!("wrong byte at {at}"),
+            Fault::LengthTooLong { extra } => format!("Content-Length +{extra}"),
+            Fault::LengthTooShort { less } => format!("Content-Length -{less}"),
+            Fault::IgnoreRange => "range ignored (200)".to_string(),
+            Fault::WrongRange => "wrong range (206 from 0)".to_string(),
+            Fault::Redirect(to) => format!("redirect to {to}"),
+        }
+    }
+}
+
+/// A fault that the server injected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// The request path.
+    pub path: String,
+    /// The request's `Range` header, if any.
+    pub range: Option<String>,
+    /// What was done.
+    pub fault: Fault,
 }
 
 #[derive(Default)]
 struct State {
     log: Vec<Request>,
-    /// path -> bytes to send before cutting the connection (once).
-    cut_once: HashMap<String, u64>,
+    /// path -> faults for its next requests, in order.
+    script: HashMap<String, VecDeque<Fault>>,
+    /// Faults for the next requests of any path (after the per-path script).
+    any: VecDeque<Fault>,
+    injected: Vec<Injected>,
+    /// Body bytes per tick, and the tick, when throttled.
+    throttle: Option<(usize, Duration)>,
 }
 
 /// A running file server on 127.0.0.1; stopped on drop.
@@ -85,8 +175,45 @@ impl FileServer {
     /// The next response for `path` sends its full headers, then only `bytes`
     /// bytes of the body, then closes the connection.
     pub fn cut_once(&self, path: &str, bytes: u64) {
+        self.script(path, [Fault::Truncate { after: bytes }]);
+    }
+
+    /// Appends `faults` to the script of `path`: its next requests get them,
+    /// one each, in order.
+    pub fn script(&self, path: &str, faults: impl IntoIterator<Item = Fault>) {
         let key = format!("/{}", path.trim_start_matches('/'));
-        self.state.lock().unwrap().cut_once.insert(key, bytes);
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .entry(key)
+            .or_default()
+            .extend(faults);
+    }
+
+    /// Appends `faults` for the next requests, whatever their path.
+    pub fn script_any(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.lock().unwrap().any.extend(faults);
+    }
+
+    /// Forgets the faults not injected yet; returns how many there were.
+    pub fn clear_script(&self) -> usize {
+        let mut st = self.state.lock().unwrap();
+        let n = st.script.values().map(VecDeque::len).sum::<usize>() + st.any.len();
+        st.script.clear();
+        st.any.clear();
+        n
+    }
+
+    /// Every fault injected so far, in order.
+    pub fn injected(&self) -> Vec<Injected> {
+        self.state.lock().unwrap().injected.clone()
+    }
+
+    /// Sends every body `bytes` bytes at a time, pausing `tick` between
+    /// (`None`: full speed).
+    pub fn throttle(&self, rate: Option<(usize, Duration)>) {
+        self.state.lock().unwrap().throttle = rate;
     }
 }
 
@@ -119,6 +246,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             parts.next().unwrap_or("/").to_string(),
         );
         let mut range = None;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -128,51 +256,93 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             if h.is_empty() {
                 break;
             }
-            if let Some((name, value)) = h.split_once(':')
-                && name.eq_ignore_ascii_case("range")
-            {
-                range = Some(value.trim().to_string());
+            if let Some((name, value)) = h.split_once(':') {
+                if name.eq_ignore_ascii_case("range") {
+                    range = Some(value.trim().to_string());
+                }
+                headers.push((name.trim().to_string(), value.trim().to_string()));
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
-        let cut = {
+        let (fault, throttle) = {
             let mut st = state.lock().unwrap();
             st.log.push(Request {
                 path: path.clone(),
                 range: range.clone(),
+                headers,
             });
-            st.cut_once.remove(&path)
+            let scripted = st.script.get_mut(&path).and_then(VecDeque::pop_front);
+            let fault = scripted.or_else(|| st.any.pop_front());
+            if let Some(fault) = &fault {
+                st.injected.push(Injected {
+                    path: path.clone(),
+                    range: range.clone(),
+                    fault: fault.clone(),
+                });
+            }
+            (fault, st.throttle)
         };
-        if !respond(&mut out, root, &method, &path, range.as_deref(), cut) {
+        let served = Served {
+            method: &method,
+            path: &path,
+            range: range.as_deref(),
+            fault,
+            throttle,
+        };
+        if !respond(&mut out, root, served) {
             return;
         }
     }
 }
 
+/// One request to answer.
+struct Served<'a> {
+    method: &'a str,
+    path: &'a str,
+    range: Option<&'a str>,
+    fault: Option<Fault>,
+    throttle: Option<(usize, Duration)>,
+}
+
 /// Writes one response; `false` when the connection must close.
-fn respond(
-    out: &mut TcpStream,
-    root: &Path,
-    method: &str,
-    path: &str,
-    range: Option<&str>,
-    cut: Option<u64>,
-) -> bool {
+fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     let simple = |out: &mut TcpStream, status: &str| {
         let _ = write!(out, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
         true
     };
-    if method != "GET" {
+    if let Some(Fault::Redirect(to)) = &req.fault {
+        let _ = write!(
+            out,
+            "HTTP/1.1 302 Found\r\nLocation: {to}{}\r\nContent-Length: 0\r\n\r\n",
+            req.path
+        );
+        return true;
+    }
+    if let Some(Fault::Status(code)) = req.fault {
+        let reason = match code {
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            429 => "Too Many Requests",
+            _ => "Fault",
+        };
+        return simple(out, &format!("{code} {reason}"));
+    }
+    if req.method != "GET" {
         return simple(out, "405 Method Not Allowed");
     }
-    let Some(file) = resolve(root, path) else {
+    let Some(file) = resolve(root, req.path) else {
         return simple(out, "404 Not Found");
     };
     let Ok(bytes) = std::fs::read(&file) else {
         return simple(out, "404 Not Found");
     };
     let total = bytes.len() as u64;
-    let (status, start, end) = match range.and_then(parse_range) {
+    let range = match req.fault {
+        Some(Fault::IgnoreRange) => None,
+        _ => req.range.and_then(parse_range),
+    };
+    let (status, mut start, end) = match range {
         Some((start, _)) if start >= total => {
             let _ = write!(
                 out,
@@ -187,10 +357,22 @@ fn respond(
         ),
         None => ("200 OK", 0, total),
     };
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n",
-        end - start
-    );
+    if req.fault == Some(Fault::WrongRange) {
+        start = 0;
+    }
+    let mut body = bytes[start as usize..end as usize].to_vec();
+    let mut announced = end - start;
+    match req.fault {
+        Some(Fault::Corrupt { at }) if !body.is_empty() => {
+            let i = (at as usize).min(body.len() - 1);
+            body[i] ^= 0xff;
+        }
+        Some(Fault::LengthTooLong { extra }) => announced += extra,
+        Some(Fault::LengthTooShort { less }) => announced = announced.saturating_sub(less),
+        _ => {}
+    }
+    let mut head =
+        format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nAccept-Ranges: bytes\r\n");
     if start > 0 || end < total || status.starts_with("206") {
         head.push_str(&format!(
             "Content-Range: bytes {start}-{}/{total}\r\n",
@@ -201,16 +383,88 @@ fn respond(
     if out.write_all(head.as_bytes()).is_err() {
         return false;
     }
-    let body = &bytes[start as usize..end as usize];
-    match cut {
-        Some(n) => {
-            let _ = out.write_all(&body[..(n as usize).min(body.len())]);
+    let prefix = |after: u64| &body[..(after as usize).min(body.len())];
+    match req.fault {
+        Some(Fault::Truncate { after }) => {
+            let _ = send(out, prefix(after), req.throttle);
             let _ = out.flush();
             let _ = out.shutdown(std::net::Shutdown::Both);
             false
         }
-        None => out.write_all(body).is_ok(),
+        Some(Fault::Reset { after }) => {
+            let _ = send(out, prefix(after), req.throttle);
+            let _ = out.flush();
+            reset(out);
+            false
+        }
+        Some(Fault::Stall { after, pause }) => {
+            let _ = send(out, prefix(after), req.throttle);
+            let _ = out.flush();
+            std::thread::sleep(pause);
+            let _ = out.shutdown(std::net::Shutdown::Both);
+            false
+        }
+        Some(Fault::LengthTooLong { .. } | Fault::LengthTooShort { .. }) => {
+            let _ = send(out, &body, req.throttle);
+            let _ = out.flush();
+            let _ = out.shutdown(std::net::Shutdown::Both);
+            false
+        }
+        _ => send(out, &body, req.throttle).is_ok(),
     }
+}
+
+/// Writes `body`, in throttled slices when asked.
+fn send(
+    out: &mut TcpStream,
+    body: &[u8],
+    throttle: Option<(usize, Duration)>,
+) -> std::io::Result<()> {
+    match throttle {
+        None => out.write_all(body),
+        Some((chunk, tick)) => {
+            for piece in body.chunks(chunk.max(1)) {
+                out.write_all(piece)?;
+                out.flush()?;
+                std::thread::sleep(tick);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Closes `conn` with a TCP RST (`SO_LINGER` of zero), not a FIN.
+fn reset(conn: &mut TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        #[repr(C)]
+        struct Linger {
+            onoff: i32,
+            linger: i32,
+        }
+        unsafe extern "C" {
+            fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
+        }
+        const SOL_SOCKET: i32 = 1;
+        const SO_LINGER: i32 = 13;
+        let linger = Linger {
+            onoff: 1,
+            linger: 0,
+        };
+        // SAFETY: a valid socket descriptor and a pointer to a live `struct linger`.
+        unsafe {
+            setsockopt(
+                conn.as_raw_fd(),
+                SOL_SOCKET,
+                SO_LINGER,
+                &linger,
+                std::mem::size_of::<Linger>() as u32,
+            );
+        }
+    }
+    // Dropping the last handle closes the socket: with a zero linger, an RST.
+    let _ = conn.shutdown(std::net::Shutdown::Read);
 }
 
 fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
