@@ -40,6 +40,7 @@ fn quick() -> Options {
             max_delay: Duration::from_millis(20),
         },
         parallel: Some(3),
+        ..Options::default()
     }
 }
 

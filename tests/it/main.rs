@@ -11,6 +11,7 @@ mod faults;
 mod formats;
 mod git;
 mod hostile;
+#[cfg(feature = "s3")]
 mod s3;
 mod secrets;
 mod support;

@@ -480,6 +480,7 @@ fn tls_is_verified_by_default_and_ssl_verify_is_honoured() {
             max_delay: std::time::Duration::from_millis(300),
         },
         parallel: None,
+        ..Options::default()
     };
     let fetch = |name: &str, opts: &[(&str, String)]| {
         let opts: BTreeMap<String, String> = opts
