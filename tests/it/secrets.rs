@@ -149,7 +149,9 @@ fn tokens_never_reach_output_locks_or_the_cache() {
         .run()
         .unwrap();
     assert_eq!(fs::read_to_string(a.join("model.bin.dvc")).unwrap(), lock);
-    // (b) the password in the declaration's `remote` table.
+    // (b) a password in the declaration's `remote` table: Cargo.toml is
+    // committed, so it is refused, by key, without echoing the value, and
+    // nothing is written.
     let d = s.krate(
         "d",
         &format!(
@@ -158,18 +160,14 @@ fn tokens_never_reach_output_locks_or_the_cache() {
             s.server.url()
         ),
     );
-    fetch(&d).unwrap();
-    let lock = fs::read_to_string(d.join("model.bin.dvc")).unwrap();
-    assert!(
-        lock.contains("user: me") && !lock.contains("password"),
-        "{lock}"
+    let err = fetch(&d).unwrap_err();
+    assert!(err.to_string().contains("remote.password"), "{err}");
+    assert_clean(
+        "the refusal of a password in Cargo.toml",
+        err.to_string().as_bytes(),
     );
-    fetch(&d).unwrap();
-    assert_eq!(
-        fs::read_to_string(d.join("model.bin.dvc")).unwrap(),
-        lock,
-        "fresh"
-    );
+    assert_clean("the refusal's Debug", format!("{err:?}").as_bytes());
+    assert!(!d.join("model.bin.dvc").exists());
     // The custom header remote, named by the declaration.
     let c = s.krate("c", "path = \"model.bin\"\nremote = \"custom\"\n");
     fetch(&c).unwrap();
@@ -332,15 +330,23 @@ fn cli_output_is_clean(s: &Setup, cache: &Path) {
         assert_clean(&format!("stdout of cargo dvc {args:?}"), &out.stdout);
         assert_clean(&format!("stderr of cargo dvc {args:?}"), &out.stderr);
         if i == 0 {
-            // After the import: a second dependency whose `remote` table
-            // holds a password and a custom header's value.
+            // After the import: a second dependency whose remote's custom
+            // header value sits in an uncommitted DVC config file (Cargo.toml
+            // refuses secrets), named by `config` and `remote`.
+            support::write(
+                &krate,
+                "secret.dvcconfig",
+                format!(
+                    "['remote \"hdr\"']\n    url = {}\n    auth = custom\n    \
+                     custom_auth_header = X-Token\n    password = {HEADER_TOKEN}\n",
+                    s.server.url()
+                ),
+            );
             let mut toml = fs::read_to_string(&manifest).unwrap();
             toml.push_str(&format!(
                 "\n[package.metadata.dvc.deps.pw]\nurl = \"{}\"\npath = \"model.bin\"\nout = \"pw/model.bin\"\n\
-                 remote = {{ url = \"{}\", auth = \"custom\", custom_auth_header = \"X-Token\", \
-                 password = \"{HEADER_TOKEN}\" }}\n",
+                 config = \"secret.dvcconfig\"\nremote = \"hdr\"\n",
                 s.secret_url(),
-                s.server.url()
             ));
             fs::write(&manifest, toml).unwrap();
         }
@@ -349,7 +355,7 @@ fn cli_output_is_clean(s: &Setup, cache: &Path) {
     assert_clean("the lock written by cargo dvc import", lock.as_bytes());
     let lock = fs::read_to_string(krate.join("pw/model.bin.dvc")).unwrap();
     assert_clean("the lock written by cargo dvc fetch", lock.as_bytes());
-    assert!(lock.contains("custom_auth_header: X-Token"), "{lock}");
+    assert!(lock.contains("config: secret.dvcconfig\n    remote: hdr\n"), "{lock}");
     assert_eq!(fs::read(krate.join("got.bin")).unwrap(), b"model bytes\n");
 }
 
