@@ -14,23 +14,6 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The keys a dependency table may hold.
 const DEP_KEYS: &[&str] = &["url", "path", "rev", "out", "remote", "config"];
-/// DVC remote options that hold secrets. A declaration is committed (in
-/// `Cargo.toml`) and copied into the lock, so it may not hold any of them:
-/// they belong in the environment, an AWS profile, or an uncommitted file
-/// named by `config = "..."`.
-const SECRET_OPTIONS: &[&str] = &[
-    "secret_access_key",
-    "session_token",
-    "sse_customer_key",
-    "password",
-    "passphrase",
-    "token",
-    "account_key",
-    "sas_token",
-    "client_secret",
-    "connection_string",
-    "oss_key_secret",
-];
 /// The keys `[package.metadata.dvc]` may hold.
 const DVC_KEYS: &[&str] = &["deps"];
 
@@ -345,15 +328,18 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
     })
 }
 
-/// Refuses a secret option anywhere in `value` (a `remote` or `config`
-/// table), naming the key but never showing its value.
+/// Refuses a secret option ([`crate::redact::SECRET_OPTIONS`]) anywhere in
+/// `value` (a `remote` or `config` table), naming the key but never showing
+/// its value: a declaration is committed (in `Cargo.toml`) and copied into
+/// the lock, so credentials belong in the environment, an AWS profile, or an
+/// uncommitted file named by `config = "..."`.
 fn reject_secrets(value: &toml::Value, at: &str) -> Result<()> {
     let Some(table) = value.as_table() else {
         return Ok(());
     };
     for (k, v) in table {
         let key = format!("{at}.{k}");
-        if SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()) {
+        if crate::redact::is_secret_option(k) {
             return Err(Error::new(
                 ErrorKind::Manifest,
                 format!("{key}: a secret does not belong in Cargo.toml (it is committed, and the lock would copy it)"),

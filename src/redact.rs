@@ -50,10 +50,18 @@ pub fn strip_userinfo(url: &str) -> String {
 /// never written to a lock, never printed.
 pub const SECRET_OPTIONS: &[&str] = &[
     "password",
+    "passphrase",
+    "token",
     "secret_access_key",
     "session_token",
     "aws_secret_access_key",
     "aws_session_token",
+    "sse_customer_key",
+    "account_key",
+    "sas_token",
+    "client_secret",
+    "connection_string",
+    "oss_key_secret",
 ];
 
 /// `true` when the option `name` holds a secret (see [`SECRET_OPTIONS`]).
