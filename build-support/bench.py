@@ -488,8 +488,10 @@ class Bench:
         cpdir.mkdir()
 
         def rm(p):
+            # As `rm -rf` / `cargo clean` do. No `chmod -R u+w` first: placed
+            # files may be hard links to cache objects, and making them
+            # writable would change the cache (which then re-verifies).
             if p.is_dir():
-                subprocess.run(["chmod", "-R", "u+w", str(p)])
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()

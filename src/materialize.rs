@@ -273,6 +273,7 @@ fn parent_of(path: &Path) -> Result<&Path> {
 
 /// A hidden, unique sibling of `dest`: `.<name>.dvc-build-<pid>-<n>`.
 fn temp_sibling(dest: &Path) -> PathBuf {
+    remove_abandoned_siblings(dest);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = dest
@@ -280,6 +281,40 @@ fn temp_sibling(dest: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     dest.with_file_name(format!(".{name}.dvc-build-{}-{n}", std::process::id()))
+}
+
+/// Best effort: removes temporary siblings of `dest` (`.<name>.dvc-build-*`)
+/// left by a process killed while placing, once they are a minute old (a
+/// live placement finishes long before, and touches its folder meanwhile).
+fn remove_abandoned_siblings(dest: &Path) {
+    const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.dvc-build-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > ABANDONED);
+        if old {
+            let _ = if meta.is_dir() {
+                fs::remove_dir_all(entry.path())
+            } else {
+                fs::remove_file(entry.path())
+            };
+        }
+    }
 }
 
 /// A relative path that stays inside its folder.
@@ -299,6 +334,33 @@ fn check_relpath(rel: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abandoned_temporary_siblings_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let file = cache.insert_bytes(b"payload", false).unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        // Left by a process killed while placing: one old, one in progress.
+        let old = out.join(".a.bin.dvc-build-1-0");
+        let fresh = out.join(".a.bin.dvc-build-2-0");
+        fs::write(&old, b"half").unwrap();
+        fs::write(&fresh, b"half").unwrap();
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(300);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        place_file(&cache, &file, &out.join("a.bin")).unwrap();
+        assert!(!old.exists(), "an abandoned sibling is removed");
+        assert!(
+            fresh.exists(),
+            "a recent one may belong to a live placement"
+        );
+    }
 
     #[test]
     fn places_idempotently_and_replaces_symlinks() {
