@@ -16,7 +16,7 @@ use dvc_build::remote::{Layout, ObjectKey, Remote, open_remote};
 use dvc_build::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
 
 use crate::support::http::FileServer;
-use crate::support::{self, PythonHttpServer, Registry, out_md5_and_size};
+use crate::support::{self, PythonHttpServer, Registry, out_md5_and_size, pseudo_random};
 
 /// A DVC 3 registry pushed to a local remote, built once per test process.
 struct Fixture {
@@ -55,18 +55,6 @@ fn fixture() -> &'static Fixture {
             _root: root,
         }
     })
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn quick() -> Options {

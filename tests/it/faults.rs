@@ -25,7 +25,7 @@ use dvc_build::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with}
 
 use crate::support::http::{Fault, FileServer};
 use crate::support::invariants::assert_cache_sound;
-use crate::support::{self, Registry};
+use crate::support::{self, Registry, pseudo_random};
 
 /// The client read timeout for these tests (the http remote's `read_timeout`).
 const READ_TIMEOUT: &str = "0.3";
@@ -42,19 +42,6 @@ fn quick() -> Options {
         parallel: Some(3),
         ..Options::default()
     }
-}
-
-/// Deterministic bytes of length `n`, different for each `seed`.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Stores `data` on a DVC 3 remote folder; returns its key.
@@ -318,7 +305,7 @@ fn file_cases(len: u64) -> Vec<(&'static str, Vec<Fault>, bool, Expect)> {
 fn faults_report_every_outcome_and_never_leave_a_bad_file() {
     let tmp = support::tempdir();
     let remote_dir = tmp.path().join("remote");
-    let file = bytes(200_000, 1);
+    let file = pseudo_random(200_000, 1);
     let key = put(&remote_dir, &file, false);
     let server = FileServer::start(&remote_dir);
     let remote = http_remote(&server);
@@ -386,7 +373,7 @@ fn faults_report_every_outcome_and_never_leave_a_bad_file() {
         .map(|i| {
             (
                 format!("d{}/f{i}.bin", i % 3),
-                bytes(20_000 + i * 1000, 100 + i as u64),
+                pseudo_random(20_000 + i * 1000, 100 + i as u64),
             )
         })
         .collect();
@@ -516,10 +503,15 @@ fn faults_report_every_outcome_and_never_leave_a_bad_file() {
 fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
     use Fault::*;
     let reg = Registry::new(&tmp.path().join("reg"));
-    let model = bytes(150_000, 7);
+    let model = pseudo_random(150_000, 7);
     reg.write("model.bin", &model);
     let files: Vec<(String, Vec<u8>)> = (0..5)
-        .map(|i| (format!("f{i}.bin"), bytes(30_000 + i, 50 + i as u64)))
+        .map(|i| {
+            (
+                format!("f{i}.bin"),
+                pseudo_random(30_000 + i, 50 + i as u64),
+            )
+        })
         .collect();
     for (rel, data) in &files {
         reg.write(&format!("data/{rel}"), data);
