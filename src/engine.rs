@@ -235,14 +235,19 @@ impl Engine {
                 let how = materialize::place_file(&self.cache, file, dest)?;
                 // A new link changed the object's link count: let the cache
                 // see it now and record it, so that removing the placed copy
-                // later (`cargo clean`) is not mistaken for an edit.
-                self.cache.get(&file.md5, false)?;
+                // later (`cargo clean`) is not mistaken for an edit. An
+                // up-to-date placement (every warm build) made no link.
+                if how == Placement::Hardlink {
+                    self.cache.get(&file.md5, false)?;
+                }
                 Ok(how)
             }
             Artifact::Dir { md5, files, .. } => {
                 let how = materialize::place_dir(&self.cache, files, dest)?;
-                let objects: Vec<CachedFile> = files.iter().map(|(_, f)| f.clone()).collect();
-                self.cache.record_set(md5, &objects)?;
+                if how != Placement::UpToDate {
+                    let objects: Vec<CachedFile> = files.iter().map(|(_, f)| f.clone()).collect();
+                    self.cache.record_set(md5, &objects)?;
+                }
                 Ok(how)
             }
         }
