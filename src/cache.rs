@@ -164,7 +164,12 @@ impl Cache {
 
     /// Where the object `md5` (a `.dir` manifest when `is_dir`) is stored.
     pub fn object_path(&self, md5: &Md5, is_dir: bool) -> PathBuf {
-        self.root.join("files/md5").join(shard(md5, is_dir))
+        self.objects_dir().join(shard(md5, is_dir))
+    }
+
+    /// The folder holding every object (in 256 subfolders).
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("files/md5")
     }
 
     fn state_path(&self, md5: &Md5, is_dir: bool) -> PathBuf {
@@ -312,8 +317,9 @@ impl Cache {
     }
 
     /// Writes the record [`Cache::get_set`] checks: the current stamp of
-    /// each of `files` (objects just obtained from this cache). Call it
-    /// again after placing them, which changes their link counts.
+    /// each of `files` (objects just obtained from this cache). Placing the
+    /// objects later changes only their link counts, which the check
+    /// tolerates, so the record need not be written again.
     pub fn record_set(&self, key: &Md5, files: &[CachedFile]) -> Result<()> {
         let mut text = String::with_capacity(files.len() * 96);
         for file in files {
@@ -334,7 +340,7 @@ impl Cache {
         let mut files = Vec::with_capacity(objects.len());
         for md5 in objects {
             let (hex, stamp) = lines.next()?.split_once(' ')?;
-            if hex != md5.to_hex() {
+            if hex.as_bytes() != md5.hex_digits() {
                 return None;
             }
             let recorded = Stamp::parse(stamp)?;
@@ -914,16 +920,16 @@ impl Stamp {
             && self.dev == other.dev
     }
 
-    /// `self` (recorded) and `now` differ only by a hard link made or
-    /// removed: ctime and link count moved, while size, mtime, identity and
-    /// the (read-only) mode are untouched. Writing to the object needs a
-    /// `chmod` or changes mtime, so a content change never looks like this;
-    /// deleting a placed copy (`cargo clean`, a new `pull`) does.
+    /// `self` (recorded) and `now` differ at most by hard links made or
+    /// removed since: ctime and the link count may have moved (a link made
+    /// and later removed leaves the count as it was, ctime not), while size,
+    /// mtime, identity and the read-only mode are untouched. Writing to the
+    /// object needs a `chmod` (the mode) and moves mtime, so a content change
+    /// never looks like this; placing a copy, deleting it (`cargo clean`, a
+    /// new `pull`) does. DVC's own state database trusts size, mtime and
+    /// inode alone.
     pub(crate) fn only_links_changed(&self, now: &Stamp) -> bool {
-        self.same_content_as(now)
-            && self.nlink != now.nlink
-            && self.mode == now.mode
-            && !writable(now.mode)
+        self.same_content_as(now) && self.mode == now.mode && !writable(now.mode)
     }
 
     pub(crate) fn parse(text: &str) -> Option<Stamp> {
@@ -987,6 +993,51 @@ mod tests {
         );
         assert!(fs::metadata(&file.path).unwrap().permissions().readonly());
         assert_eq!(cache.get(&file.md5, false).unwrap(), Some(file));
+    }
+
+    #[test]
+    fn links_placed_and_removed_keep_objects_and_sets_trusted() {
+        let (d, cache) = cache();
+        let files: Vec<CachedFile> = (0..3u8)
+            .map(|i| cache.insert_bytes(&[b'x', i], false).unwrap())
+            .collect();
+        let objects: Vec<Md5> = files.iter().map(|f| f.md5).collect();
+        let key = Md5::of(b"the set");
+        assert_eq!(cache.get_set(&key, &objects).unwrap(), Some(files.clone()));
+        // pull, rm -rf, pull, rm -rf, pull: the link count goes up and back
+        // down, ctime moves every time; nothing is hashed or re-recorded.
+        let placed = d.path().join("placed");
+        for round in 0..3 {
+            fs::create_dir(&placed).unwrap();
+            for (i, file) in files.iter().enumerate() {
+                fs::hard_link(&file.path, placed.join(i.to_string())).unwrap();
+            }
+            assert_eq!(
+                cache.trusted_set(&key, &objects),
+                Some(files.clone()),
+                "round {round}, linked"
+            );
+            assert!(matches!(
+                cache.quick_check(&files[0].md5, false).unwrap(),
+                Check::Trusted(_)
+            ));
+            fs::remove_dir_all(&placed).unwrap();
+            assert_eq!(
+                cache.trusted_set(&key, &objects),
+                Some(files.clone()),
+                "round {round}, unlinked"
+            );
+        }
+        // An edit is not a link: the object is hashed and found corrupt.
+        let target = &files[1].path;
+        let mut perms = fs::metadata(target).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(target, perms).unwrap();
+        fs::write(target, b"xy").unwrap();
+        assert_eq!(cache.trusted_set(&key, &objects), None);
+        assert_eq!(cache.get_set(&key, &objects).unwrap(), None);
+        assert!(!target.exists());
     }
 
     #[test]
@@ -1055,17 +1106,21 @@ mod tests {
             ..unlinked
         };
         assert!(!recorded.only_links_changed(&chmodded));
-        // Written (mtime moved), or only ctime moved (chmod and back).
+        // Written: mtime moved.
         let written = Stamp {
             mtime_ns: 5,
             ..unlinked
         };
         assert!(!recorded.only_links_changed(&written));
-        let touched = Stamp {
+        // A link made and removed again: the count is back, ctime moved.
+        let relinked = Stamp {
             ctime_ns: 9,
             ..recorded
         };
-        assert!(!recorded.only_links_changed(&touched));
+        assert!(recorded.only_links_changed(&relinked));
+        // Replaced by another file.
+        let replaced = Stamp { ino: 7, ..unlinked };
+        assert!(!recorded.only_links_changed(&replaced));
     }
 
     #[test]

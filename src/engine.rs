@@ -242,14 +242,10 @@ impl Engine {
                 }
                 Ok(how)
             }
-            Artifact::Dir { md5, files, .. } => {
-                let how = materialize::place_dir(&self.cache, files, dest)?;
-                if how != Placement::UpToDate {
-                    let objects: Vec<CachedFile> = files.iter().map(|(_, f)| f.clone()).collect();
-                    self.cache.record_set(md5, &objects)?;
-                }
-                Ok(how)
-            }
+            // The set record of a directory's objects tolerates link-count
+            // changes (see `Cache::get_set`): 2,000 links need no 2,000
+            // `stat`s and a rewrite after them.
+            Artifact::Dir { files, .. } => materialize::place_dir(&self.cache, files, dest),
         }
     }
 

@@ -47,6 +47,18 @@ impl Md5 {
     pub fn to_hex(&self) -> String {
         self.to_string()
     }
+
+    /// The 32 lowercase hex digits as ASCII bytes, without allocating (for
+    /// comparing with a record on a hot path).
+    pub fn hex_digits(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        out
+    }
 }
 
 impl FromStr for Md5 {
@@ -91,10 +103,9 @@ fn hex_value(c: u8) -> Option<u8> {
 
 impl fmt::Display for Md5 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        let digits = self.hex_digits();
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
     }
 }
 

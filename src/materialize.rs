@@ -68,7 +68,7 @@ pub fn place_file(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<Place
         .with_help("remove or rename that folder"));
     }
     let tmp = temp_sibling(dest);
-    let how = match put(cache, file, &tmp, dest, &mut true, &mut Linker::default()) {
+    let how = match put(cache, file, &tmp, dest, &mut true, &mut Linker::new(cache)) {
         Ok(how) => how,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -96,32 +96,28 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
     let tmp = temp_sibling(dest);
     let built = (|| -> Result<Placement> {
         fs::create_dir(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        // Report the least efficient method used: Copy, else Hardlink, else Reflink.
-        let mut used = Placement::Reflink;
-        let mut try_reflink = true;
         let mut made = std::collections::HashSet::new();
-        let mut linker = Linker::default();
-        for (rel, file) in files {
-            let final_path = dest.join(rel);
+        for (rel, _) in files {
             let path = tmp.join(rel);
             let sub = parent_of(&path)?;
             if !made.contains(sub) {
                 fs::create_dir_all(sub).map_err(|e| Error::io("create", sub, e))?;
                 made.insert(sub.to_path_buf());
             }
+        }
+        let mut try_reflink = true;
+        let mut linker = Linker::new(cache);
+        let mut used = Placement::Reflink;
+        for (rel, file) in files {
             let how = put(
                 cache,
                 file,
-                &path,
-                &final_path,
+                &tmp.join(rel),
+                &dest.join(rel),
                 &mut try_reflink,
                 &mut linker,
             )?;
-            used = match (used, how) {
-                (Placement::Copy, _) | (_, Placement::Copy) => Placement::Copy,
-                (Placement::Hardlink, _) | (_, Placement::Hardlink) => Placement::Hardlink,
-                _ => Placement::Reflink,
-            };
+            used = least_efficient(used, how);
         }
         Ok(used)
     })();
@@ -160,6 +156,16 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
     Ok(how)
 }
 
+/// The least efficient of two methods, Copy, else Hardlink, else Reflink:
+/// what a directory placement reports.
+fn least_efficient(a: Placement, b: Placement) -> Placement {
+    match (a, b) {
+        (Placement::Copy, _) | (_, Placement::Copy) => Placement::Copy,
+        (Placement::Hardlink, _) | (_, Placement::Hardlink) => Placement::Hardlink,
+        _ => Placement::Reflink,
+    }
+}
+
 /// Puts a new file at `tmp` holding `file`; `dest` is where it will end up
 /// (the key of its placement record).
 ///
@@ -196,50 +202,72 @@ fn put(
     Ok(how)
 }
 
-/// Makes hard links, keeping a handle on every folder it has linked from or
-/// into: each link then resolves one path component, not two full paths
-/// (a 2,000-file directory makes 2,000 links).
-#[derive(Default)]
+/// Makes hard links from the cache's objects, keeping a handle on the
+/// objects folder and on every folder it has linked into: each link then
+/// resolves two short relative paths, not two full ones (a 2,000-file
+/// directory makes 2,000 links).
 struct Linker {
+    #[cfg(unix)]
+    objects: Option<(PathBuf, rustix::fd::OwnedFd)>,
     #[cfg(unix)]
     folders: std::collections::HashMap<PathBuf, rustix::fd::OwnedFd>,
 }
 
 impl Linker {
-    #[cfg(unix)]
-    fn link(&mut self, src: &Path, dst: &Path) -> io::Result<()> {
-        let (Some(src_dir), Some(src_name), Some(dst_dir), Some(dst_name)) =
-            (src.parent(), src.file_name(), dst.parent(), dst.file_name())
-        else {
-            return fs::hard_link(src, dst);
-        };
-        self.open(src_dir)?;
-        self.open(dst_dir)?;
-        let (Some(from), Some(to)) = (self.folders.get(src_dir), self.folders.get(dst_dir)) else {
-            return fs::hard_link(src, dst);
-        };
-        rustix::fs::linkat(from, src_name, to, dst_name, rustix::fs::AtFlags::empty())
-            .map_err(io::Error::from)
+    /// A linker for objects of `cache`.
+    fn new(cache: &Cache) -> Linker {
+        #[cfg(unix)]
+        {
+            let dir = cache.objects_dir();
+            let objects = open_folder(&dir).ok().map(|fd| (dir, fd));
+            Linker {
+                objects,
+                folders: std::collections::HashMap::new(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = cache;
+            Linker {}
+        }
     }
 
     #[cfg(unix)]
-    fn open(&mut self, dir: &Path) -> io::Result<()> {
-        use rustix::fs::{Mode, OFlags};
-        if !self.folders.contains_key(dir) {
-            let fd = rustix::fs::open(
-                dir,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            self.folders.insert(dir.to_path_buf(), fd);
+    fn link(&mut self, src: &Path, dst: &Path) -> io::Result<()> {
+        let Some((objects, from)) = &self.objects else {
+            return fs::hard_link(src, dst);
+        };
+        let (Ok(src_rel), Some(dst_dir), Some(dst_name)) =
+            (src.strip_prefix(objects), dst.parent(), dst.file_name())
+        else {
+            return fs::hard_link(src, dst);
+        };
+        if !self.folders.contains_key(dst_dir) {
+            let fd = open_folder(dst_dir)?;
+            self.folders.insert(dst_dir.to_path_buf(), fd);
         }
-        Ok(())
+        let Some(to) = self.folders.get(dst_dir) else {
+            return fs::hard_link(src, dst);
+        };
+        rustix::fs::linkat(from, src_rel, to, dst_name, rustix::fs::AtFlags::empty())
+            .map_err(io::Error::from)
     }
 
     #[cfg(not(unix))]
     fn link(&mut self, src: &Path, dst: &Path) -> io::Result<()> {
         fs::hard_link(src, dst)
     }
+}
+
+#[cfg(unix)]
+fn open_folder(dir: &Path) -> io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
 }
 
 /// `true` when `dest` is a regular file (not a symlink) holding `file`.
