@@ -49,6 +49,7 @@ use tempfile::NamedTempFile;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{self, Hasher, Md5};
+use crate::parallel;
 
 /// The environment variable that overrides the cache location.
 pub const CACHE_DIR_ENV: &str = "DVC_BUILD_CACHE_DIR";
@@ -333,30 +334,44 @@ impl Cache {
         self.write_record_file(&self.set_path(key), text.as_bytes())
     }
 
-    /// The set's objects when every one matches its recorded stamp.
+    /// The set's objects when every one matches its recorded stamp. The
+    /// `stat`s run on a few threads (lookups do not wait on one another).
     fn trusted_set(&self, key: &Md5, objects: &[Md5]) -> Option<Vec<CachedFile>> {
         let text = fs::read_to_string(self.set_path(key)).ok()?;
         let mut lines = text.lines();
-        let mut files = Vec::with_capacity(objects.len());
+        let mut recorded = Vec::with_capacity(objects.len());
         for md5 in objects {
             let (hex, stamp) = lines.next()?.split_once(' ')?;
             if hex.as_bytes() != md5.hex_digits() {
                 return None;
             }
-            let recorded = Stamp::parse(stamp)?;
-            let path = self.object_path(md5, false);
-            let meta = fs::symlink_metadata(&path).ok()?;
-            let now = Stamp::of(&meta);
-            if !(meta.is_file() && (now == recorded || recorded.only_links_changed(&now))) {
-                return None;
-            }
-            files.push(CachedFile {
-                md5: *md5,
-                size: meta.len(),
-                path,
-            });
+            recorded.push((md5, Stamp::parse(stamp)?));
         }
-        lines.next().is_none().then_some(files)
+        if lines.next().is_some() {
+            return None;
+        }
+        let chunks = parallel::map_chunks(&recorded, |chunk| {
+            let mut files = Vec::with_capacity(chunk.len());
+            for &(md5, recorded) in chunk {
+                let path = self.object_path(md5, false);
+                let meta = fs::symlink_metadata(&path).ok()?;
+                let now = Stamp::of(&meta);
+                if !(meta.is_file() && (now == recorded || recorded.only_links_changed(&now))) {
+                    return None;
+                }
+                files.push(CachedFile {
+                    md5: *md5,
+                    size: meta.len(),
+                    path,
+                });
+            }
+            Some(files)
+        });
+        let mut files = Vec::with_capacity(objects.len());
+        for chunk in chunks {
+            files.extend(chunk?);
+        }
+        Some(files)
     }
 
     fn set_path(&self, key: &Md5) -> PathBuf {

@@ -29,6 +29,7 @@ pub mod hash;
 pub mod lock;
 pub mod manifest;
 pub mod materialize;
+mod parallel;
 pub mod progress;
 pub mod project;
 pub mod redact;

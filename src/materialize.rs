@@ -105,21 +105,41 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
                 made.insert(sub.to_path_buf());
             }
         }
+        let Some(((first_rel, first), rest)) = files.split_first() else {
+            return Ok(Placement::Reflink);
+        };
+        // The first file finds out whether this file system clones; the
+        // rest are placed on a few threads (links into different folders do
+        // not wait on one another).
         let mut try_reflink = true;
-        let mut linker = Linker::new(cache);
-        let mut used = Placement::Reflink;
-        for (rel, file) in files {
-            let how = put(
-                cache,
-                file,
-                &tmp.join(rel),
-                &dest.join(rel),
-                &mut try_reflink,
-                &mut linker,
-            )?;
-            used = least_efficient(used, how);
-        }
-        Ok(used)
+        let first_how = put(
+            cache,
+            first,
+            &tmp.join(first_rel),
+            &dest.join(first_rel),
+            &mut try_reflink,
+            &mut Linker::new(cache),
+        )?;
+        let chunks = crate::parallel::map_chunks(rest, |chunk| {
+            let mut try_reflink = try_reflink;
+            let mut linker = Linker::new(cache);
+            let mut used = first_how;
+            for (rel, file) in chunk {
+                let how = put(
+                    cache,
+                    file,
+                    &tmp.join(rel),
+                    &dest.join(rel),
+                    &mut try_reflink,
+                    &mut linker,
+                )?;
+                used = least_efficient(used, how);
+            }
+            Ok(used)
+        });
+        chunks
+            .into_iter()
+            .try_fold(first_how, |used, how| Ok(least_efficient(used, how?)))
     })();
     let how = match built {
         Ok(how) => how,
