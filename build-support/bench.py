@@ -171,15 +171,24 @@ class Bench:
         return [str(self.cargo_dvc), "dvc", *args]
 
     def side_by_side(self, ours_fn, theirs_fn, runs=None):
-        """Alternates: setup+run ours, setup+run theirs. Each fn returns seconds."""
+        """Alternates: setup+run ours, setup+run theirs. Each fn returns seconds.
+
+        Dirty pages are written out before every run (untimed): otherwise a
+        run competes with the write-back of the gigabytes earlier runs wrote,
+        and which side pays for it depends on the order."""
         a, b = [], []
+
+        def clean(fn):
+            os.sync()
+            return fn()
+
         for i in range(runs or self.runs):
             if i % 2 == 0:
-                a.append(ours_fn())
-                b.append(theirs_fn())
+                a.append(clean(ours_fn))
+                b.append(clean(theirs_fn))
             else:
-                b.append(theirs_fn())
-                a.append(ours_fn())
+                b.append(clean(theirs_fn))
+                a.append(clean(ours_fn))
         return statistics.median(a), statistics.median(b), a, b
 
     def record(self, name, value, detail):
@@ -303,23 +312,34 @@ class Bench:
             time.sleep(2)
 
     # ---------- figures ----------
-    def import_pair(self, reg, path, out, rss=False):
-        """(ours_fn, theirs_fn) for a cold import of `path` from `reg`."""
+    def import_pair(self, reg, path, out, rss=False, discard=False):
+        """(ours_fn, theirs_fn) for a cold import of `path` from `reg`.
+
+        `discard`: remove each run's folder once it is measured. For big
+        files: the freed page cache is what the next run writes into. Kept,
+        every run takes memory never used before, and on a VM the first touch
+        of a page is a fault to the hypervisor (here it tripled the time of
+        writing 256 MiB, for both sides, but not md5sum's)."""
+        def finish(d, took):
+            if discard:
+                shutil.rmtree(d, ignore_errors=True)
+            return took
+
         def ours():
             d = self.fresh("ours")
             self.crate(d / "c")
             cmd = self.ours("import", "-q", str(reg), path, "-o", out)
             if rss:
-                return self.rss(cmd, d / "c", self.our_env(d / "cache"))
-            return timed(cmd, cwd=d / "c", env=self.our_env(d / "cache"))
+                return finish(d, self.rss(cmd, d / "c", self.our_env(d / "cache")))
+            return finish(d, timed(cmd, cwd=d / "c", env=self.our_env(d / "cache")))
 
         def theirs():
             d = self.fresh("dvc")
             self.dvc_project(d)
             cmd = [self.dvc, "import", "-q", str(reg), path, "-o", out]
             if rss:
-                return self.rss(cmd, d, self.env)
-            return timed(cmd, cwd=d, env=self.env)
+                return finish(d, self.rss(cmd, d, self.env))
+            return finish(d, timed(cmd, cwd=d, env=self.env))
 
         return ours, theirs
 
@@ -329,7 +349,7 @@ class Bench:
         return int(out.read_text().split()[-1]) / 1024.0  # MiB
 
     def fig_big(self, names):
-        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin")
+        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin", discard=True)
         src = self.remote_obj("data/big.bin.dvc")
 
         def md5sum():
@@ -534,13 +554,13 @@ class Bench:
             )
 
     def fig_rss(self, names):
-        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin", rss=True)
+        ours, theirs = self.import_pair(self.reg, "data/big.bin", "big.bin", rss=True, discard=True)
         runs = min(self.runs, 3)
         ma, mb, _, _ = self.side_by_side(ours, theirs, runs=runs)
         if "rss" in names:
             self.record("rss", ma / mb, f"ours {ma:.1f} MiB, dvc {mb:.1f} MiB")
         if "rss-flat" in names:
-            ours_h, theirs_h = self.import_pair(self.reg, "data/huge.bin", "huge.bin", rss=True)
+            ours_h, theirs_h = self.import_pair(self.reg, "data/huge.bin", "huge.bin", rss=True, discard=True)
             mh, mdh, _, _ = self.side_by_side(ours_h, theirs_h, runs=1)
             self.record(
                 "rss-flat", mh / ma,
@@ -548,7 +568,7 @@ class Bench:
             )
 
     def fig_s3(self):
-        ours, theirs = self.import_pair(self.reg_s3, "data/big.bin", "big.bin")
+        ours, theirs = self.import_pair(self.reg_s3, "data/big.bin", "big.bin", discard=True)
         ma, mb, _, _ = self.side_by_side(ours, theirs)
         self.record("s3", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s")
 
