@@ -4,9 +4,9 @@
 //!
 //! * **`.gitignore`**: inside a git work tree, DVC appends `/<name>` (glob
 //!   characters escaped) to the `.gitignore` in the output's folder, unless
-//!   that exact line is there; [`gitignore`] does the same, byte for byte.
-//!   (DVC also skips an output some other ignore rule already covers; we
-//!   only look for the exact line.)
+//!   git already ignores the output by some rule or that exact line is
+//!   there; [`gitignore`] does the same, byte for byte (asking
+//!   `git check-ignore`, only when the line is not there already).
 //! * **The DVC cache**: `dvc status` reports an output whose objects are not
 //!   in `.dvc/cache` as "not in cache", however right its bytes are. In a
 //!   DVC project (a `.dvc` folder at or above the crate, inside the same git
@@ -15,7 +15,7 @@
 //!   DVC 3's layout, as `dvc pull` would have fetched them.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, CachedFile};
@@ -31,9 +31,10 @@ fn git_work_tree(path: &Path) -> Option<PathBuf> {
 }
 
 /// Adds `/<file name of out>` to the `.gitignore` beside `out` (an absolute
-/// path), as `dvc import` and `dvc pull` do, when `out` is inside a git work
-/// tree. Returns `true` when the file changed.
-pub fn gitignore(out: &Path) -> Result<bool> {
+/// path; a folder when `is_dir`), as `dvc import` and `dvc pull` do, when
+/// `out` is inside a git work tree and git does not ignore it yet. Returns
+/// `true` when the file changed.
+pub fn gitignore(out: &Path, is_dir: bool) -> Result<bool> {
     let (Some(dir), Some(name)) = (out.parent(), out.file_name()) else {
         return Ok(false);
     };
@@ -42,17 +43,16 @@ pub fn gitignore(out: &Path) -> Result<bool> {
     }
     let entry = format!("/{}", escape(&name.to_string_lossy()));
     let path = dir.join(".gitignore");
-    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| Error::io("read", &path, e))?;
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
     if text.lines().any(|line| line == entry) {
+        return Ok(false);
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    if crate::git::ignores(dir, name, is_dir) == Some(true) {
         return Ok(false);
     }
     let prefix = if text.is_empty() || text.ends_with('\n') {
@@ -60,8 +60,11 @@ pub fn gitignore(out: &Path) -> Result<bool> {
     } else {
         "\n"
     };
-    file.seek(SeekFrom::End(0))
-        .and_then(|_| file.write_all(format!("{prefix}{entry}\n").as_bytes()))
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(format!("{prefix}{entry}\n").as_bytes()))
         .map_err(|e| Error::io("write", &path, e))?;
     Ok(true)
 }
@@ -157,15 +160,50 @@ mod tests {
         let root = tmp.path();
         let out = root.join("assets/model[1].bin");
         // Not in a git work tree: nothing.
-        assert!(!gitignore(&out).unwrap());
-        fs::create_dir_all(root.join(".git")).unwrap();
+        assert!(!gitignore(&out, false).unwrap());
+        let init = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .arg(root)
+            .status()
+            .unwrap();
+        assert!(init.success());
         fs::create_dir_all(root.join("assets")).unwrap();
         fs::write(root.join("assets/.gitignore"), "/other").unwrap();
-        assert!(gitignore(&out).unwrap());
-        assert!(!gitignore(&out).unwrap(), "once only");
+        assert!(gitignore(&out, false).unwrap());
+        assert!(!gitignore(&out, false).unwrap(), "once only");
         assert_eq!(
             fs::read_to_string(root.join("assets/.gitignore")).unwrap(),
             "/other\n/model\\[1\\].bin\n"
+        );
+    }
+
+    #[test]
+    fn outputs_git_already_ignores_get_no_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let init = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .arg(root)
+            .status()
+            .unwrap();
+        assert!(init.success());
+        fs::write(root.join(".gitignore"), "*.onnx\ndata/\n").unwrap();
+        fs::write(root.join(".git/info/exclude"), "/excluded.bin\n").unwrap();
+        // Ignored by a pattern in a parent folder, by a folder-only pattern
+        // (before the folder exists), by .git/info/exclude.
+        assert!(!gitignore(&root.join("models/a.onnx"), false).unwrap());
+        assert!(!gitignore(&root.join("data"), true).unwrap());
+        assert!(!gitignore(&root.join("excluded.bin"), false).unwrap());
+        assert!(!root.join("models/.gitignore").exists());
+        // A file called `data` is not a folder: `data/` does not cover it.
+        assert!(gitignore(&root.join("sub/data"), false).unwrap());
+        assert_eq!(
+            fs::read_to_string(root.join("sub/.gitignore")).unwrap(),
+            "/data\n"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join(".gitignore")).unwrap(),
+            "*.onnx\ndata/\n"
         );
     }
 }

@@ -209,7 +209,10 @@ impl<'a> Context<'a> {
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
         drop(bar);
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
-        dvc_project::gitignore(&package.root.join(&dep.out))?;
+        dvc_project::gitignore(
+            &package.root.join(&dep.out),
+            matches!(updated.artifact, Artifact::Dir { .. }),
+        )?;
         self.shell.status(
             "Locked",
             format!(
@@ -300,7 +303,10 @@ impl<'a> Context<'a> {
                     let how = self
                         .engine
                         .place(&synced.artifact, &dest)
-                        .and_then(|how| dvc_project::gitignore(&dest).map(|_| how))
+                        .and_then(|how| {
+                            let is_dir = matches!(synced.artifact, Artifact::Dir { .. });
+                            dvc_project::gitignore(&dest, is_dir).map(|_| how)
+                        })
                         .map_err(|e| e.with_dependency(&dep.name))?;
                     // The artifact is in place; a DVC cache we cannot fill
                     // only makes `dvc status` say "not in cache".

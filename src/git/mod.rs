@@ -35,6 +35,37 @@ use std::str::FromStr;
 pub use db::GitDatabase;
 pub use remote::GitRemote;
 
+/// Whether git ignores `name` (a file or, when `is_dir`, a folder in `dir`,
+/// a folder of a work tree) by any rule: `.gitignore` files at any level,
+/// `.git/info/exclude`, `core.excludesFile`. Tracked files count as ignored
+/// when a rule says so, as DVC's own check has it. `None` when git cannot
+/// tell (no git, not a repository).
+pub(crate) fn ignores(dir: &std::path::Path, name: &std::ffi::OsStr, is_dir: bool) -> Option<bool> {
+    // `./`: a name starting with `:` is not pathspec magic.
+    let mut path = std::ffi::OsString::from("./");
+    path.push(name);
+    if is_dir {
+        // A pattern with a trailing `/` matches folders only; the folder
+        // may not exist yet.
+        path.push("/");
+    }
+    let status = cmd::git(None)
+        // Paths here are pathnames, and check-ignore refuses literal magic.
+        .env_remove("GIT_LITERAL_PATHSPECS")
+        .current_dir(dir)
+        .args(["check-ignore", "-q", "--no-index", "--"])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    match status.code() {
+        Some(0) => Some(true),
+        Some(1) => Some(false),
+        _ => None,
+    }
+}
+
 /// `path` as git names it: `/`-separated, no `.` or empty parts; `..` refused.
 pub(crate) fn normalize_path(path: &str) -> crate::error::Result<String> {
     read::normalize(path)

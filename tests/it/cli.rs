@@ -47,6 +47,61 @@ fn publish_v2(reg: &Registry) {
     reg.tag("v2");
 }
 
+/// `.gitignore` entries where the project's ignore rules already cover an
+/// output (a glob, a folder-only pattern, `.git/info/exclude`) or exclude
+/// it again (`!`): byte for byte what `dvc import` leaves, as it asks git's
+/// rules first.
+#[test]
+fn gitignore_entries_follow_the_projects_ignore_rules_as_dvc_does() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    reg.write("models/keep.bin", "kept\n");
+    reg.add(&["models/keep.bin"]);
+    reg.commit("keep");
+    reg.push();
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let imports: [&[&str]; 4] = [
+        &["models/model.bin", "-o", "assets/model.bin"],
+        &["models/keep.bin", "-o", "assets/keep.bin"],
+        &["data"],
+        &["data", "-o", "excluded"],
+    ];
+    let mut trees = Vec::new();
+    for (name, ours) in [("ours", true), ("dvc", false)] {
+        let dir = root.join(name);
+        support::consumer(&dir);
+        support::write(&dir, "Cargo.toml", MANIFEST);
+        support::write(&dir, ".gitignore", "*.bin\n!keep.bin\ndata/\n");
+        support::write(&dir, ".git/info/exclude", "/excluded/\n");
+        fs::create_dir_all(dir.join("assets")).unwrap();
+        for (i, args) in imports.iter().enumerate() {
+            if ours {
+                let name = format!("dep{i}");
+                let mut cmd = cargo_dvc(&dir, &cache);
+                cmd.args(["import", "-q", &url])
+                    .args(*args)
+                    .args(["--name", &name]);
+                run(&mut cmd);
+            } else {
+                run(dvc(&dir).args(["import", "-q", &url]).args(*args));
+            }
+        }
+        let read = |rel: &str| fs::read_to_string(dir.join(rel)).ok();
+        trees.push((read(".gitignore"), read("assets/.gitignore")));
+    }
+    assert_eq!(trees[0], trees[1], "ours, then dvc's");
+    // Only keep.bin, excluded again by `!keep.bin`, got an entry.
+    assert_eq!(
+        trees[1],
+        (
+            Some("*.bin\n!keep.bin\ndata/\n".to_string()),
+            Some("/keep.bin\n".to_string())
+        )
+    );
+}
+
 /// Issue 4, item 8: every command on one crate, and both invocation forms.
 #[test]
 fn every_command() {
