@@ -105,25 +105,11 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
                 made.insert(sub.to_path_buf());
             }
         }
-        let Some(((first_rel, first), rest)) = files.split_first() else {
-            return Ok(Placement::Reflink);
-        };
-        // The first file finds out whether this file system clones; the
-        // rest are placed on a few threads (links into different folders do
-        // not wait on one another).
-        let mut try_reflink = true;
-        let first_how = put(
-            cache,
-            first,
-            &tmp.join(first_rel),
-            &dest.join(first_rel),
-            &mut try_reflink,
-            &mut Linker::new(cache),
-        )?;
-        let chunks = crate::parallel::map_chunks(rest, |chunk| {
-            let mut try_reflink = try_reflink;
+        // Places some files with one linker: the least efficient method
+        // used, and whether reflinks still work.
+        let place = |chunk: &[(String, CachedFile)], mut try_reflink: bool| {
             let mut linker = Linker::new(cache);
-            let mut used = first_how;
+            let mut used = Placement::Reflink;
             for (rel, file) in chunk {
                 let how = put(
                     cache,
@@ -135,11 +121,18 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
                 )?;
                 used = least_efficient(used, how);
             }
-            Ok(used)
-        });
-        chunks
+            Ok::<_, Error>((used, try_reflink))
+        };
+        // The first file finds out whether this file system clones; the
+        // rest are placed on a few threads (links into different folders do
+        // not wait on one another).
+        let (first, rest) = files.split_at(files.len().min(1));
+        let (first_how, try_reflink) = place(first, true)?;
+        crate::parallel::map_chunks(rest, |chunk| place(chunk, try_reflink))
             .into_iter()
-            .try_fold(first_how, |used, how| Ok(least_efficient(used, how?)))
+            .try_fold(first_how, |used, placed| {
+                Ok(least_efficient(used, placed?.0))
+            })
     })();
     let how = match built {
         Ok(how) => how,

@@ -154,6 +154,15 @@ pub fn fill_dvc_cache(cache: &Cache, artifact: &Artifact, dir: &Path) -> Result<
 mod tests {
     use super::*;
 
+    fn git_init(dir: &Path) {
+        let init = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(init.success());
+    }
+
     #[test]
     fn gitignore_entries_as_dvc_writes_them() {
         let tmp = tempfile::tempdir().unwrap();
@@ -161,12 +170,7 @@ mod tests {
         let out = root.join("assets/model[1].bin");
         // Not in a git work tree: nothing.
         assert!(!gitignore(&out, false).unwrap());
-        let init = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .arg(root)
-            .status()
-            .unwrap();
-        assert!(init.success());
+        git_init(root);
         fs::create_dir_all(root.join("assets")).unwrap();
         fs::write(root.join("assets/.gitignore"), "/other").unwrap();
         assert!(gitignore(&out, false).unwrap());
@@ -181,12 +185,7 @@ mod tests {
     fn outputs_git_already_ignores_get_no_entry() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        let init = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .arg(root)
-            .status()
-            .unwrap();
-        assert!(init.success());
+        git_init(root);
         fs::write(root.join(".gitignore"), "*.onnx\ndata/\n").unwrap();
         fs::write(root.join(".git/info/exclude"), "/excluded.bin\n").unwrap();
         // Ignored by a pattern in a parent folder, by a folder-only pattern
