@@ -227,24 +227,11 @@ impl Engine {
     }
 
     /// Places `artifact` at `dest` (a file, or a directory with exactly its
-    /// files), then refreshes the stamp records: placing links changes the
-    /// objects' link counts.
+    /// files). The links this makes change only the objects' ctime and link
+    /// count, which the cache's stamp check tolerates: nothing to re-record.
     pub fn place(&self, artifact: &Artifact, dest: &Path) -> Result<Placement> {
         match artifact {
-            Artifact::File(file) => {
-                let how = materialize::place_file(&self.cache, file, dest)?;
-                // A new link changed the object's link count: let the cache
-                // see it now and record it, so that removing the placed copy
-                // later (`cargo clean`) is not mistaken for an edit. An
-                // up-to-date placement (every warm build) made no link.
-                if how == Placement::Hardlink {
-                    self.cache.get(&file.md5, false)?;
-                }
-                Ok(how)
-            }
-            // The set record of a directory's objects tolerates link-count
-            // changes (see `Cache::get_set`): 2,000 links need no 2,000
-            // `stat`s and a rewrite after them.
+            Artifact::File(file) => materialize::place_file(&self.cache, file, dest),
             Artifact::Dir { files, .. } => materialize::place_dir(&self.cache, files, dest),
         }
     }
