@@ -319,9 +319,9 @@ impl Cache {
 
     /// Writes the record [`Cache::get_set`] checks: the current stamp of
     /// each of `files` (objects just obtained from this cache). Placing the
-    /// objects later changes only their link counts, which the check
-    /// tolerates, so the record need not be written again.
-    pub fn record_set(&self, key: &Md5, files: &[CachedFile]) -> Result<()> {
+    /// objects later changes only their ctime and link counts, which the
+    /// check tolerates, so the record need not be written again.
+    fn record_set(&self, key: &Md5, files: &[CachedFile]) -> Result<()> {
         let mut text = String::with_capacity(files.len() * 96);
         for file in files {
             let meta =

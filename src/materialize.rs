@@ -68,7 +68,15 @@ pub fn place_file(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<Place
         .with_help("remove or rename that folder"));
     }
     let tmp = temp_sibling(dest);
-    let how = match put(cache, file, &tmp, dest, &mut true, &mut Linker::new(cache)) {
+    let mut try_reflink = may_reflink(parent);
+    let how = match put(
+        cache,
+        file,
+        &tmp,
+        dest,
+        &mut try_reflink,
+        &mut Linker::new(cache),
+    ) {
         Ok(how) => how,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -127,7 +135,7 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
         // rest are placed on a few threads (links into different folders do
         // not wait on one another).
         let (first, rest) = files.split_at(files.len().min(1));
-        let (first_how, try_reflink) = place(first, true)?;
+        let (first_how, try_reflink) = place(first, may_reflink(&tmp))?;
         crate::parallel::map_chunks(rest, |chunk| place(chunk, try_reflink))
             .into_iter()
             .try_fold(first_how, |used, placed| {
@@ -167,6 +175,25 @@ pub fn place_dir(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) -> 
         let _ = fs::remove_dir_all(&aside);
     }
     Ok(how)
+}
+
+/// Whether a reflink into `dir` can work. `false` on file systems known to
+/// have none (ext2/3/4, tmpfs), where each attempt would create a file,
+/// fail to clone into it and delete it again: a needless inode, and an
+/// empty file left behind if the process is killed in between.
+#[cfg(target_os = "linux")]
+fn may_reflink(dir: &Path) -> bool {
+    const EXT_SUPER_MAGIC: i128 = 0xEF53;
+    const TMPFS_MAGIC: i128 = 0x0102_1994;
+    match rustix::fs::statfs(dir) {
+        Ok(fs) => !matches!(i128::from(fs.f_type), EXT_SUPER_MAGIC | TMPFS_MAGIC),
+        Err(_) => true,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn may_reflink(_dir: &Path) -> bool {
+    true
 }
 
 /// The least efficient of two methods, Copy, else Hardlink, else Reflink:
