@@ -40,6 +40,7 @@ pub use remote::GitRemote;
 /// `.git/info/exclude`, `core.excludesFile`. Tracked files count as ignored
 /// when a rule says so, as DVC's own check has it. `None` when git cannot
 /// tell (no git, not a repository).
+#[cfg(feature = "cli")]
 pub(crate) fn ignores(dir: &std::path::Path, name: &std::ffi::OsStr, is_dir: bool) -> Option<bool> {
     // `./`: a name starting with `:` is not pathspec magic.
     let mut path = std::ffi::OsString::from("./");
