@@ -537,4 +537,74 @@ mod tests {
         assert_eq!(fs::read(dest.join("x/a.txt")).unwrap(), b"a");
         assert!(check_relpath("../x").is_err() && check_relpath("/x").is_err());
     }
+
+    /// Enough files that the links are made on several threads (on a
+    /// machine with more than one core).
+    #[test]
+    fn places_a_large_directory_exactly_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let files: Vec<(String, CachedFile)> = (0..1500u32)
+            .map(|i| {
+                let bytes = format!("file {i}\n");
+                let file = cache.insert_bytes(bytes.as_bytes(), false).unwrap();
+                (format!("sub{:02}/f{i:04}.txt", i / 60), file)
+            })
+            .collect();
+        let dest = dir.path().join("out/data");
+        let listing = |dest: &Path| {
+            let mut names = Vec::new();
+            let mut stack = vec![dest.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                for entry in fs::read_dir(&d).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        names.push(
+                            path.strip_prefix(dest)
+                                .unwrap()
+                                .to_string_lossy()
+                                .into_owned(),
+                        );
+                    }
+                }
+            }
+            names.sort();
+            names
+        };
+        let how = place_dir(&cache, &files, &dest).unwrap();
+        assert!(
+            matches!(how, Placement::Hardlink | Placement::Reflink),
+            "{how:?}"
+        );
+        let mut expected: Vec<String> = files.iter().map(|(rel, _)| rel.clone()).collect();
+        expected.sort();
+        assert_eq!(listing(&dest), expected);
+        for (rel, file) in &files {
+            assert_eq!(
+                fs::read(dest.join(rel)).unwrap(),
+                fs::read(&file.path).unwrap()
+            );
+        }
+        assert_eq!(
+            place_dir(&cache, &files, &dest).unwrap(),
+            Placement::UpToDate
+        );
+
+        // An object gone from under its name, late in the list: the
+        // placement fails, the old directory stays as it was, and no
+        // build folder is left beside it.
+        let mut broken = files.clone();
+        broken.push(("zz/last.txt".to_string(), files[0].1.clone()));
+        broken[1400].1.path = dir.path().join("cache/gone");
+        fs::remove_file(dest.join("sub00/f0000.txt")).unwrap();
+        assert!(place_dir(&cache, &broken, &dest).is_err());
+        assert_eq!(listing(&dest).len(), files.len() - 1);
+        let siblings: Vec<_> = fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(siblings, ["data"], "no hidden build folder left");
+    }
 }
