@@ -24,12 +24,12 @@ where
     R: Send,
     F: Fn(&[T]) -> R + Sync,
 {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores
-        .min(MAX_THREADS)
-        .min(items.len() / MIN_PER_THREAD)
-        .max(1);
-    if threads == 1 {
+    let worth = items.len() / MIN_PER_THREAD;
+    if worth < 2 {
+        return vec![f(items)];
+    }
+    let threads = cores().min(MAX_THREADS).min(worth);
+    if threads < 2 {
         return vec![f(items)];
     }
     let per = items.len().div_ceil(threads);
@@ -56,6 +56,13 @@ where
         }
         results
     })
+}
+
+/// The cores this process may use, asked once (on Linux the answer reads
+/// cgroup files).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 #[cfg(test)]
