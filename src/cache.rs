@@ -63,6 +63,19 @@ pub struct CachedFile {
     pub size: u64,
     /// Where the object is (read-only; never write to it).
     pub path: PathBuf,
+    /// The object's device and inode when it was verified: a hard link
+    /// placed from it has the same, so a placement is checked without
+    /// another `stat` of the object.
+    identity: (u64, u64),
+}
+
+impl CachedFile {
+    /// Whether `meta` (a placed file's) is this very object: a hard link
+    /// to it.
+    pub(crate) fn is_linked_by(&self, meta: &fs::Metadata) -> bool {
+        let now = Stamp::of(meta);
+        cfg!(unix) && (now.dev, now.ino) == self.identity
+    }
 }
 
 /// The content cache rooted at one folder. Cheap to clone.
@@ -229,6 +242,7 @@ impl Cache {
             md5: *md5,
             size: meta.len(),
             path,
+            identity: now.identity(),
         };
         match recorded.as_deref().and_then(Stamp::parse) {
             Some(stamp) if stamp == now => Ok(Check::Trusted(trusted)),
@@ -260,11 +274,12 @@ impl Cache {
                 // Make it read-only again (a user may have chmod-ed it); this
                 // changes ctime, so stamp afterwards.
                 set_read_only(&path)?;
-                self.write_stamp(md5, is_dir, &path)?;
+                let stamp = self.write_stamp(md5, is_dir, &path)?;
                 Ok(Some(CachedFile {
                     md5: *md5,
                     size,
                     path,
+                    identity: stamp.identity(),
                 }))
             }
             None => {
@@ -288,12 +303,12 @@ impl Cache {
         }
     }
 
-    fn write_stamp(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<()> {
+    /// Records the object's current stamp, and returns it.
+    fn write_stamp(&self, md5: &Md5, is_dir: bool, path: &Path) -> Result<Stamp> {
         let meta = fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
-        self.write_record_file(
-            &self.state_path(md5, is_dir),
-            Stamp::of(&meta).to_string().as_bytes(),
-        )
+        let stamp = Stamp::of(&meta);
+        self.write_record_file(&self.state_path(md5, is_dir), stamp.to_string().as_bytes())?;
+        Ok(stamp)
     }
 
     /// Many objects at once (the files of a directory), checked against one
@@ -363,6 +378,7 @@ impl Cache {
                     md5: *md5,
                     size: meta.len(),
                     path,
+                    identity: now.identity(),
                 });
             }
             Some(files)
@@ -589,11 +605,12 @@ impl Incoming {
         cache.create_parent(&dest)?;
         temp.persist(&dest)
             .map_err(|e| Error::io("move into the cache", &dest, e.error))?;
-        cache.write_stamp(&md5, is_dir, &dest)?;
+        let stamp = cache.write_stamp(&md5, is_dir, &dest)?;
         Ok(CachedFile {
             md5,
             size,
             path: dest,
+            identity: stamp.identity(),
         })
     }
 
@@ -925,6 +942,11 @@ impl Stamp {
                 mode: u32::from(meta.permissions().readonly()),
             }
         }
+    }
+
+    /// Device and inode.
+    fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
     }
 
     /// Same size, mtime and identity (ctime may differ).

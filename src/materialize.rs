@@ -320,7 +320,7 @@ fn file_up_to_date(cache: &Cache, file: &CachedFile, dest: &Path) -> Result<bool
     if !meta.is_file() || meta.len() != file.size {
         return Ok(false);
     }
-    if same_inode(&meta, &file.path) {
+    if file.is_linked_by(&meta) {
         return Ok(true);
     }
     let Some(record) = cache.read_record(RECORDS, &record_key(dest)) else {
@@ -339,10 +339,11 @@ fn dir_up_to_date(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) ->
     }
     let mut expected = std::collections::HashSet::with_capacity(files.len());
     for (rel, file) in files {
-        expected.insert(dest.join(rel));
-        if !file_up_to_date(cache, file, &dest.join(rel))? {
+        let path = dest.join(rel);
+        if !file_up_to_date(cache, file, &path)? {
             return Ok(false);
         }
+        expected.insert(path);
     }
     // Nothing more than the listed files (and the folders holding them).
     let mut stack = vec![dest.to_path_buf()];
@@ -364,17 +365,6 @@ fn dir_up_to_date(cache: &Cache, files: &[(String, CachedFile)], dest: &Path) ->
         }
     }
     Ok(count == expected.len())
-}
-
-#[cfg(unix)]
-fn same_inode(meta: &fs::Metadata, other: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    fs::symlink_metadata(other).is_ok_and(|o| o.ino() == meta.ino() && o.dev() == meta.dev())
-}
-
-#[cfg(not(unix))]
-fn same_inode(_meta: &fs::Metadata, _other: &Path) -> bool {
-    false
 }
 
 /// The placement record's name for `dest` (its absolute path, hashed).
