@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{CACHE_DIR_ENV, Cache};
-use crate::engine::{Artifact, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::NetMode;
 use crate::lock;
@@ -229,7 +229,7 @@ fn place(
     let synced = project::sync(engine, root, dep, mode)?;
     engine
         .place(&synced.artifact, dest)
-        .map(|_| matches!(synced.artifact, Artifact::Dir { .. }))
+        .map(|_| synced.artifact.is_dir())
         .map_err(|e| e.with_dependency(&dep.name))
 }
 

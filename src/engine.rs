@@ -53,6 +53,11 @@ impl Artifact {
         }
     }
 
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self, Artifact::Dir { .. })
+    }
+
     /// The `outs` entry of a lock naming this artifact at `path`.
     pub fn out_info(&self, path: &str) -> OutInfo {
         match self {
@@ -268,7 +273,7 @@ impl Engine {
                     e
                 }
             })?;
-        if artifact.md5() != stage.out.md5 || artifact_is_dir(&artifact) != stage.out.is_dir {
+        if artifact.md5() != stage.out.md5 || artifact.is_dir() != stage.out.is_dir {
             return Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
@@ -643,10 +648,6 @@ fn scalar_options(map: &Map, at: &str) -> Result<BTreeMap<String, String>> {
 fn read_manifest(file: &CachedFile) -> Result<DirManifest> {
     let bytes = std::fs::read(&file.path).map_err(|e| Error::io("read", &file.path, e))?;
     DirManifest::parse(&bytes)
-}
-
-fn artifact_is_dir(a: &Artifact) -> bool {
-    matches!(a, Artifact::Dir { .. })
 }
 
 fn sample(manifest: &DirManifest) -> String {

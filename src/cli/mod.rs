@@ -209,10 +209,7 @@ impl<'a> Context<'a> {
         let updated = project::update(&self.engine, &package.root, dep, None, false)?;
         drop(bar);
         lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
-        dvc_project::gitignore(
-            &package.root.join(&dep.out),
-            matches!(updated.artifact, Artifact::Dir { .. }),
-        )?;
+        dvc_project::gitignore(&package.root.join(&dep.out), updated.artifact.is_dir())?;
         self.shell.status(
             "Locked",
             format!(
@@ -304,8 +301,7 @@ impl<'a> Context<'a> {
                         .engine
                         .place(&synced.artifact, &dest)
                         .and_then(|how| {
-                            let is_dir = matches!(synced.artifact, Artifact::Dir { .. });
-                            dvc_project::gitignore(&dest, is_dir).map(|_| how)
+                            dvc_project::gitignore(&dest, synced.artifact.is_dir()).map(|_| how)
                         })
                         .map_err(|e| e.with_dependency(&dep.name))?;
                     // The artifact is in place; a DVC cache we cannot fill

@@ -25,6 +25,12 @@ edition = \"2021\"
 [workspace]
 ";
 
+/// A consumer crate at `dir` (a git and DVC project) with [`MANIFEST`].
+fn app_crate(dir: &Path) {
+    support::consumer(dir);
+    support::write(dir, "Cargo.toml", MANIFEST);
+}
+
 /// A registry with a model at v1, a directory, and one more commit on top of v1.
 fn registry(root: &Path) -> Registry {
     let reg = Registry::new(root);
@@ -71,8 +77,7 @@ fn gitignore_entries_follow_the_projects_ignore_rules_as_dvc_does() {
     let mut trees = Vec::new();
     for (name, ours) in [("ours", true), ("dvc", false)] {
         let dir = root.join(name);
-        support::consumer(&dir);
-        support::write(&dir, "Cargo.toml", MANIFEST);
+        app_crate(&dir);
         support::write(&dir, ".gitignore", "*.bin\n!keep.bin\ndata/\n");
         support::write(&dir, ".git/info/exclude", "/excluded/\n");
         fs::create_dir_all(dir.join("assets")).unwrap();
@@ -111,8 +116,7 @@ fn every_command() {
     let url = reg.repo.to_str().unwrap().to_string();
     let cache = root.join("cache");
     let app = root.join("app");
-    support::consumer(&app);
-    support::write(&app, "Cargo.toml", MANIFEST);
+    app_crate(&app);
     let toml = || fs::read_to_string(app.join("Cargo.toml")).unwrap();
 
     // import, as cargo runs it (`cargo-dvc dvc import`), with -o, --rev, --name.
@@ -395,8 +399,7 @@ fn update_agrees_with_dvc_update() {
     let url = reg.repo.to_str().unwrap().to_string();
     let cache = root.join("cache");
     let ours = root.join("ours");
-    support::consumer(&ours);
-    support::write(&ours, "Cargo.toml", MANIFEST);
+    app_crate(&ours);
     fs::create_dir_all(ours.join("assets")).unwrap();
     run(cargo_dvc(&ours, &cache).args([
         "import",

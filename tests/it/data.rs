@@ -69,6 +69,18 @@ fn quick() -> Options {
     }
 }
 
+/// The fixture's model, fetched from `remote` (DVC 3 layout) into `cache`.
+fn fetch_model(remote: &dyn Remote, cache: &Cache, f: &Fixture) -> dvc_build::cache::CachedFile {
+    fetch_file_with(
+        remote,
+        cache,
+        key(f.model_md5, false, Layout::V3),
+        Some(f.model_size),
+        &quick(),
+    )
+    .unwrap()
+}
+
 fn key(md5: Md5, is_dir: bool, layout: Layout) -> ObjectKey {
     ObjectKey {
         md5,
@@ -133,14 +145,7 @@ fn local_and_file_url_remotes_fetch_and_place_files_and_directories() {
     let file_url = format!("file://{}", f.reg.remote.display());
     for url in [f.reg.remote.display().to_string(), file_url] {
         let remote = remote(&url);
-        let got = fetch_file_with(
-            &*remote,
-            &cache,
-            key(f.model_md5, false, Layout::V3),
-            Some(f.model_size),
-            &quick(),
-        )
-        .unwrap();
+        let got = fetch_model(&*remote, &cache, f);
         assert_eq!(got.md5, f.model_md5);
         assert_eq!(got.size, f.model_size);
         assert_eq!(
@@ -194,14 +199,7 @@ fn python_http_server_serves_a_dvc_remote() {
     let tmp = support::tempdir();
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
     let remote = remote(&format!("{}/", server.url));
-    let got = fetch_file_with(
-        &*remote,
-        &cache,
-        key(f.model_md5, false, Layout::V3),
-        Some(f.model_size),
-        &quick(),
-    )
-    .unwrap();
+    let got = fetch_model(&*remote, &cache, f);
     assert_eq!(
         fs::read(&got.path).unwrap(),
         fs::read(f.reg.repo.join("model.bin")).unwrap()
@@ -216,14 +214,7 @@ fn a_body_cut_short_is_resumed_with_a_range_request() {
     server.cut_once(&path, 1_000_000);
     let tmp = support::tempdir();
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
-    let got = fetch_file_with(
-        &*remote(&server.url()),
-        &cache,
-        key(f.model_md5, false, Layout::V3),
-        Some(f.model_size),
-        &quick(),
-    )
-    .unwrap();
+    let got = fetch_model(&*remote(&server.url()), &cache, f);
     assert_eq!(got.md5, f.model_md5);
     let log: Vec<_> = server
         .log()
@@ -345,7 +336,7 @@ fn a_corrupt_cache_entry_is_detected_and_fetched_again() {
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
     let remote = remote(&server.url());
     let k = key(f.model_md5, false, Layout::V3);
-    let got = fetch_file_with(&*remote, &cache, k, Some(f.model_size), &quick()).unwrap();
+    let got = fetch_model(&*remote, &cache, f);
     // Flip bytes, keep the size, and even put the old mtime back.
     let mtime = fs::metadata(&got.path).unwrap().modified().unwrap();
     make_writable(&got.path);
