@@ -5,7 +5,9 @@
 //!   (one pass over the bytes; 1 MiB reads), and returns the verified
 //!   [`CachedFile`] with its plain MD5 and size.
 //! - A transient failure (connection reset, timeout, 5xx, 429) is retried
-//!   with exponential backoff and jitter ([`RetryPolicy`], bounded); a body
+//!   with exponential backoff and jitter ([`RetryPolicy`], bounded), waiting
+//!   at least as long as a `Retry-After` answer asked
+//!   ([`FetchError::Throttled`]); a body
 //!   cut short is resumed with a ranged request from the bytes already
 //!   written. A download whose hash then fails is restarted once from byte 0
 //!   (resumed bytes may come from a changed object, and a body damaged in
@@ -206,6 +208,20 @@ enum Attempt {
     Fatal(Error),
     /// Worth another try (resuming from what was written).
     Retry(Error),
+    /// Worth another try, but not before the server's `Retry-After`.
+    Wait(Error, Duration),
+}
+
+impl Attempt {
+    /// The error of a failed attempt worth retrying, and how long the server
+    /// asked us to wait; `Err` for a fatal one.
+    fn retryable(self) -> Result<(Error, Duration)> {
+        match self {
+            Attempt::Fatal(e) => Err(e),
+            Attempt::Retry(e) => Ok((e, Duration::ZERO)),
+            Attempt::Wait(e, asked) => Ok((e, asked)),
+        }
+    }
 }
 
 fn download(
@@ -312,8 +328,8 @@ fn receive(
         resumed |= offset > 0;
         match receive_once(remote, rel, key, incoming, buf, expected_size) {
             Ok(()) => return Ok(resumed),
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(e)) => {
+            Err(attempt) => {
+                let (e, asked) = attempt.retryable()?;
                 failures = if incoming.len() > offset {
                     1
                 } else {
@@ -325,7 +341,7 @@ fn receive(
                 {
                     return Err(e.context(format_args!("gave up after {total} attempts")));
                 }
-                std::thread::sleep(retry.delay(failures));
+                std::thread::sleep(retry.delay(failures).max(asked));
             }
         }
     }
@@ -447,6 +463,7 @@ fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, key: &ObjectKey) ->
             .with_help("push it from the source project (`dvc push`), or choose a remote that has it with `remote =`"),
         ),
         FetchError::Transient(inner) => Attempt::Retry(inner),
+        FetchError::Throttled(inner, asked) => Attempt::Wait(inner, asked),
         FetchError::Permanent(inner) => Attempt::Fatal(inner),
     }
 }
@@ -592,8 +609,8 @@ fn receive_range(
         })();
         match attempt {
             Ok(()) => {}
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(e)) => {
+            Err(attempt) => {
+                let (e, asked) = attempt.retryable()?;
                 failures = if pos > before { 1 } else { failures + 1 };
                 total += 1;
                 if failures >= retry.attempts.max(1)
@@ -601,7 +618,7 @@ fn receive_range(
                 {
                     return Err(e.context(format_args!("gave up after {total} attempts")));
                 }
-                std::thread::sleep(retry.delay(failures));
+                std::thread::sleep(retry.delay(failures).max(asked));
             }
         }
     }
@@ -946,6 +963,43 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn a_throttled_answer_waits_as_long_as_the_server_asked() {
+        struct Busy(AtomicU32, Vec<u8>);
+        impl Remote for Busy {
+            fn display_url(&self) -> String {
+                "mem://busy".into()
+            }
+            fn open(&self, _: &str, offset: u64, _: Option<u64>) -> Result<Body, FetchError> {
+                if self.0.fetch_add(1, Ordering::Relaxed) == 0 {
+                    return Err(FetchError::Throttled(
+                        Error::new(ErrorKind::Remote, "HTTP 429"),
+                        Duration::from_millis(300),
+                    ));
+                }
+                Ok(Body {
+                    reader: Box::new(io::Cursor::new(self.1[offset as usize..].to_vec())),
+                    len: Some(self.1.len() as u64 - offset),
+                })
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = data(3000);
+        let remote = Busy(AtomicU32::new(0), bytes.clone());
+        let started = std::time::Instant::now();
+        // The policy alone would wait about a millisecond.
+        let file =
+            fetch_file_with(&remote, &cache, key_of(&bytes), None, &ranged_options()).unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        assert_eq!(remote.0.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! range (`200`) is handled by skipping the first `N` bytes, and `416` past
 //! the end is an empty body. Status codes map to [`FetchError`] classes:
 //! 404/410 not found, 401/403 permanent ([`ErrorKind::Auth`]), 408/425/429/5xx
-//! and network failures transient; a refused TLS certificate is permanent. Credentials never reach a message: the
+//! and network failures transient (throttled, when the answer says
+//! `Retry-After`); a refused TLS certificate is permanent. Credentials never reach a message: the
 //! URL is shown through [`crate::redact::url`] and headers are never printed.
 
 use std::collections::BTreeMap;
@@ -283,10 +284,10 @@ impl Remote for HttpRemote {
                 Error::new(ErrorKind::Auth, format!("GET {shown}: {status} access denied"))
                     .with_help("check the remote's `auth`, `user` and `password` (in `.dvc/config.local` or `remote =`)"),
             )),
-            408 | 425 | 429 | 500..=599 => Err(FetchError::Transient(Error::new(
-                ErrorKind::Remote,
-                format!("GET {shown}: server answered {status}"),
-            ))),
+            408 | 425 | 429 | 500..=599 => Err(super::rest::transient(
+                Error::new(ErrorKind::Remote, format!("GET {shown}: server answered {status}")),
+                &response,
+            )),
             _ => Err(FetchError::Permanent(Error::new(
                 ErrorKind::Remote,
                 format!("GET {shown}: unexpected status {status}"),

@@ -13,10 +13,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Md5;
 use crate::redact;
 
+#[cfg(feature = "s3")]
+pub mod credentials;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod local;
-
+#[cfg(feature = "http")]
+pub mod rest;
 #[cfg(feature = "s3")]
 pub mod s3;
 
@@ -75,6 +78,9 @@ pub enum FetchError {
     NotFound(Error),
     /// Worth retrying: connection refused or reset, timeouts, 5xx, 429.
     Transient(Error),
+    /// Worth retrying, but not before the time the server asked for (a 429
+    /// or 503 answer with `Retry-After`).
+    Throttled(Error, std::time::Duration),
     /// Retrying will not help: 401/403, bad configuration, unsupported type.
     Permanent(Error),
 }
@@ -83,7 +89,10 @@ impl FetchError {
     /// The error inside, whatever the class.
     pub fn into_error(self) -> Error {
         match self {
-            FetchError::NotFound(e) | FetchError::Transient(e) | FetchError::Permanent(e) => e,
+            FetchError::NotFound(e)
+            | FetchError::Transient(e)
+            | FetchError::Throttled(e, _)
+            | FetchError::Permanent(e) => e,
         }
     }
 }
