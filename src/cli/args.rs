@@ -1,142 +1,156 @@
-//! The command line, as clap parses it.
+//! The command line, as clap parses it: the root command with the global
+//! flags (declared once, `global = true`, so `cargo dvc -q status` and
+//! `cargo dvc status -q` both work, as with cargo), and the argument groups
+//! commands share (package selection, manifest path). Each command's own
+//! arguments live beside it in `commands/<name>.rs`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Pinned, verified DVC artifacts for Cargo builds.
+use crate::cli::commands;
+use crate::cli::shell::ColorChoice;
+
+/// Cargo's help headings.
+pub mod heading {
+    /// `-p`, `--workspace`, `--exclude`.
+    pub const PACKAGE_SELECTION: &str = "Package Selection";
+    /// `--manifest-path`, `--locked`, `--offline`, `--frozen`.
+    pub const MANIFEST_OPTIONS: &str = "Manifest Options";
+}
+
+/// Shown at the end of `cargo dvc --help`.
+const AFTER_HELP: &str = "\
+Cargo does not pass --locked, --offline or --frozen to build scripts: in a
+`cargo build`, get those modes from the environment instead:
+    DVC_BUILD_LOCKED=1 cargo build       never write a data lock (for CI)
+    CARGO_NET_OFFLINE=true cargo build   no network: use the cache
+(`cargo dvc check` in CI fails on a stale lock; `cargo dvc fetch` prefetches
+for offline builds.)
+
+Run `cargo dvc help <command>` for more on a command.";
+
+/// Pinned, verified DVC artifacts as Cargo dependencies: declare them in
+/// Cargo.toml, lock them in `<out>.dvc`, build with them.
 #[derive(Debug, Parser)]
-#[command(name = "cargo-dvc", bin_name = "cargo dvc", version, about)]
+#[command(
+    name = "cargo-dvc",
+    bin_name = "cargo dvc",
+    version,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
 pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options every command takes, as cargo's own commands do.
+/// The flags of every command, accepted before or after the command's name.
 #[derive(Debug, Args, Clone, Default)]
-pub struct Global {
-    /// Path to Cargo.toml.
-    #[arg(long, value_name = "PATH", global = true)]
-    pub manifest_path: Option<PathBuf>,
+pub struct GlobalArgs {
+    /// Use verbose output: git commands, remote URLs.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 100)]
+    pub verbose: u8,
+    /// Print nothing but errors and results.
+    #[arg(short, long, global = true, display_order = 101)]
+    pub quiet: bool,
+    /// Coloring: auto, always, never [default: CARGO_TERM_COLOR, else auto].
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_enum,
+        hide_possible_values = true,
+        display_order = 102
+    )]
+    pub color: Option<ColorChoice>,
+    /// Never write a lock; fail when one is missing or stale (also
+    /// DVC_BUILD_LOCKED=1).
+    #[arg(long, global = true, help_heading = heading::MANIFEST_OPTIONS, display_order = 110)]
+    pub locked: bool,
+    /// Use no network: work from the cache (also CARGO_NET_OFFLINE=true).
+    #[arg(long, global = true, help_heading = heading::MANIFEST_OPTIONS, display_order = 111)]
+    pub offline: bool,
+    /// Equivalent to specifying both --locked and --offline.
+    #[arg(long, global = true, help_heading = heading::MANIFEST_OPTIONS, display_order = 112)]
+    pub frozen: bool,
+}
+
+/// `-p`, `--workspace`, `--exclude`: which packages of a workspace a
+/// command works on (default: the package of the current folder, or every
+/// member from a virtual manifest).
+#[derive(Debug, Args, Clone, Default)]
+pub struct PackageSelection {
     /// Package(s) to work on.
-    #[arg(short = 'p', long = "package", value_name = "SPEC", global = true)]
+    #[arg(
+        short = 'p',
+        long = "package",
+        value_name = "SPEC",
+        help_heading = heading::PACKAGE_SELECTION
+    )]
     pub package: Vec<String>,
     /// Work on every package of the workspace.
-    #[arg(long, global = true)]
+    #[arg(long, help_heading = heading::PACKAGE_SELECTION)]
     pub workspace: bool,
-    /// Use no network: work from the cache only.
-    #[arg(long, global = true)]
-    pub offline: bool,
-    /// Never write a lock; fail when one is missing or stale.
-    #[arg(long, global = true)]
-    pub locked: bool,
-    /// Print nothing but errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Say more about what happens.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    /// Leave out these packages (with --workspace).
+    #[arg(
+        long,
+        value_name = "SPEC",
+        requires = "workspace",
+        help_heading = heading::PACKAGE_SELECTION
+    )]
+    pub exclude: Vec<String>,
 }
 
-/// A `cargo dvc` command.
+/// `-p SPEC` for a command that edits one package's `Cargo.toml`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OnePackage {
+    /// Package to work on.
+    #[arg(
+        short = 'p',
+        long = "package",
+        value_name = "SPEC",
+        help_heading = heading::PACKAGE_SELECTION
+    )]
+    pub package: Option<String>,
+}
+
+/// `--manifest-path`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ManifestPath {
+    /// Path to Cargo.toml.
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = heading::MANIFEST_OPTIONS,
+        display_order = 109
+    )]
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// A `cargo dvc` command. Each variant's arguments, and the code that runs
+/// it, are in `commands/<name>.rs`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Add a data dependency: declare it in Cargo.toml and write its lock (like `dvc import`).
-    Import {
-        /// Git URL (or local path) of the source DVC project.
-        url: String,
-        /// File or directory inside the source project.
-        path: String,
-        /// Where to put the artifact, relative to the crate root.
-        #[arg(short = 'o', long = "out", value_name = "OUT")]
-        out: Option<String>,
-        /// Branch, tag or commit of the source project.
-        #[arg(long, value_name = "REV")]
-        rev: Option<String>,
-        /// The dependency's name (default: derived from the file name).
-        #[arg(long, value_name = "NAME")]
-        name: Option<String>,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
-    /// Move locks to the newest revision (like `dvc update`).
-    Update {
-        /// Dependencies to update (default: all).
-        names: Vec<String>,
-        /// Pin this revision (also written to Cargo.toml).
-        #[arg(long, value_name = "REV")]
-        rev: Option<String>,
-        /// Say what would change without writing anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
+    /// Add a data dependency: declare it in Cargo.toml and write its lock
+    /// (as `dvc import`).
+    Import(commands::import::ImportArgs),
+    /// Move locks to the newest revision (as `dvc update`).
+    Update(commands::update::UpdateArgs),
     /// Show each dependency's lock, cache and update state.
-    Status {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
-    /// Fetch locked artifacts into the cache.
-    Fetch {
-        /// Dependencies to fetch (default: all).
-        names: Vec<String>,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
-    /// Place locked artifacts at their `out` paths in the crate (like `dvc pull`).
-    Pull {
-        /// Dependencies to pull (default: all).
-        names: Vec<String>,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
-    /// Download an artifact without declaring or locking it (like `dvc get`).
-    Get {
-        /// Git URL (or local path) of the source DVC project.
-        url: String,
-        /// File or directory inside the source project.
-        path: String,
-        /// Where to write it (default: the last component of PATH).
-        #[arg(short = 'o', long = "out", value_name = "OUT")]
-        out: Option<String>,
-        /// Branch, tag or commit of the source project.
-        #[arg(long, value_name = "REV")]
-        rev: Option<String>,
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
+    Status(commands::status::StatusArgs),
+    /// Fetch locked artifacts into the cache (prefetch for offline builds).
+    Fetch(commands::fetch::FetchArgs),
+    /// Place locked artifacts at their `out` paths in the crate (as `dvc pull`).
+    Pull(commands::pull::PullArgs),
+    /// Download an artifact without declaring or locking it (as `dvc get`).
+    Get(commands::get::GetArgs),
     /// Check that every lock agrees with its declaration (for CI); writes nothing.
-    Check {
-        /// Options every command takes.
-        #[command(flatten)]
-        global: Global,
-    },
-}
-
-impl Command {
-    /// The options shared by every command.
-    pub fn global(&self) -> &Global {
-        match self {
-            Command::Import { global, .. }
-            | Command::Update { global, .. }
-            | Command::Status { global, .. }
-            | Command::Fetch { global, .. }
-            | Command::Pull { global, .. }
-            | Command::Get { global, .. }
-            | Command::Check { global } => global,
-        }
-    }
+    Check(commands::check::CheckArgs),
 }
 
 /// The arguments without the `dvc` that cargo inserts when it runs
@@ -146,4 +160,15 @@ pub fn strip_cargo_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         args.remove(1);
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::Global;
+use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Dependency, Manifest};
 
 /// A package and its data dependencies.
 #[derive(Debug, Clone)]
@@ -35,19 +35,20 @@ impl Package {
     }
 }
 
-/// The packages selected by `global`.
-pub fn select(global: &Global) -> Result<Vec<Package>> {
-    let manifest_path = match &global.manifest_path {
-        Some(p) => absolute(p)?,
+/// The packages selected by `-p`/`--workspace`/`--exclude` and
+/// `--manifest-path`, as cargo selects them.
+pub fn select(selection: &PackageSelection, manifest: &ManifestPath) -> Result<Vec<Package>> {
+    let manifest_path = match &manifest.manifest_path {
+        Some(p) => manifest_file(p)?,
         None => find_manifest()?,
     };
-    let is_virtual = !global.workspace
-        && global.package.is_empty()
+    let is_virtual = !selection.workspace
+        && selection.package.is_empty()
         && std::fs::read_to_string(&manifest_path)
             .ok()
             .and_then(|t| t.parse::<toml::Table>().ok())
             .is_some_and(|t| !t.contains_key("package"));
-    if global.package.is_empty() && !global.workspace && !is_virtual {
+    if selection.package.is_empty() && !selection.workspace && !is_virtual {
         return Ok(vec![Package::load(manifest_path)?]);
     }
     let metadata = cargo_metadata::MetadataCommand::new()
@@ -56,30 +57,63 @@ pub fn select(global: &Global) -> Result<Vec<Package>> {
         .exec()
         .map_err(|e| Error::new(ErrorKind::Manifest, format!("`cargo metadata` failed: {e}")))?;
     let members: Vec<_> = metadata.workspace_packages();
-    let chosen: Vec<PathBuf> = if global.package.is_empty() {
+    let member_list = || {
+        let names: Vec<_> = members.iter().map(|p| format!("`{}`", p.name)).collect();
+        format!("members: {}", names.join(", "))
+    };
+    for spec in &selection.exclude {
+        if !members.iter().any(|p| p.name.as_str() == spec) {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!("excluded package `{spec}` is not a member of the workspace"),
+            )
+            .with_help(member_list()));
+        }
+    }
+    let chosen: Vec<PathBuf> = if selection.package.is_empty() {
         members
             .iter()
+            .filter(|p| !selection.exclude.iter().any(|e| e == p.name.as_str()))
             .map(|p| p.manifest_path.clone().into_std_path_buf())
             .collect()
     } else {
         let mut out = Vec::new();
-        for spec in &global.package {
+        for spec in &selection.package {
             let found = members
                 .iter()
                 .find(|p| p.name.as_str() == spec)
                 .ok_or_else(|| {
-                    let names: Vec<_> = members.iter().map(|p| format!("`{}`", p.name)).collect();
                     Error::new(
                         ErrorKind::Manifest,
                         format!("package `{spec}` is not a member of the workspace"),
                     )
-                    .with_help(format!("members: {}", names.join(", ")))
+                    .with_help(member_list())
                 })?;
             out.push(found.manifest_path.clone().into_std_path_buf());
         }
         out
     };
     chosen.into_iter().map(Package::load).collect()
+}
+
+/// `--manifest-path`, absolute; like cargo, it must name a `Cargo.toml`.
+fn manifest_file(path: &Path) -> Result<PathBuf> {
+    if path.file_name().is_none_or(|n| n != "Cargo.toml") {
+        let help = if path.is_dir() {
+            format!("use `{}`", path.join("Cargo.toml").display())
+        } else {
+            "pass the path of a package's or workspace's `Cargo.toml`".to_string()
+        };
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!(
+                "the manifest-path must be a path to a Cargo.toml file, not `{}`",
+                path.display()
+            ),
+        )
+        .with_help(help));
+    }
+    absolute(path)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -106,4 +140,37 @@ fn find_manifest() -> Result<PathBuf> {
             )
             .with_help("run in a crate, or pass `--manifest-path`")
         })
+}
+
+impl Package {
+    /// The dependencies named (all when `names` is empty); an unknown name
+    /// is an error that lists the declared ones.
+    pub fn deps(&self, names: &[String]) -> Result<Vec<&Dependency>> {
+        let manifest = &self.manifest;
+        if names.is_empty() {
+            return Ok(manifest.deps.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                manifest.dep(n).ok_or_else(|| {
+                    let known: Vec<_> = manifest
+                        .deps
+                        .iter()
+                        .map(|d| format!("`{}`", d.name))
+                        .collect();
+                    Error::new(
+                        ErrorKind::Manifest,
+                        format!("no data dependency called `{n}`"),
+                    )
+                    .with_dependency(n)
+                    .with_help(if known.is_empty() {
+                        "this package declares none; add one with `cargo dvc import`".to_string()
+                    } else {
+                        format!("declared: {}", known.join(", "))
+                    })
+                })
+            })
+            .collect()
+    }
 }

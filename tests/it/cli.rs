@@ -454,3 +454,161 @@ fn update_agrees_with_dvc_update() {
         "Cargo.toml and two locks:\n{diff}"
     );
 }
+
+/// Issue 13, item 6: cargo's conventions. Global flags before or after the
+/// command; `--color` over `CARGO_TERM_COLOR`; `--frozen` = locked +
+/// offline; flags a command does not take are rejected; cargo's headings;
+/// `--manifest-path` must name a `Cargo.toml`.
+#[test]
+fn cargo_conventions() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    support::write(&app, "Cargo.toml", MANIFEST);
+
+    // -q before the command (as `cargo -q build`), after it, and through
+    // cargo's own form (`cargo-dvc dvc -q status`).
+    for args in [
+        &["-q", "status"][..],
+        &["status", "-q"],
+        &["dvc", "-q", "status"],
+        &["dvc", "status", "--quiet"],
+    ] {
+        let out = run(cargo_dvc(&app, &cache).args(args));
+        assert_eq!(stderr(&out), "", "{args:?}: quiet");
+    }
+    let out = run(cargo_dvc(&app, &cache).args(["-v", "status"]));
+    assert!(
+        stderr(&out).contains("no data dependencies"),
+        "{}",
+        stderr(&out)
+    );
+    // -q and -v together: refused, as cargo refuses them.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["-q", "status", "-v"]));
+    assert!(
+        err.contains("cannot set both --verbose and --quiet"),
+        "{err}"
+    );
+    let err = run_fail(cargo_dvc(&app, &cache).args(["-qv", "status"]));
+    assert!(
+        err.contains("cannot set both --verbose and --quiet"),
+        "{err}"
+    );
+
+    // Colour: --color wins over CARGO_TERM_COLOR; `auto` off a terminal is none.
+    let colored = |args: &[&str], env: Option<&str>| -> bool {
+        let mut cmd = cargo_dvc(&app, &cache);
+        cmd.args(args)
+            .args(["status", "--manifest-path", "nope/Cargo.toml"]);
+        match env {
+            Some(v) => cmd.env("CARGO_TERM_COLOR", v),
+            None => cmd.env_remove("CARGO_TERM_COLOR"),
+        };
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        run_fail(&mut cmd).contains('\u{1b}')
+    };
+    assert!(colored(&["--color", "always"], None));
+    assert!(colored(&[], Some("always")));
+    assert!(!colored(&["--color", "never"], Some("always")));
+    assert!(!colored(&[], Some("never")));
+    assert!(!colored(&[], None), "auto: not a terminal");
+    assert!(!colored(&["--color=auto"], Some("always")));
+
+    // A flag the command does not take is an error, not silently ignored.
+    for args in [
+        &["get", "../registry", "m.bin", "--workspace"][..],
+        &["get", "../registry", "m.bin", "-p", "app"],
+        &[
+            "get",
+            "../registry",
+            "m.bin",
+            "--manifest-path",
+            "Cargo.toml",
+        ],
+        &["status", "--rev", "v1"],
+        &["check", "--dry-run"],
+        &["import", "../registry", "m.bin", "--workspace"],
+        &["status", "--exclude", "x"],
+    ] {
+        let err = run_fail(cargo_dvc(&app, &cache).args(args));
+        assert!(
+            err.contains("unexpected argument") || err.contains("required"),
+            "{args:?}: {err}"
+        );
+    }
+
+    // --frozen: no lock may be written.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["--frozen", "import", "../r", "m.bin"]));
+    assert!(err.contains("--locked"), "{err}");
+    assert_eq!(
+        fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        MANIFEST
+    );
+
+    // Cargo's help headings.
+    let help = run_stdout(cargo_dvc(&app, &cache).args(["status", "--help"]));
+    let package = help.find("Package Selection:").expect("Package Selection");
+    let manifest = help.find("Manifest Options:").expect("Manifest Options");
+    assert!(package < manifest, "{help}");
+    for flag in ["--manifest-path", "--locked", "--offline", "--frozen"] {
+        assert!(
+            help[manifest..].contains(flag),
+            "{flag} under Manifest Options:\n{help}"
+        );
+    }
+    let top = run_stdout(cargo_dvc(&app, &cache).arg("--help"));
+    assert!(top.contains("DVC_BUILD_LOCKED=1 cargo build"), "{top}");
+    assert!(top.contains("CARGO_NET_OFFLINE=true cargo build"), "{top}");
+
+    // --manifest-path must name a Cargo.toml, as cargo says.
+    let err = run_fail(
+        cargo_dvc(root, &cache)
+            .args(["status", "--manifest-path"])
+            .arg(&app),
+    );
+    assert!(
+        err.contains("must be a path to a Cargo.toml file") && err.contains("help: use"),
+        "{err}"
+    );
+    // An error exits with cargo's 101; a usage error with 2.
+    let out = cargo_dvc(root, &cache)
+        .args(["status", "--manifest-path", "nope/Cargo.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
+    let out = cargo_dvc(root, &cache)
+        .args(["status", "--nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Results on stdout survive a reader that goes away (`| head -1`): no
+/// panic, no "failed printing to stdout".
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    let mut manifest = MANIFEST.to_string();
+    for i in 0..200 {
+        manifest.push_str(&format!(
+            "\n[package.metadata.dvc.deps.d{i}]\nurl = \"../nowhere\"\npath = \"m{i}.bin\"\n"
+        ));
+    }
+    support::write(&app, "Cargo.toml", &manifest);
+    let mut child = cargo_dvc(&app, &cache)
+        .args(["status", "--offline"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of stdout at once.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("failed printing"), "{err}");
+}
