@@ -78,37 +78,93 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
     })
 }
 
-/// How the lock differs from the declaration, if it does.
+/// How the lock differs from the declaration, if it does, in words:
+/// "`rev` is `v2` in Cargo.toml but `v1` in the lock".
 pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
     let want = without_secrets(&repo_spec(dep));
     let have = &without_secrets(&stage.repo);
-    let differs = |what: &str, decl: &dyn std::fmt::Debug, lock: &dyn std::fmt::Debug| {
+    let differs = |what: &str, decl: String, lock: String| {
         Some(format!(
-            "`{what}` is {decl:?} in Cargo.toml but {lock:?} in the lock"
+            "`{what}` is {decl} in Cargo.toml but {lock} in the lock"
         ))
     };
     if have.url != want.url {
-        return differs("url", &want.url, &have.url);
+        return differs(
+            "url",
+            quoted(&redact::url(&want.url)),
+            quoted(&redact::url(&have.url)),
+        );
     }
     if stage.dep_path != dep.path {
-        return differs("path", &dep.path, &stage.dep_path);
+        return differs("path", quoted(&dep.path), quoted(&stage.dep_path));
     }
     if have.rev != want.rev {
-        return differs("rev", &want.rev, &have.rev);
+        return differs(
+            "rev",
+            optional(want.rev.as_deref()),
+            optional(have.rev.as_deref()),
+        );
     }
     if have.remote != want.remote {
-        return differs("remote", &want.remote, &have.remote);
+        return differs(
+            "remote",
+            name_or_map(&want.remote),
+            name_or_map(&have.remote),
+        );
     }
     if have.config != want.config {
-        return differs("config", &want.config, &have.config);
+        return differs(
+            "config",
+            name_or_map(&want.config),
+            name_or_map(&have.config),
+        );
     }
     if stage.out.path != out_name(dep) {
-        return differs("out", &out_name(dep), &stage.out.path);
+        return differs("out", quoted(out_name(dep)), quoted(&stage.out.path));
     }
     if have.rev_lock.is_none() {
         return Some("the lock has no `rev_lock`".to_string());
     }
     None
+}
+
+/// `` `text` ``.
+fn quoted(text: &str) -> String {
+    format!("`{text}`")
+}
+
+/// `` `value` ``, or "not set".
+fn optional(value: Option<&str>) -> String {
+    value.map_or_else(|| "not set".to_string(), quoted)
+}
+
+/// `` `name` ``, `` `{ url = "s3://b", region = "eu" }` ``, or "not set".
+fn name_or_map(value: &Option<NameOrMap>) -> String {
+    fn inline(value: &Value) -> String {
+        match value {
+            Value::Null => "null".to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.clone(),
+            Value::Str(s) => format!("{s:?}"),
+            Value::Seq(items) => {
+                let items: Vec<_> = items.iter().map(inline).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Value::Map(map) => {
+                let items: Vec<_> = map
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", inline(v)))
+                    .collect();
+                format!("{{ {} }}", items.join(", "))
+            }
+        }
+    }
+    match value {
+        None => "not set".to_string(),
+        Some(NameOrMap::Name(name)) => quoted(name),
+        Some(NameOrMap::Map(map)) => quoted(&inline(&Value::Map(map.clone()))),
+    }
 }
 
 /// The `repo` mapping `dvc import` would write for `dep` (without `rev_lock`).
@@ -267,4 +323,57 @@ pub fn locked_error(dep: &Dependency, why: &str) -> Error {
         dep.name,
         dep.lock_path().display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    fn dep(extra: &str) -> Dependency {
+        Manifest::parse(&format!(
+            "[package.metadata.dvc.deps.m]\nurl = \"../r\"\npath = \"m.bin\"\n{extra}"
+        ))
+        .unwrap()
+        .deps
+        .remove(0)
+    }
+
+    /// Reasons read as sentences: no `Some("v1")`, no `None`.
+    #[test]
+    fn mismatch_reasons_are_plain_words() {
+        let locked_at = |extra: &str| {
+            let mut stage = ImportStage {
+                dep_path: "m.bin".into(),
+                repo: repo_spec(&dep(extra)),
+                out: crate::format::stage::OutInfo {
+                    path: "m.bin".into(),
+                    md5: crate::hash::Md5::of(b""),
+                    is_dir: false,
+                    size: Some(0),
+                    nfiles: None,
+                    isexec: false,
+                },
+            };
+            stage.repo.rev_lock = Some("0".repeat(40));
+            stage
+        };
+        let reason = |decl: &str, lock: &str| mismatch(&dep(decl), &locked_at(lock)).unwrap();
+        assert_eq!(
+            reason("rev = \"v2\"", "rev = \"v1\""),
+            "`rev` is `v2` in Cargo.toml but `v1` in the lock"
+        );
+        assert_eq!(
+            reason("", "rev = \"v1\""),
+            "`rev` is not set in Cargo.toml but `v1` in the lock"
+        );
+        assert_eq!(
+            reason(
+                "remote = { url = \"s3://b\", region = \"eu\" }",
+                "remote = \"store\""
+            ),
+            "`remote` is `{ region = \"eu\", url = \"s3://b\" }` in Cargo.toml but `store` in the lock"
+        );
+        assert!(mismatch(&dep("rev = \"v1\""), &locked_at("rev = \"v1\"")).is_none());
+    }
 }

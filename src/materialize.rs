@@ -49,6 +49,18 @@ pub enum Placement {
     Copy,
 }
 
+impl std::fmt::Display for Placement {
+    /// How it was placed, in words: `up to date`, `reflinked`, `hard-linked`, `copied`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Placement::UpToDate => "up to date",
+            Placement::Reflink => "reflinked",
+            Placement::Hardlink => "hard-linked",
+            Placement::Copy => "copied",
+        })
+    }
+}
+
 const RECORDS: &str = "placed";
 
 /// Places the cached `file` at `dest` (creating parent folders).

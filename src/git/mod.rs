@@ -170,6 +170,18 @@ pub enum EntryKind {
     Submodule,
 }
 
+impl std::fmt::Display for EntryKind {
+    /// The kind in words: `file`, `folder`, `symbolic link`, `submodule`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntryKind::Blob => "file",
+            EntryKind::Tree => "folder",
+            EntryKind::Symlink => "symbolic link",
+            EntryKind::Submodule => "submodule",
+        })
+    }
+}
+
 /// One entry of a tree at a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TreeEntry {

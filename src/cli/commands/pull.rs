@@ -51,7 +51,7 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
                     dep.name
                 ));
             }
-            shell.status("Pulled", format!("{name} -> {} ({how:?})", dep.out));
+            shell.status("Pulled", format!("{name} -> {} ({how})", dep.out));
         }
     }
     Ok(0)
