@@ -81,6 +81,16 @@ impl Artifact {
     }
 }
 
+/// Where a declaration points now: see [`Engine::probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The commit `rev` resolves to.
+    pub commit: CommitId,
+    /// The hash the registry records for the path at that commit (the
+    /// `.dir` hash for a directory), when known without downloading data.
+    pub md5: Option<Md5>,
+}
+
 /// Shared state for resolving and fetching: the cache (which also holds the
 /// git databases) and the open remotes. Cheap to share across threads.
 pub struct Engine {
@@ -151,6 +161,53 @@ impl Engine {
             out: artifact.out_info(out_path),
         };
         Ok((stage, artifact))
+    }
+
+    /// The commit `repo.rev` points at now (asking the remote, unless
+    /// offline): for "update available".
+    pub fn latest_commit(&self, base: &Path, repo: &RepoSpec) -> Result<CommitId> {
+        let db = self.database(&repo.url, base)?;
+        self.resolve_rev(&db, repo.rev.as_deref())
+    }
+
+    /// What `repo.rev` points at now and the hash the registry records there
+    /// for `path`, downloading no data (at most a directory's small `.dir`
+    /// object): for "update available" only when the data changed. The hash
+    /// is `None` where it cannot be had without downloading (a folder
+    /// tracked by git itself). A declaration that cannot be resolved (an
+    /// unknown `rev`, a `path` not in the registry) is an error.
+    pub fn probe(&self, base: &Path, repo: &RepoSpec, path: &str) -> Result<Probe> {
+        let db = self.database(&repo.url, base)?;
+        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
+        let snapshot = Snapshot::new(&db, &commit);
+        let found = source::locate(&snapshot, path)?;
+        let md5 = match &found.located {
+            Located::Output(out) => Some(out.key.md5),
+            Located::InsideDir { dir, inner } => {
+                let remote = self.remote_for(base, repo, &snapshot, &found.project_dir)?;
+                let manifest = self.dir_manifest(&*remote, dir)?;
+                match manifest.get(inner) {
+                    Some(entry) => Some(entry.md5),
+                    None => {
+                        let sub = manifest.subtree(inner);
+                        if sub.entries().is_empty() {
+                            return Err(Error::new(
+                                ErrorKind::NotFound,
+                                format!(
+                                    "`{path}` is not in the directory `{}` tracked by `{}`",
+                                    dir.path, dir.recorded_in
+                                ),
+                            )
+                            .with_help("check `path`"));
+                        }
+                        Some(sub.md5())
+                    }
+                }
+            }
+            Located::GitFile => snapshot.read(path)?.map(|bytes| Md5::of(&bytes)),
+            Located::GitDir => None,
+        };
+        Ok(Probe { commit, md5 })
     }
 
     /// `rev` resolved in `db`, once per session.
@@ -401,7 +458,7 @@ impl Engine {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
                     format!(
-                        "`{path}/{}` is a {:?} in git; only regular files can be imported",
+                        "`{path}/{}` is a {} in git; only regular files can be imported",
                         entry.path, entry.kind
                     ),
                 ));

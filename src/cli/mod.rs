@@ -23,6 +23,7 @@ pub mod args;
 pub mod commands;
 pub mod context;
 mod dvc_project;
+pub mod json;
 pub mod manifest_edit;
 pub mod progress;
 pub mod shell;

@@ -174,3 +174,50 @@ impl Package {
             .collect()
     }
 }
+
+/// The dependencies `names` selects in `packages` (all of each package's
+/// when `names` is empty), package by package. Every name must be declared
+/// by at least one of the packages.
+pub fn select_deps<'p>(
+    packages: &'p [Package],
+    names: &[String],
+) -> Result<Vec<(&'p Package, Vec<&'p Dependency>)>> {
+    if let [one] = packages {
+        return Ok(vec![(one, one.deps(names)?)]);
+    }
+    for name in names {
+        if !packages.iter().any(|p| p.manifest.dep(name).is_some()) {
+            let known: Vec<_> = packages
+                .iter()
+                .flat_map(|p| {
+                    p.manifest
+                        .deps
+                        .iter()
+                        .map(move |d| format!("`{}/{}`", p.manifest.package, d.name))
+                })
+                .collect();
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!("no selected package declares a data dependency called `{name}`"),
+            )
+            .with_dependency(name)
+            .with_help(if known.is_empty() {
+                "the selected packages declare none; add one with `cargo dvc import`".to_string()
+            } else {
+                format!("declared: {}", known.join(", "))
+            }));
+        }
+    }
+    Ok(packages
+        .iter()
+        .map(|p| {
+            let deps = p
+                .manifest
+                .deps
+                .iter()
+                .filter(|d| names.is_empty() || names.contains(&d.name))
+                .collect();
+            (p, deps)
+        })
+        .collect())
+}

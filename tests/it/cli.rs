@@ -187,37 +187,78 @@ fn every_command() {
     // check: fresh.
     run(cargo_dvc(&app, &cache).args(["check"]));
 
-    // status: text and JSON, locked and cached, up to date.
+    // status: text and JSON, fresh and cached, up to date.
     let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
     let v1 = run_stdout(support::git(&reg.repo).args(["rev-parse", "v1"]));
-    assert!(
-        text.contains(&format!(
-            "classifier: v1 ({}), locked, cached, up to date",
-            &v1[..7]
-        )),
+    let line = |text: &str, name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .split("  ")
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    assert!(text.starts_with("NAME "), "a header row:\n{text}");
+    assert_eq!(
+        line(&text, "classifier"),
+        [
+            "classifier",
+            "v1",
+            &v1[..7],
+            "fresh",
+            "cached",
+            "up to date"
+        ],
         "{text}"
     );
-    assert!(text.contains("data: "), "{text}");
-    let status = |app: &Path| -> serde_json::Value {
-        let json = run_stdout(cargo_dvc(app, &cache).args(["status", "--json"]));
-        serde_json::from_str(&json).unwrap()
-    };
-    let rows = status(&app);
+    assert_eq!(line(&text, "data")[1], "-", "default branch:\n{text}");
+    let rows = status_json(&app, &cache);
     let classifier = &rows[0];
     assert_eq!(classifier["name"], "classifier");
     assert_eq!(classifier["rev"], "v1");
     assert_eq!(classifier["rev_lock"], v1.as_str());
-    assert_eq!(classifier["lock"], "locked");
+    assert_eq!(classifier["lock"], "fresh");
     assert_eq!(classifier["cached"], true);
+    assert_eq!(classifier["update"], "up_to_date");
     assert_eq!(classifier["update_available"], false);
+    assert_eq!(classifier["path"], "models/model.bin");
+    assert_eq!(classifier["out"], "assets/model.bin");
+    assert_eq!(classifier["lock_path"], "assets/model.bin.dvc");
+    assert_eq!(classifier["kind"], "file");
+    assert_eq!(classifier["size"], 9);
+    assert_eq!(rows[1]["kind"], "directory");
 
     // The registry moves: `data` follows the default branch, an update is available.
     publish_v2(&reg);
-    let rows = status(&app);
+    let rows = status_json(&app, &cache);
     assert_eq!(rows[1]["name"], "data");
-    assert_eq!(rows[1]["update_available"], true, "{rows:#}");
+    assert_eq!(rows[1]["update"], "available", "{rows:#?}");
+    assert_eq!(rows[1]["update_available"], true, "{rows:#?}");
     assert_eq!(rows[1]["latest"], reg.head().as_str());
     assert_eq!(rows[0]["update_available"], false, "v1 did not move");
+    // --exit-code: 1 when an update is available; names select rows.
+    let out = cargo_dvc(&app, &cache)
+        .args(["status", "--exit-code"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = cargo_dvc(&app, &cache)
+        .args([
+            "status",
+            "--exit-code",
+            "classifier",
+            "--json",
+            "--format-version",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let only: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(only["dependencies"].as_array().unwrap().len(), 1);
+    let err = run_fail(cargo_dvc(&app, &cache).args(["status", "--json", "--format-version", "2"]));
+    assert!(err.contains("--format-version"), "{err}");
 
     // update --dry-run: says so, writes nothing.
     let before = (toml(), tree_of_locks(&app));
@@ -240,15 +281,11 @@ fn every_command() {
 
     // fetch with a fresh cache: not cached, then cached.
     let cold = root.join("cold-cache");
-    let rows = {
-        let json = run_stdout(cargo_dvc(&app, &cold).args(["status", "--json"]));
-        serde_json::from_str::<serde_json::Value>(&json).unwrap()
-    };
+    let rows = status_json(&app, &cold);
     assert_eq!(rows[0]["cached"], false);
     run(cargo_dvc(&app, &cold).args(["fetch", "classifier", "-q"]));
-    let json = run_stdout(cargo_dvc(&app, &cold).args(["status", "--json"]));
-    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(rows[0]["cached"], true, "{json}");
+    let rows = status_json(&app, &cold);
+    assert_eq!(rows[0]["cached"], true, "{rows:?}");
     assert_eq!(rows[1]["cached"], false, "only what was named is fetched");
     assert!(
         !app.join("assets/model.bin").exists(),
@@ -305,16 +342,21 @@ fn every_command() {
         "{err}"
     );
     assert!(err.contains("help:"), "{err}");
-    let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
+    let out = run(cargo_dvc(&app, &cache).arg("status"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(line(&text, "classifier")[3], "stale", "{text}");
     assert!(
-        text.contains("classifier: v1 (") && text.contains("stale: `rev` is"),
-        "status shows the stale lock:\n{text}"
+        stderr(&out).contains(
+            "note: `classifier`: the lock is stale: `rev` is `v1` in Cargo.toml but `v2` in the lock"
+        ),
+        "status says why the lock is stale:\n{}",
+        stderr(&out)
     );
-    let json = run_stdout(cargo_dvc(&app, &cache).args(["status", "--json"]));
-    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(
-        rows[0]["lock"].as_str().unwrap().starts_with("stale"),
-        "{json}"
+    let rows = status_json(&app, &cache);
+    assert_eq!(rows[0]["lock"], "stale");
+    assert_eq!(
+        rows[0]["lock_reason"],
+        "`rev` is `v1` in Cargo.toml but `v2` in the lock"
     );
     assert_eq!(tree_of_locks(&app), locks);
     fs::write(app.join("Cargo.toml"), &before).unwrap();
@@ -340,6 +382,20 @@ fn every_command() {
             .arg(app.join("Cargo.toml")),
     );
     assert!(json.contains("\"classifier\""), "{json}");
+}
+
+/// `cargo dvc status --json` in `app`, checked against the README's
+/// schema; its `dependencies`.
+fn status_json(app: &Path, cache: &Path) -> Vec<serde_json::Value> {
+    let json = run_stdout(cargo_dvc(app, cache).args(["status", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["version"], 1, "{json}");
+    assert_eq!(report.as_object().unwrap().len(), 2, "{json}");
+    let deps = report["dependencies"].as_array().unwrap().clone();
+    for dep in &deps {
+        support::check_json_schema(dep, "`cargo dvc status --json`:");
+    }
+    deps
 }
 
 fn tree_of_locks(dir: &Path) -> Vec<String> {
@@ -611,4 +667,97 @@ fn closed_stdout_is_not_an_error() {
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
     assert!(!err.contains("failed printing"), "{err}");
+}
+
+/// Issue 13, item 4: `status` says "update available" only when the data
+/// changed; a declaration that cannot be resolved is an error (exit 101),
+/// reported with the rest; an unreadable lock is `invalid`; offline the
+/// update state is unknown.
+#[test]
+fn status_states() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    run(cargo_dvc(&app, &cache).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "--name",
+        "model",
+    ]));
+    run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "data"]));
+    // A commit that changes only data/: `model` has a new commit, same data.
+    reg.write("data/c.txt", "gamma\n");
+    reg.add(&["data"]);
+    reg.commit("more data");
+    reg.push();
+    let rows = status_json(&app, &cache);
+    assert_eq!(rows[1]["name"], "model");
+    assert_eq!(rows[1]["update"], "new_commit_same_data", "{rows:#?}");
+    assert_eq!(rows[1]["update_available"], false);
+    assert_eq!(rows[0]["update"], "available");
+    let text = run_stdout(cargo_dvc(&app, &cache).arg("status"));
+    let head = reg.head();
+    assert!(
+        text.contains(&format!("new commit, same data ({})", &head[..7])),
+        "{text}"
+    );
+    // Offline: nothing looked up.
+    let rows = {
+        let json = run_stdout(cargo_dvc(&app, &cache).args(["status", "--json", "--offline"]));
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["dependencies"].clone()
+    };
+    assert_eq!(rows[0]["update"], "unknown");
+    assert_eq!(rows[0]["update_reason"], "offline");
+    assert_eq!(rows[0]["latest"], serde_json::Value::Null);
+
+    // A broken declaration (a typo in `path`, an unknown `rev`): an error
+    // that names it, exit 101, the other rows still reported.
+    let manifest = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "{manifest}\n[package.metadata.dvc.deps.typo]\nurl = {url:?}\npath = \"models/modle.bin\"\n\
+             \n[package.metadata.dvc.deps.norev]\nurl = {url:?}\npath = \"models/model.bin\"\nrev = \"v9\"\nout = \"norev.bin\"\n"
+        ),
+    )
+    .unwrap();
+    // An unreadable lock.
+    fs::write(app.join("data.dvc"), "outs: [what\n").unwrap();
+    let out = cargo_dvc(&app, &cache)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["dependencies"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "every row reported: {report}");
+    for row in rows {
+        support::check_json_schema(row, "`cargo dvc status --json`:");
+    }
+    let by_name = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap();
+    assert_eq!(by_name("data")["lock"], "invalid");
+    assert!(by_name("data")["lock_reason"].is_string());
+    assert_eq!(by_name("typo")["lock"], "missing");
+    assert!(by_name("typo")["error"].is_string(), "{report}");
+    assert!(by_name("norev")["error"].is_string(), "{report}");
+    assert_eq!(by_name("model")["error"], serde_json::Value::Null);
+    let err = stderr(&out);
+    assert!(err.contains("dependency `typo`"), "{err}");
+    assert!(err.contains("dependency `norev`"), "{err}");
+    assert!(err.contains("v9"), "{err}");
+    assert!(!app.join("typo.bin.dvc").exists() && !app.join("modle.bin.dvc").exists());
+    let out = cargo_dvc(&app, &cache).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(101));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("typo ") && l.ends_with("error")),
+        "{text}"
+    );
 }

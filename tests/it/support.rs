@@ -631,3 +631,78 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Checks `object` against the README's table of its fields (the JSON v1
+/// contract): the table follows the first README line containing
+/// `heading`, one row per field, `| \`name\` | type | meaning |`, the type
+/// being `string`, `integer`, `boolean`, `array`, `object`, or a list of
+/// backticked values (a closed set), optionally followed by ` or null`.
+/// The object must have exactly the documented fields, each of its type.
+#[track_caller]
+pub fn check_json_schema(object: &serde_json::Value, heading: &str) {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .lines()
+        .position(|l| l.contains(heading))
+        .unwrap_or_else(|| panic!("README has no line containing {heading:?}"));
+    let rows: Vec<&str> = readme
+        .lines()
+        .skip(start + 1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .collect();
+    assert!(!rows.is_empty(), "no table after {heading:?}");
+    let map = object
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {object}"));
+    let mut documented = Vec::new();
+    for row in rows {
+        let cells: Vec<&str> = row
+            .split(" | ")
+            .map(|c| c.trim_matches(['|', ' ']))
+            .collect();
+        let field = cells[0].trim_matches('`');
+        let ty = cells[1];
+        documented.push(field.to_string());
+        let value = map
+            .get(field)
+            .unwrap_or_else(|| panic!("{heading}: field `{field}` missing from {object}"));
+        let (ty, nullable) = match ty.strip_suffix(" or null") {
+            Some(t) => (t, true),
+            None => (ty, false),
+        };
+        if value.is_null() {
+            assert!(
+                nullable,
+                "{heading}: `{field}` is null but may not be: {object}"
+            );
+            continue;
+        }
+        let ok = match ty {
+            "string" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            set => {
+                let allowed: Vec<&str> = set
+                    .split('`')
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == 1)
+                    .map(|(_, v)| v)
+                    .collect();
+                assert!(!allowed.is_empty(), "{heading}: unknown type {set:?}");
+                value.as_str().is_some_and(|v| allowed.contains(&v))
+            }
+        };
+        assert!(ok, "{heading}: `{field}` = {value} is not {ty}");
+    }
+    for key in map.keys() {
+        assert!(
+            documented.contains(key),
+            "{heading}: field `{key}` is not documented in the README"
+        );
+    }
+}

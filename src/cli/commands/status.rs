@@ -1,20 +1,51 @@
-//! `cargo dvc status`: each dependency's lock, cache and update state.
+//! `cargo dvc status [NAME...]`: each dependency's lock (fresh, stale,
+//! missing), cache and update state, as an aligned table or as JSON
+//! (format version 1, see [`crate::cli::json`]). Writes nothing.
+//!
+//! "Update available" means the data changed: when `rev` has moved to a
+//! commit where `path` has the same hash, the update is reported as "new
+//! commit, same data". A declaration that cannot be resolved (unknown `rev`,
+//! `path` not in the registry, unreachable `url`) is an error, reported with
+//! the others and ending in exit status 101.
 
 use clap::Args;
 
 use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::cli::context::Context;
-use crate::cli::workspace::Package;
-use crate::error::Result;
+use crate::cli::json::{
+    self, ArtifactKind, DependencyStatus, LockStatus, StatusReport, UpdateStatus,
+};
+use crate::cli::workspace::{self, Package};
+use crate::error::{Error, Result};
+use crate::format::stage::ImportStage;
+use crate::git::CommitId;
 use crate::lock::{self, LockState};
 use crate::manifest::Dependency;
 
+use super::label;
+
 /// `cargo dvc status`'s arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+States: LOCK is fresh (matches Cargo.toml), stale (Cargo.toml changed since;
+the next build rewrites it), missing (the next build writes it) or invalid.
+UPDATE is `up to date`, `available` (the data at `rev` changed), `new commit,
+same data`, or unknown (offline, no lock).
+
+Exit status: 0; 101 on an error (a declaration that cannot be resolved); with
+--exit-code, 1 when a lock is not fresh or an update is available.")]
 pub struct StatusArgs {
-    /// Print JSON instead of text.
+    /// Dependencies to show [default: all].
+    pub names: Vec<String>,
+    /// Print JSON (one line, format version 1) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The JSON format version.
+    #[arg(long, value_name = "VERSION", requires = "json", value_parser = ["1"])]
+    pub format_version: Option<String>,
+    /// Exit with 1 when a lock is not fresh or an update is available.
+    #[arg(long)]
+    pub exit_code: bool,
     /// Package selection.
     #[command(flatten)]
     pub packages: PackageSelection,
@@ -25,108 +56,219 @@ pub struct StatusArgs {
 
 /// Runs `cargo dvc status`.
 pub fn exec(ctx: &Context, args: StatusArgs) -> Result<i32> {
+    let shell = ctx.shell();
+    let packages = ctx.packages(&args.packages, &args.manifest)?;
+    let many = packages.len() > 1;
     let mut rows = Vec::new();
-    for package in ctx.packages(&args.packages, &args.manifest)? {
-        for dep in &package.manifest.deps {
-            rows.push(dep_status(ctx, &package, dep)?);
+    let mut errors = Vec::new();
+    for (package, deps) in workspace::select_deps(&packages, &args.names)? {
+        for dep in deps {
+            let (row, error) = dep_status(ctx, package, dep)?;
+            if let Some(e) = error {
+                errors.push(e.with_dependency(label(package, dep, many)));
+            }
+            rows.push((label(package, dep, many), row));
         }
     }
-    let shell = ctx.shell();
     if args.json {
-        let value = serde_json::Value::Array(rows.iter().map(StatusRow::to_json).collect());
-        shell.print_stdout(format_args!("{value:#}"));
+        let report = StatusReport {
+            version: json::FORMAT_VERSION,
+            dependencies: rows.iter().map(|(_, r)| r.clone()).collect(),
+        };
+        shell.print_stdout(json::to_line(&report));
     } else if rows.is_empty() {
         shell.status("Status", "no data dependencies declared");
     } else {
-        for row in &rows {
-            shell.print_stdout(row.to_line());
-        }
+        print_table(ctx, &rows);
     }
-    Ok(0)
+    for e in &errors {
+        shell.error(e);
+    }
+    if !errors.is_empty() {
+        return Ok(crate::cli::ERROR);
+    }
+    let attention = rows
+        .iter()
+        .any(|(_, r)| r.lock != LockStatus::Fresh || r.update_available == Some(true));
+    Ok(if args.exit_code && attention { 1 } else { 0 })
 }
 
-fn dep_status(ctx: &Context, package: &Package, dep: &Dependency) -> Result<StatusRow> {
+/// The status of one dependency, and the error that broke it, if any.
+fn dep_status(
+    ctx: &Context,
+    package: &Package,
+    dep: &Dependency,
+) -> Result<(DependencyStatus, Option<Error>)> {
     let engine = ctx.engine()?;
-    let state = lock::read(&package.root, dep)?;
-    let (lock_state, stage) = match &state {
-        LockState::Missing => ("missing".to_string(), None),
-        LockState::Fresh(l) => ("locked".to_string(), Some(&l.stage)),
-        LockState::Stale { lock, reason } => (format!("stale: {reason}"), Some(&lock.stage)),
+    let (lock, lock_reason, stage) = match lock::read(&package.root, dep) {
+        Ok(LockState::Missing) => (LockStatus::Missing, None, None),
+        Ok(LockState::Fresh(l)) => (LockStatus::Fresh, None, Some(l.stage)),
+        Ok(LockState::Stale { lock, reason }) => {
+            (LockStatus::Stale, Some(reason), Some(lock.stage))
+        }
+        Err(e) => (LockStatus::Invalid, Some(e.message().to_string()), None),
     };
-    let cached = match stage {
+    let cached = match &stage {
         Some(s) => engine.cached(s)?.is_some(),
         None => false,
     };
-    let latest = if engine.net().is_offline() {
-        None
-    } else {
-        engine
-            .database(&dep.url, &package.root)
-            .and_then(|db| db.ls_remote(dep.rev.as_deref(), engine.net()))
-            .ok()
-            .flatten()
-    };
-    let rev_lock = stage.and_then(|s| s.repo.rev_lock.clone());
-    let update_available = match (&latest, &rev_lock) {
-        (Some(latest), Some(locked)) => Some(latest.as_str() != locked),
-        _ => None,
-    };
-    Ok(StatusRow {
+    let mut row = DependencyStatus {
         package: package.manifest.package.clone(),
         name: dep.name.clone(),
+        url: crate::redact::strip_userinfo(&dep.url),
+        path: dep.path.clone(),
+        out: dep.out.clone(),
+        lock_path: dep.lock_path().to_string_lossy().into_owned(),
         rev: dep.rev.clone(),
-        rev_lock,
-        lock: lock_state,
+        rev_lock: stage.as_ref().and_then(|s| s.repo.rev_lock.clone()),
+        md5: stage.as_ref().map(|s| s.out.md5.to_hex()),
+        size: stage.as_ref().and_then(|s| s.out.size),
+        kind: stage.as_ref().map(|s| {
+            if s.out.is_dir {
+                ArtifactKind::Directory
+            } else {
+                ArtifactKind::File
+            }
+        }),
+        lock,
+        lock_reason,
         cached,
-        latest: latest.map(|c| c.as_str().to_string()),
-        update_available,
-    })
+        update: UpdateStatus::Unknown,
+        latest: None,
+        update_available: None,
+        update_reason: None,
+        error: None,
+    };
+    let error = match check_update(ctx, package, dep, stage.as_ref(), &mut row) {
+        Ok(()) => None,
+        Err(e) => {
+            row.error = Some(e.message().to_string());
+            row.update_reason = Some("the declaration cannot be resolved".to_string());
+            Some(e)
+        }
+    };
+    row.update_available = match row.update {
+        UpdateStatus::Available => Some(true),
+        UpdateStatus::UpToDate | UpdateStatus::NewCommitSameData => Some(false),
+        UpdateStatus::Unknown => None,
+    };
+    Ok((row, error))
 }
 
-/// One line of `cargo dvc status`.
-struct StatusRow {
-    package: String,
-    name: String,
-    rev: Option<String>,
-    rev_lock: Option<String>,
-    lock: String,
-    cached: bool,
-    latest: Option<String>,
-    update_available: Option<bool>,
-}
-
-impl StatusRow {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "package": self.package,
-            "name": self.name,
-            "rev": self.rev,
-            "rev_lock": self.rev_lock,
-            "lock": self.lock,
-            "cached": self.cached,
-            "latest": self.latest,
-            "update_available": self.update_available,
-        })
+/// Fills `update` and `latest`: where `rev` points now, and whether the data
+/// there differs from the lock's. Without a lock, the declaration is
+/// resolved anyway, so a broken one is an error.
+fn check_update(
+    ctx: &Context,
+    package: &Package,
+    dep: &Dependency,
+    stage: Option<&ImportStage>,
+    row: &mut DependencyStatus,
+) -> Result<()> {
+    if ctx.net().is_offline() {
+        row.update_reason = Some("offline".to_string());
+        return Ok(());
     }
+    let engine = ctx.engine()?;
+    let repo = lock::repo_spec(dep);
+    let locked = stage.and_then(|s| s.repo.rev_lock.as_deref().and_then(CommitId::parse));
+    let Some((stage, locked)) = stage.zip(locked) else {
+        // No usable lock: check the declaration resolves, nothing to compare.
+        let probe = engine.probe(&package.root, &repo, &dep.path)?;
+        row.latest = Some(probe.commit.as_str().to_string());
+        row.update_reason = Some(match row.lock {
+            LockStatus::Invalid => "the lock is invalid".to_string(),
+            _ => "no lock yet".to_string(),
+        });
+        return Ok(());
+    };
+    let latest = engine.latest_commit(&package.root, &repo)?;
+    row.latest = Some(latest.as_str().to_string());
+    row.update = if latest == locked {
+        UpdateStatus::UpToDate
+    } else {
+        let probe = engine.probe(&package.root, &repo, &dep.path)?;
+        if probe.md5 == Some(stage.out.md5) {
+            UpdateStatus::NewCommitSameData
+        } else {
+            UpdateStatus::Available
+        }
+    };
+    Ok(())
+}
 
-    fn to_line(&self) -> String {
-        let at = match (&self.rev, &self.rev_lock) {
-            (Some(rev), Some(lock)) => format!("{rev} ({})", &lock[..lock.len().min(7)]),
-            (None, Some(lock)) => lock[..lock.len().min(7)].to_string(),
-            _ => "-".to_string(),
+/// The rows as an aligned table on stdout; why a lock is stale as notes.
+fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
+    let short = |s: &Option<String>| {
+        s.as_deref()
+            .map(|c| c[..c.len().min(7)].to_string())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    let mut table = vec![[
+        "NAME".to_string(),
+        "REV".to_string(),
+        "LOCKED".to_string(),
+        "LOCK".to_string(),
+        "DATA".to_string(),
+        "UPDATE".to_string(),
+    ]];
+    for (name, r) in rows {
+        let lock = match r.lock {
+            LockStatus::Fresh => "fresh",
+            LockStatus::Stale => "stale",
+            LockStatus::Missing => "missing",
+            LockStatus::Invalid => "invalid",
         };
-        let cached = if self.cached { "cached" } else { "not cached" };
-        let update = match self.update_available {
-            Some(true) => format!(
-                ", update available ({})",
-                self.latest
-                    .as_deref()
-                    .map(|l| &l[..l.len().min(7)])
-                    .unwrap_or("")
-            ),
-            Some(false) => ", up to date".to_string(),
-            None => String::new(),
+        let update = match (&r.update, &r.error) {
+            (_, Some(_)) => "error".to_string(),
+            (UpdateStatus::UpToDate, _) => "up to date".to_string(),
+            (UpdateStatus::Available, _) => format!("available ({})", short(&r.latest)),
+            (UpdateStatus::NewCommitSameData, _) => {
+                format!("new commit, same data ({})", short(&r.latest))
+            }
+            (UpdateStatus::Unknown, _) => match &r.update_reason {
+                Some(why) => format!("unknown ({why})"),
+                None => "unknown".to_string(),
+            },
         };
-        format!("{}: {at}, {}, {cached}{update}", self.name, self.lock)
+        table.push([
+            name.clone(),
+            r.rev.clone().unwrap_or_else(|| "-".to_string()),
+            short(&r.rev_lock),
+            lock.to_string(),
+            if r.cached { "cached" } else { "not cached" }.to_string(),
+            update,
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let shell = ctx.shell();
+    for row in &table {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        shell.print_stdout(line);
+    }
+    for (name, r) in rows {
+        match (r.lock, &r.lock_reason) {
+            (LockStatus::Stale, Some(reason)) => shell.note(format!(
+                "`{name}`: the lock is stale: {reason}; the next build rewrites it (or run `cargo dvc update {}`)",
+                r.name
+            )),
+            (LockStatus::Invalid, Some(reason)) => shell.warn(format!(
+                "`{name}`: the lock `{}` is invalid: {reason}",
+                r.lock_path
+            )),
+            _ => {}
+        }
     }
 }
