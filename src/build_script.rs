@@ -28,7 +28,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::NetMode;
 use crate::lock;
-use crate::manifest::{Dependency, Manifest};
+use crate::manifest::{Dependency, Import, Manifest};
 use crate::project::{self, LockMode};
 
 /// The variable that forbids writing locks.
@@ -237,7 +237,7 @@ fn place(
 fn locked_as_dir(root: &Path, dep: &Dependency) -> bool {
     match lock::read(root, dep) {
         Ok(lock::LockState::Fresh(l) | lock::LockState::Stale { lock: l, .. }) => {
-            l.stage.out.is_dir
+            l.stage.out().is_dir
         }
         _ => false,
     }
@@ -283,13 +283,19 @@ fn write_modules(out_dir: &Path, manifest: &Manifest, fetched: &Fetched) -> Resu
         let ident = const_name(&dep.name);
         let path = placed.path.to_string_lossy();
         let what = if placed.is_dir { "directory" } else { "file" };
+        let from = match &dep.import {
+            Import::Registry(r) => format!(
+                "`{}` in `{}`",
+                doc_text(&r.path),
+                doc_text(&crate::redact::url(&r.url))
+            ),
+            Import::Url(u) => format!("`{}`", doc_text(&crate::redact::url(&u.url))),
+        };
         let _ = writeln!(
             paths,
-            "/// Absolute path of the {what} of data dependency `{}` (`{}` in `{}`).\n\
+            "/// Absolute path of the {what} of data dependency `{}` ({from}).\n\
              pub const {ident}: &str = {path:?};",
             doc_text(&dep.name),
-            doc_text(&dep.path),
-            doc_text(&crate::redact::url(&dep.url)),
         );
         if !placed.is_dir {
             let _ = writeln!(

@@ -17,7 +17,7 @@ use crate::cache::{Cache, CachedFile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::config::Config;
 use crate::format::dir_manifest::{DirEntry, DirManifest};
-use crate::format::stage::{ImportStage, NameOrMap, OutInfo, RepoSpec};
+use crate::format::stage::{ImportStage, LockStage, NameOrMap, OutInfo, RepoSpec};
 use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
@@ -230,10 +230,9 @@ impl Engine {
         Ok(commit)
     }
 
-    /// The artifact a lock names, from the cache alone; `None` when any part
-    /// of it is missing. No git, no network.
-    pub fn cached(&self, stage: &ImportStage) -> Result<Option<Artifact>> {
-        let out = &stage.out;
+    /// The artifact a lock's `outs` entry names, from the cache alone;
+    /// `None` when any part of it is missing. No git, no network.
+    pub fn cached(&self, out: &OutInfo) -> Result<Option<Artifact>> {
         if !out.is_dir {
             return Ok(self.cache.get(&out.md5, false)?.map(Artifact::File));
         }
@@ -298,13 +297,24 @@ impl Engine {
         }
     }
 
-    /// `dvc pull` of an import: the artifact the lock names, from the cache
-    /// when it is there, else fetched at `rev_lock` and checked against the
-    /// lock's hash.
-    pub fn fetch_locked(&self, base: &Path, stage: &ImportStage) -> Result<Artifact> {
-        if let Some(found) = self.cached(stage)? {
+    /// `dvc pull` of a lock: the artifact it names, from the cache when it
+    /// is there (no git, no network), else fetched from its source and
+    /// checked against the lock's hash.
+    pub fn fetch_locked(&self, base: &Path, stage: &LockStage) -> Result<Artifact> {
+        if let Some(found) = self.cached(stage.out())? {
             return Ok(found);
         }
+        match stage {
+            LockStage::Import(stage) => self.fetch_import(base, stage),
+            LockStage::ImportUrl(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "URL dependencies are not supported yet",
+            )),
+        }
+    }
+
+    /// The artifact of a registry import's lock, fetched at `rev_lock`.
+    fn fetch_import(&self, base: &Path, stage: &ImportStage) -> Result<Artifact> {
         let rev_lock = stage.repo.rev_lock.as_deref().ok_or_else(|| {
             Error::new(ErrorKind::Format, "the lock has no `rev_lock`")
                 .with_help("run `cargo dvc update` to pin a commit")

@@ -65,28 +65,12 @@ impl FromStr for Md5 {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Md5, Error> {
-        let bad = || {
-            Error::new(
-                ErrorKind::Format,
-                format!(
-                    "`{}` is not an MD5 hash (32 hex digits)",
-                    s.escape_debug()
-                        .to_string()
-                        .chars()
-                        .take(80)
-                        .collect::<String>()
-                ),
-            )
-        };
-        let bytes = s.as_bytes();
-        if bytes.len() != 32 {
-            return Err(bad());
-        }
         let mut out = [0u8; 16];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or_else(bad)?;
-            let lo = hex_value(pair[1]).ok_or_else(bad)?;
-            out[i] = hi << 4 | lo;
+        if !parse_hex(s, &mut out) {
+            return Err(Error::new(
+                ErrorKind::Format,
+                format!("`{}` is not an MD5 hash (32 hex digits)", shown(s)),
+            ));
         }
         Ok(Md5(out))
     }
@@ -113,6 +97,80 @@ impl fmt::Debug for Md5 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Md5({self})")
     }
+}
+
+/// A SHA-256 hash: 32 bytes, shown as 64 lowercase hex digits. What a
+/// `sha256 =` pin in `Cargo.toml` names (DVC itself knows only MD5).
+///
+/// ```
+/// use dvc_build::hash::Sha256;
+/// let h: Sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".parse().unwrap();
+/// assert_eq!(h.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+/// assert!("e3b0".parse::<Sha256>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256([u8; 32]);
+
+impl Sha256 {
+    /// The hash with these raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Sha256 {
+        Sha256(bytes)
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl FromStr for Sha256 {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Sha256, Error> {
+        let mut out = [0u8; 32];
+        if !parse_hex(s, &mut out) {
+            return Err(Error::new(
+                ErrorKind::Format,
+                format!("`{}` is not a SHA-256 hash (64 hex digits)", shown(s)),
+            ));
+        }
+        Ok(Sha256(out))
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({self})")
+    }
+}
+
+/// Fills `out` from exactly `2 * out.len()` hex digits; `false` otherwise.
+fn parse_hex(s: &str, out: &mut [u8]) -> bool {
+    let bytes = s.as_bytes();
+    if bytes.len() != out.len() * 2 {
+        return false;
+    }
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
+            (Some(hi), Some(lo)) => *slot = hi << 4 | lo,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `s` as a message shows it: escaped, at most 80 characters.
+fn shown(s: &str) -> String {
+    s.escape_debug().to_string().chars().take(80).collect()
 }
 
 /// An incremental MD5 that also counts bytes; feed it with [`Hasher::update`].

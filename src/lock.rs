@@ -12,10 +12,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::{
-    ImportStage, ImportUpdate, NameOrMap, RepoSpec, Stage, update_import_text,
+    ImportStage, ImportUpdate, LockStage, NameOrMap, RepoSpec, update_import_text,
+    update_import_url_text,
 };
 use crate::format::yaml::{Map, Value};
-use crate::manifest::{ConfigSpec, ConfigValue, Dependency, RemoteSpec, Scalar};
+use crate::manifest::{
+    ConfigSpec, ConfigValue, Dependency, Import, RegistryImport, RemoteSpec, Scalar,
+};
 use crate::redact;
 
 /// What is on disk for one dependency.
@@ -38,7 +41,7 @@ pub enum LockState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lock {
     /// The stage it holds.
-    pub stage: ImportStage,
+    pub stage: LockStage,
     /// Its text (kept so that an update preserves `meta`, `desc`, comments).
     pub text: String,
 }
@@ -61,16 +64,14 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Missing),
         Err(e) => return Err(Error::io("read", &path, e).with_dependency(&dep.name)),
     };
-    let stage = Stage::parse(&text)
-        .and_then(|s| ImportStage::from_stage(&s))
-        .map_err(|e| {
-            e.context(format!("lock `{}`", dep.lock_path().display()))
-                .with_dependency(&dep.name)
-                .with_help(format!(
-                    "fix the file, or delete it and run `cargo dvc update {}` to write it anew",
-                    dep.name
-                ))
-        })?;
+    let stage = LockStage::parse(&text).map_err(|e| {
+        e.context(format!("lock `{}`", dep.lock_path().display()))
+            .with_dependency(&dep.name)
+            .with_help(format!(
+                "fix the file, or delete it and run `cargo dvc update {}` to write it anew",
+                dep.name
+            ))
+    })?;
     let lock = Lock { stage, text };
     Ok(match mismatch(dep, &lock.stage) {
         None => LockState::Fresh(lock),
@@ -80,7 +81,31 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
 
 /// How the lock differs from the declaration, if it does, in words:
 /// "`rev` is `v2` in Cargo.toml but `v1` in the lock".
-pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
+pub fn mismatch(dep: &Dependency, stage: &LockStage) -> Option<String> {
+    if stage.out().path != out_name(dep) {
+        return Some(format!(
+            "`out` is {} in Cargo.toml but {} in the lock",
+            quoted(out_name(dep)),
+            quoted(&stage.out().path)
+        ));
+    }
+    match (&dep.import, stage) {
+        (Import::Registry(decl), LockStage::Import(stage)) => registry_mismatch(decl, stage),
+        (Import::Registry(_), LockStage::ImportUrl(_)) => Some(
+            "Cargo.toml declares a registry import (`path`), but the lock is an import-url stage"
+                .to_string(),
+        ),
+        (Import::Url(_), LockStage::Import(_)) => Some(
+            "Cargo.toml declares a URL import (no `path`), but the lock is a registry import"
+                .to_string(),
+        ),
+        (Import::Url(_), LockStage::ImportUrl(_)) => {
+            Some("URL dependencies are not supported yet".to_string())
+        }
+    }
+}
+
+fn registry_mismatch(dep: &RegistryImport, stage: &ImportStage) -> Option<String> {
     let want = without_secrets(&repo_spec(dep));
     let have = &without_secrets(&stage.repo);
     let differs = |what: &str, decl: String, lock: String| {
@@ -118,9 +143,6 @@ pub fn mismatch(dep: &Dependency, stage: &ImportStage) -> Option<String> {
             name_or_map(&want.config),
             name_or_map(&have.config),
         );
-    }
-    if stage.out.path != out_name(dep) {
-        return differs("out", quoted(out_name(dep)), quoted(&stage.out.path));
     }
     if have.rev_lock.is_none() {
         return Some("the lock has no `rev_lock`".to_string());
@@ -168,7 +190,7 @@ fn name_or_map(value: &Option<NameOrMap>) -> String {
 }
 
 /// The `repo` mapping `dvc import` would write for `dep` (without `rev_lock`).
-pub fn repo_spec(dep: &Dependency) -> RepoSpec {
+pub fn repo_spec(dep: &RegistryImport) -> RepoSpec {
     RepoSpec {
         url: dep.url.clone(),
         rev: dep.rev.clone(),
@@ -221,16 +243,19 @@ pub fn without_secrets(repo: &RepoSpec) -> RepoSpec {
     }
 }
 
-/// The lock `stage` of a fresh lock with the declaration's full `repo` (its
-/// credentials and secret options, which the lock leaves out) and the lock's
-/// `rev_lock`: what to fetch with.
-pub fn with_secrets(dep: &Dependency, stage: &ImportStage) -> ImportStage {
-    ImportStage {
-        repo: RepoSpec {
-            rev_lock: stage.repo.rev_lock.clone(),
-            ..repo_spec(dep)
-        },
-        ..stage.clone()
+/// The lock `stage` of a fresh lock with the declaration's secrets (the
+/// registry's credentials and secret options, which the lock leaves out):
+/// what to fetch with.
+pub fn with_secrets(dep: &Dependency, stage: &LockStage) -> LockStage {
+    match (&dep.import, stage) {
+        (Import::Registry(decl), LockStage::Import(stage)) => LockStage::Import(ImportStage {
+            repo: RepoSpec {
+                rev_lock: stage.repo.rev_lock.clone(),
+                ..repo_spec(decl)
+            },
+            ..stage.clone()
+        }),
+        _ => stage.clone(),
     }
 }
 
@@ -257,28 +282,36 @@ fn scalar_value(s: &Scalar) -> Value {
 }
 
 /// The text of the lock after resolving: an update of `old` (keeping its
-/// annotations) when there is one, else a fresh stage.
-pub fn render(stage: &ImportStage, old: Option<&Lock>) -> Result<String> {
-    match old {
-        Some(old)
-            if old.stage.repo.url == stage.repo.url && old.stage.dep_path == stage.dep_path =>
+/// annotations) when there is one of the same source, else a fresh stage.
+pub fn render(stage: &LockStage, old: Option<&Lock>) -> Result<String> {
+    let Some(old) = old else {
+        return Ok(stage.to_yaml_string());
+    };
+    let text = match (stage, &old.stage) {
+        (LockStage::Import(new), LockStage::Import(was))
+            if was.repo.url == new.repo.url && was.dep_path == new.dep_path =>
         {
             let update = ImportUpdate {
-                rev: stage.repo.rev.clone(),
-                rev_lock: stage.repo.rev_lock.clone().unwrap_or_default(),
-                out: stage.out.clone(),
+                rev: new.repo.rev.clone(),
+                rev_lock: new.repo.rev_lock.clone().unwrap_or_default(),
+                out: new.out.clone(),
             };
-            let text = update_import_text(&old.text, &update)?;
-            // `dvc update` cannot drop a `rev`, nor change `remote`/`config`:
-            // when those moved, the declaration wins and the stage is new.
-            let reparsed = Stage::parse(&text).and_then(|s| ImportStage::from_stage(&s))?;
-            if reparsed == *stage {
-                Ok(text)
-            } else {
-                Ok(stage.to_yaml_string())
-            }
+            update_import_text(&old.text, &update)?
         }
-        _ => Ok(stage.to_yaml_string()),
+        (LockStage::ImportUrl(new), LockStage::ImportUrl(was))
+            if was.dep.path == new.dep.path && was.dep.fs_config == new.dep.fs_config =>
+        {
+            update_import_url_text(&old.text, new)?
+        }
+        _ => return Ok(stage.to_yaml_string()),
+    };
+    // `dvc update` cannot drop a `rev`, nor change `remote`/`config`: when
+    // those moved, the declaration wins and the stage is new.
+    let reparsed = LockStage::parse(&text)?;
+    if reparsed == *stage {
+        Ok(text)
+    } else {
+        Ok(stage.to_yaml_string())
     }
 }
 
@@ -345,7 +378,10 @@ mod tests {
         let locked_at = |extra: &str| {
             let mut stage = ImportStage {
                 dep_path: "m.bin".into(),
-                repo: repo_spec(&dep(extra)),
+                repo: match &dep(extra).import {
+                    Import::Registry(r) => repo_spec(r),
+                    Import::Url(u) => panic!("{u:?}"),
+                },
                 out: crate::format::stage::OutInfo {
                     path: "m.bin".into(),
                     md5: crate::hash::Md5::of(b""),
@@ -356,7 +392,7 @@ mod tests {
                 },
             };
             stage.repo.rev_lock = Some("0".repeat(40));
-            stage
+            LockStage::Import(stage)
         };
         let reason = |decl: &str, lock: &str| mismatch(&dep(decl), &locked_at(lock)).unwrap();
         assert_eq!(

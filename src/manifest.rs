@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::hash::Sha256;
 
 /// The keys a dependency table may hold.
 const DEP_KEYS: &[&str] = &["url", "path", "rev", "out", "remote", "config"];
@@ -31,18 +32,50 @@ pub struct Manifest {
 pub struct Dependency {
     /// The table's key: the dependency's name.
     pub name: String,
+    /// Where the artifact goes, relative to the crate root (`/`-separated).
+    pub out: String,
+    /// What is imported, and from where.
+    pub import: Import,
+}
+
+/// The two kinds of data dependency, as DVC's two import commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Import {
+    /// `dvc import`: a path inside a DVC registry (a git repository), pinned
+    /// to a commit.
+    Registry(RegistryImport),
+    /// `dvc import-url`: one file or directory named by a URL (no registry),
+    /// pinned by what its source says about it (ETag, checksum, MD5).
+    Url(UrlImport),
+}
+
+/// A declaration with `path`: an artifact of a DVC registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryImport {
     /// Git URL or local path of the source DVC project, as written.
     pub url: String,
     /// File or directory inside the source project (`/`-separated).
     pub path: String,
     /// Branch, tag or commit; `None` means the remote's default branch.
     pub rev: Option<String>,
-    /// Where the artifact goes, relative to the crate root (`/`-separated).
-    pub out: String,
     /// A remote of the source project to use instead of its default.
     pub remote: Option<RemoteSpec>,
     /// Configuration merged over the source project's `.dvc/config`.
     pub config: Option<ConfigSpec>,
+}
+
+/// A declaration without `path`: an artifact named by its URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlImport {
+    /// `http(s)://`, `s3://`, ... or a local path (relative to the crate
+    /// root), as written.
+    pub url: String,
+    /// DVC's `--fs-config`: options of the file system the URL is read
+    /// with (the same options as a DVC remote of that kind), in the order
+    /// written, each value as DVC records it (a string).
+    pub fs_config: Vec<(String, String)>,
+    /// The SHA-256 the bytes must have (ours: kept in `Cargo.toml` only).
+    pub sha256: Option<Sha256>,
 }
 
 /// `remote = "name"` or `remote = { url = "...", ... }`: DVC's `repo.remote`.
@@ -130,6 +163,14 @@ impl Dependency {
     pub fn env_var(&self) -> String {
         env_var_name(&self.name)
     }
+
+    /// Where the artifact comes from: the registry's URL, or the artifact's.
+    pub fn url(&self) -> &str {
+        match &self.import {
+            Import::Registry(r) => &r.url,
+            Import::Url(u) => &u.url,
+        }
+    }
 }
 
 /// `DVC_<NAME>` for a dependency key, per the contract.
@@ -170,7 +211,10 @@ impl Manifest {
     /// rev = "v1.2.0"
     /// "#).unwrap();
     /// assert_eq!(m.deps[0].name, "classifier");
-    /// assert_eq!(m.deps[0].rev.as_deref(), Some("v1.2.0"));
+    /// let dvc_build::manifest::Import::Registry(registry) = &m.deps[0].import else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(registry.rev.as_deref(), Some("v1.2.0"));
     /// ```
     pub fn parse(text: &str) -> Result<Manifest> {
         let doc: toml::Table = toml::from_str(text).map_err(|e| {
@@ -319,12 +363,14 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
     };
     Ok(Dependency {
         name: name.to_string(),
-        url,
-        path,
-        rev,
         out,
-        remote,
-        config,
+        import: Import::Registry(RegistryImport {
+            url,
+            path,
+            rev,
+            remote,
+            config,
+        }),
     })
 }
 
@@ -547,15 +593,21 @@ mod tests {
         let c = m.dep("classifier").unwrap();
         assert_eq!(c.out, "assets/classifier.onnx");
         assert_eq!(c.lock_path(), PathBuf::from("assets/classifier.onnx.dvc"));
-        assert_eq!(c.remote, Some(RemoteSpec::Name("s3-mirror".into())));
+        let Import::Registry(r) = &c.import else {
+            panic!("{c:?}")
+        };
+        assert_eq!(r.remote, Some(RemoteSpec::Name("s3-mirror".into())));
         let d = m.dep("data").unwrap();
-        assert_eq!(d.path, "data/dir");
+        let Import::Registry(r) = &d.import else {
+            panic!("{d:?}")
+        };
+        assert_eq!(r.path, "data/dir");
         assert_eq!(d.out, "dir");
-        let Some(RemoteSpec::Options(o)) = &d.remote else {
-            panic!("{:?}", d.remote)
+        let Some(RemoteSpec::Options(o)) = &r.remote else {
+            panic!("{:?}", r.remote)
         };
         assert_eq!(o["ssl_verify"], Scalar::Bool(false));
-        assert!(matches!(d.config, Some(ConfigSpec::Table(_))));
+        assert!(matches!(r.config, Some(ConfigSpec::Table(_))));
     }
 
     #[test]

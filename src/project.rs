@@ -11,9 +11,10 @@ use std::path::Path;
 
 use crate::engine::{Artifact, Engine};
 use crate::error::Result;
-use crate::format::stage::ImportStage;
+use crate::error::{Error, ErrorKind};
+use crate::format::stage::LockStage;
 use crate::lock::{self, Lock, LockState};
-use crate::manifest::Dependency;
+use crate::manifest::{Dependency, Import};
 
 /// May locks be written?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum LockAction {
 #[derive(Debug, Clone)]
 pub struct Synced {
     /// The lock.
-    pub stage: ImportStage,
+    pub stage: LockStage,
     /// The verified artifact in the cache.
     pub artifact: Artifact,
     /// What was done to the lock.
@@ -89,9 +90,9 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
 #[derive(Debug, Clone)]
 pub struct Updated {
     /// The lock before, if there was one.
-    pub old: Option<ImportStage>,
+    pub old: Option<LockStage>,
     /// The lock after.
-    pub new: ImportStage,
+    pub new: LockStage,
     /// The verified artifact of the new lock.
     pub artifact: Artifact,
     /// `true` when the lock's text changed (or would, with `dry_run`).
@@ -128,21 +129,31 @@ pub fn update(
     })
 }
 
-/// Resolves the declaration (with `rev` overriding its `rev`).
+/// Resolves the declaration (with `rev` overriding a registry import's
+/// `rev`) into the lock it implies, and fetches its artifact.
 fn resolve(
     engine: &Engine,
     root: &Path,
     dep: &Dependency,
     rev: Option<&str>,
-) -> Result<(ImportStage, Artifact)> {
-    let mut repo = lock::repo_spec(dep);
-    if let Some(rev) = rev {
-        repo.rev = Some(rev.to_string());
+) -> Result<(LockStage, Artifact)> {
+    match &dep.import {
+        Import::Registry(decl) => {
+            let mut repo = lock::repo_spec(decl);
+            if let Some(rev) = rev {
+                repo.rev = Some(rev.to_string());
+            }
+            let (mut stage, artifact) = engine
+                .resolve(root, &repo, &decl.path, lock::out_name(dep))
+                .map_err(|e| e.with_dependency(&dep.name))?;
+            // What the lock records: no credentials, no secret options.
+            stage.repo = lock::without_secrets(&stage.repo);
+            Ok((LockStage::Import(stage), artifact))
+        }
+        Import::Url(_) => Err(Error::new(
+            ErrorKind::Unsupported,
+            "URL dependencies are not supported yet",
+        )
+        .with_dependency(&dep.name)),
     }
-    let (mut stage, artifact) = engine
-        .resolve(root, &repo, &dep.path, lock::out_name(dep))
-        .map_err(|e| e.with_dependency(&dep.name))?;
-    // What the lock records: no credentials, no secret options.
-    stage.repo = lock::without_secrets(&stage.repo);
-    Ok((stage, artifact))
 }

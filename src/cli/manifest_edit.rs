@@ -151,12 +151,11 @@ mod tests {
     fn set_rev_adds_or_replaces() {
         let text = "[package.metadata.dvc.deps.m]\nurl = \"r\"\npath = \"m.bin\"\n";
         let out = set_rev(text, "m", "v2").unwrap();
-        assert_eq!(
-            crate::manifest::Manifest::parse(&out).unwrap().deps[0]
-                .rev
-                .as_deref(),
-            Some("v2")
-        );
+        let m = crate::manifest::Manifest::parse(&out).unwrap();
+        let crate::manifest::Import::Registry(r) = &m.deps[0].import else {
+            panic!("{m:?}")
+        };
+        assert_eq!(r.rev.as_deref(), Some("v2"));
         assert!(set_rev(text, "nope", "v2").is_err());
     }
 }

@@ -505,13 +505,7 @@ impl ImportStage {
 
     /// The full stage mapping, `md5` first.
     pub fn to_map(&self) -> Map {
-        let body = self.body();
-        let mut m = Map::new();
-        m.insert("md5", Value::Str(stage_md5(&body).to_hex()));
-        for (k, v) in body.iter() {
-            m.insert(k, v.clone());
-        }
-        m
+        with_md5(self.body())
     }
 
     /// The stage's own hash (top-level `md5`).
@@ -535,23 +529,298 @@ impl ImportStage {
                 "stage file: an import stage has exactly one `outs` entry",
             ));
         };
-        let (md5, is_dir) = out
-            .hash
-            .md5_hash()
-            .map_err(|e| e.context("outs[0].md5"))?
-            .ok_or_else(|| format_err("outs[0].md5: missing"))?;
         Ok(ImportStage {
             dep_path: dep.path.clone(),
             repo,
-            out: OutInfo {
-                path: out.path.clone(),
-                md5,
-                is_dir,
-                size: out.hash.size,
-                nfiles: out.hash.nfiles,
-                isexec: out.hash.isexec.unwrap_or(false),
-            },
+            out: out_info(out)?,
         })
+    }
+}
+
+/// `outs[0]` of an import or import-url stage.
+fn out_info(out: &Out) -> Result<OutInfo> {
+    let (md5, is_dir) = out
+        .hash
+        .md5_hash()
+        .map_err(|e| e.context("outs[0].md5"))?
+        .ok_or_else(|| format_err("outs[0].md5: missing"))?;
+    Ok(OutInfo {
+        path: out.path.clone(),
+        md5,
+        is_dir,
+        size: out.hash.size,
+        nfiles: out.hash.nfiles,
+        isexec: out.hash.isexec.unwrap_or(false),
+    })
+}
+
+/// `body` with its stage `md5` in front, as DVC writes a stage.
+fn with_md5(body: Map) -> Map {
+    let mut m = Map::new();
+    m.insert("md5", Value::Str(stage_md5(&body).to_hex()));
+    for (k, v) in body.iter() {
+        m.insert(k, v.clone());
+    }
+    m
+}
+
+// ------------------------------------------------------------ import-url stage
+
+/// What pins the source of an import-url stage: the first key of
+/// `deps[0]`, named as DVC names it for that kind of source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourcePin {
+    /// `checksum:` (`http(s)://`): the raw `ETag` header (quotes and `W/`
+    /// kept), else the raw `Content-MD5`, else fsspec's token over what the
+    /// server said about the file (see `engine::url`).
+    Checksum(String),
+    /// `etag:` (`s3://` files): the object's ETag without its quotes.
+    Etag(String),
+    /// `md5:` the content's MD5 (local files and directories, where
+    /// `is_dir` marks a `.dir` tree hash), or, for an `s3://` prefix, the
+    /// MD5 of the tree of the objects' ETags.
+    Md5 {
+        /// The hash.
+        md5: Md5,
+        /// Written with `.dir`.
+        is_dir: bool,
+    },
+}
+
+impl SourcePin {
+    /// The key DVC writes: `checksum`, `etag` or `md5`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SourcePin::Checksum(_) => "checksum",
+            SourcePin::Etag(_) => "etag",
+            SourcePin::Md5 { .. } => "md5",
+        }
+    }
+
+    /// The value as written.
+    pub fn value(&self) -> String {
+        match self {
+            SourcePin::Checksum(s) | SourcePin::Etag(s) => s.clone(),
+            SourcePin::Md5 { md5, is_dir } => {
+                format!("{md5}{}", if *is_dir { ".dir" } else { "" })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SourcePin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.key(), self.value())
+    }
+}
+
+/// `deps[0]` of an import-url stage: the URL and what pinned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlDep {
+    /// `path`: the URL or local path, as given to `dvc import-url`.
+    pub path: String,
+    /// What the source said about the artifact when it was imported.
+    pub pin: SourcePin,
+    /// `size`: the source's size (the sum of the files' for a directory).
+    pub size: Option<u64>,
+    /// `nfiles` of a directory.
+    pub nfiles: Option<u64>,
+    /// `fs_config`: the file system options, in the order given, values as
+    /// written (strings, from `--fs-config`).
+    pub fs_config: Map,
+}
+
+impl UrlDep {
+    /// The entry as DVC dumps it: pin, size, nfiles, `hash: md5`, path,
+    /// fs_config.
+    pub fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        m.insert(self.pin.key(), Value::Str(self.pin.value()));
+        if let Some(size) = self.size {
+            m.insert("size", int(size));
+        }
+        if let Some(n) = self.nfiles {
+            m.insert("nfiles", int(n));
+        }
+        m.insert("hash", Value::Str("md5".into()));
+        m.insert("path", Value::Str(self.path.clone()));
+        if !self.fs_config.is_empty() {
+            m.insert("fs_config", Value::Map(self.fs_config.clone()));
+        }
+        m
+    }
+}
+
+/// An import-url stage (`dvc import-url URL [OUT] [--fs-config K=V]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportUrlStage {
+    /// `deps[0]`: the source.
+    pub dep: UrlDep,
+    /// `outs[0]`: the content.
+    pub out: OutInfo,
+}
+
+impl ImportUrlStage {
+    /// The stage as DVC's `dumpd` orders it, without the top-level `md5`.
+    fn body(&self) -> Map {
+        let mut m = Map::new();
+        m.insert("frozen", Value::Bool(true));
+        m.insert("deps", Value::Seq(vec![Value::Map(self.dep.to_map())]));
+        m.insert("outs", Value::Seq(vec![Value::Map(self.out.to_map())]));
+        m
+    }
+
+    /// The full stage mapping, `md5` first.
+    pub fn to_map(&self) -> Map {
+        with_md5(self.body())
+    }
+
+    /// The stage's own hash (top-level `md5`).
+    pub fn md5(&self) -> Md5 {
+        stage_md5(&self.body())
+    }
+
+    /// The file's bytes, as `dvc import-url` writes them.
+    pub fn to_yaml_string(&self) -> String {
+        yaml::to_ruamel_string(&self.to_map())
+    }
+
+    /// Reads an import-url stage back from a parsed stage file.
+    pub fn from_stage(stage: &Stage) -> Result<ImportUrlStage> {
+        let [dep] = stage.deps.as_slice() else {
+            return Err(format_err(
+                "stage file: an import-url stage has exactly one `deps` entry",
+            ));
+        };
+        if dep.repo.is_some() || dep.db.is_some() {
+            return Err(format_err(
+                "stage file: not an import-url stage (`deps[0]` has `repo` or `db`)",
+            ));
+        }
+        let unsupported = |what: &str| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("stage file: {what} (a version-aware `dvc import-url`) is not supported"),
+            )
+        };
+        if dep.hash.version_id.is_some() {
+            return Err(unsupported("`deps[0].version_id`"));
+        }
+        if dep.extra.get("files").is_some() {
+            return Err(unsupported("`deps[0].files`"));
+        }
+        let fs_config = match dep.extra.get("fs_config") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Map(m)) => m.clone(),
+            Some(other) => {
+                return Err(format_err(format!(
+                    "deps[0].fs_config: expected a mapping, found {}",
+                    other.kind()
+                )));
+            }
+        };
+        if fs_config.get("version_aware").is_some() {
+            return Err(unsupported("`fs_config.version_aware`"));
+        }
+        let h = &dep.hash;
+        let pin = match (&h.checksum, &h.etag, &h.md5) {
+            (Some(c), None, None) => SourcePin::Checksum(c.clone()),
+            (None, Some(e), None) => SourcePin::Etag(e.clone()),
+            (None, None, Some(_)) => {
+                let (md5, is_dir) = h
+                    .md5_hash()
+                    .map_err(|e| e.context("deps[0].md5"))?
+                    .ok_or_else(|| format_err("deps[0].md5: missing"))?;
+                SourcePin::Md5 { md5, is_dir }
+            }
+            (None, None, None) => {
+                return Err(format_err(
+                    "deps[0]: no `checksum`, `etag` or `md5`: the source was never imported \
+                     (`--no-exec`)",
+                ));
+            }
+            _ => {
+                return Err(format_err(
+                    "deps[0]: more than one of `checksum`, `etag` and `md5`",
+                ));
+            }
+        };
+        let [out] = stage.outs.as_slice() else {
+            return Err(format_err(
+                "stage file: an import-url stage has exactly one `outs` entry",
+            ));
+        };
+        Ok(ImportUrlStage {
+            dep: UrlDep {
+                path: dep.path.clone(),
+                pin,
+                size: h.size,
+                nfiles: h.nfiles,
+                fs_config,
+            },
+            out: out_info(out)?,
+        })
+    }
+}
+
+/// A lock file: the import stage of a registry dependency, or the
+/// import-url stage of a URL dependency. The one place that tells the two
+/// apart when reading.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockStage {
+    /// `dvc import`.
+    Import(ImportStage),
+    /// `dvc import-url`.
+    ImportUrl(ImportUrlStage),
+}
+
+impl LockStage {
+    /// Reads a stage file as one of the two kinds: an import when
+    /// `deps[0]` has `repo`, else an import-url stage.
+    pub fn from_stage(stage: &Stage) -> Result<LockStage> {
+        if stage.import_dep().is_some() {
+            ImportStage::from_stage(stage).map(LockStage::Import)
+        } else if stage.deps.len() == 1 && stage.deps[0].db.is_none() {
+            ImportUrlStage::from_stage(stage).map(LockStage::ImportUrl)
+        } else {
+            Err(format_err(
+                "stage file: neither an import (`deps[0].repo`) nor an import-url stage",
+            ))
+        }
+    }
+
+    /// Parses the text of a lock file.
+    pub fn parse(text: &str) -> Result<LockStage> {
+        LockStage::from_stage(&Stage::parse(text)?)
+    }
+
+    /// `outs[0]`: the artifact.
+    pub fn out(&self) -> &OutInfo {
+        match self {
+            LockStage::Import(s) => &s.out,
+            LockStage::ImportUrl(s) => &s.out,
+        }
+    }
+
+    /// The full stage mapping, `md5` first.
+    pub fn to_map(&self) -> Map {
+        match self {
+            LockStage::Import(s) => s.to_map(),
+            LockStage::ImportUrl(s) => s.to_map(),
+        }
+    }
+
+    /// The stage's own hash (top-level `md5`).
+    pub fn md5(&self) -> Md5 {
+        match self {
+            LockStage::Import(s) => s.md5(),
+            LockStage::ImportUrl(s) => s.md5(),
+        }
+    }
+
+    /// The file's bytes, as `dvc import` / `dvc import-url` write them.
+    pub fn to_yaml_string(&self) -> String {
+        yaml::to_ruamel_string(&self.to_map())
     }
 }
 
@@ -591,7 +860,26 @@ pub fn update_import_text(old_text: &str, update: &ImportUpdate) -> Result<Strin
         path,
         ..update.out.clone()
     };
-    let new_state = dumped_state(&stage, &import);
+    merge_update(old_text, &stage, import.to_map())
+}
+
+/// Rewrites an import-url stage's text as `dvc update` does after the
+/// source changed: `new` is the stage `dvc import-url` would write now; it
+/// is merged into the old file as for [`update_import_text`] (keys keep
+/// their place, new keys go last, annotations and comments stay).
+pub fn update_import_url_text(old_text: &str, new: &ImportUrlStage) -> Result<String> {
+    let stage = Stage::parse(old_text)?;
+    ImportUrlStage::from_stage(&stage)?;
+    let mut new = new.clone();
+    if let Some(old_out) = stage.outs.first() {
+        new.out.path = old_out.path.clone();
+    }
+    merge_update(old_text, &stage, new.to_map())
+}
+
+/// `fresh` (a stage as `dumpd` gives it) merged into the old file's text.
+fn merge_update(old_text: &str, stage: &Stage, fresh: Map) -> Result<String> {
+    let new_state = dumped_state(stage, fresh);
     let mut merged = Value::Map(stage.raw.clone());
     apply_diff(&Value::Map(new_state), &mut merged);
     let Value::Map(merged) = merged else {
@@ -601,10 +889,9 @@ pub fn update_import_text(old_text: &str, update: &ImportUpdate) -> Result<Strin
     Ok(super::comments::carry_over(old_text, &text))
 }
 
-/// What DVC's `Stage.dumpd()` yields for the updated import stage: the
-/// annotations it keeps around the import fields.
-fn dumped_state(old: &Stage, import: &ImportStage) -> Map {
-    let fresh = import.to_map();
+/// What DVC's `Stage.dumpd()` yields for the updated stage (`fresh`, as a
+/// new stage dumps it): the annotations it keeps around the new fields.
+fn dumped_state(old: &Stage, fresh: Map) -> Map {
     let mut m = Map::new();
     if let Some(desc) = &old.desc {
         m.insert("desc", Value::Str(desc.clone()));
@@ -724,6 +1011,88 @@ outs:
   hash: md5
   path: model.bin
 ";
+
+    /// Written by `dvc import-url` 3.67.1 (shared/facts/DVC-IMPORT-URL.md).
+    const IMPORT_URL_FILES: [&str; 5] = [
+        "md5: abecb27e93d2e7165439d3324a0ead97\nfrozen: true\ndeps:\n\
+         - checksum: '3666652321209134395202422085534887170'\n  size: 9\n  hash: md5\n\
+         \x20 path: http://127.0.0.1:18120/data.txt\nouts:\n- md5: c8d31c0f6e689cb36643e35315ff5d94\n\
+         \x20 size: 9\n  hash: md5\n  path: data.txt\n",
+        "md5: 4e4c0d14e4d62f6caf050f610f6ba282\nfrozen: true\ndeps:\n\
+         - checksum: '\"dd8f100298ff923592ab35dc15788abc\"'\n  size: 12\n  hash: md5\n\
+         \x20 path: http://127.0.0.1:18121/etag/data.txt\nouts:\n- md5: dd8f100298ff923592ab35dc15788abc\n\
+         \x20 size: 12\n  hash: md5\n  path: etag.txt\n",
+        "md5: e36dc15a33a0c75f70ce98cfe902f2f5\nfrozen: true\ndeps:\n\
+         - checksum: '\"31cbf83c6b07e14f115ec9a552667989\"'\n  size: 14\n  hash: md5\n\
+         \x20 path: https://127.0.0.1:18122/etag/data.txt\n  fs_config:\n    ssl_verify: 'false'\n\
+         outs:\n- md5: 31cbf83c6b07e14f115ec9a552667989\n  size: 14\n  hash: md5\n  path: data.txt\n",
+        "md5: 1e1508b5dd0fd6dc7305f195fc46abcc\nfrozen: true\ndeps:\n\
+         - etag: 6818b4454b1fac886358125ec4a4fbf3\n  size: 9\n  hash: md5\n  path: s3://iubkt/single.txt\n\
+         \x20 fs_config:\n    endpointurl: http://127.0.0.1:18116\nouts:\n\
+         - md5: 6818b4454b1fac886358125ec4a4fbf3\n  size: 9\n  hash: md5\n  path: single.txt\n",
+        "md5: 53dd1822a067e7693c0c4d0a64778c29\nfrozen: true\ndeps:\n\
+         - md5: 29d5f748e382adea00b7817984415b94.dir\n  size: 5\n  nfiles: 2\n  hash: md5\n\
+         \x20 path: s3://iubkt/dir\n  fs_config:\n    endpointurl: http://127.0.0.1:18116\nouts:\n\
+         - md5: 3ccabac68ff12f7672d6f8e3bb43c241.dir\n  size: 5\n  nfiles: 2\n  hash: md5\n  path: dir\n",
+    ];
+
+    #[test]
+    fn import_url_stages_are_written_as_dvc_writes_them() {
+        for text in IMPORT_URL_FILES {
+            let LockStage::ImportUrl(stage) = LockStage::parse(text).unwrap() else {
+                panic!("not an import-url stage: {text}")
+            };
+            assert_eq!(stage.to_yaml_string(), text);
+            assert_eq!(Stage::parse(text).unwrap().compute_md5(), stage.md5());
+        }
+        let LockStage::ImportUrl(s3) = LockStage::parse(IMPORT_URL_FILES[4]).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(s3.dep.pin.key(), "md5");
+        assert_eq!(s3.dep.nfiles, Some(2));
+        assert!(s3.out.is_dir);
+    }
+
+    #[test]
+    fn import_url_update_rewrites_as_dvc_update() {
+        let old = IMPORT_URL_FILES[0];
+        let LockStage::ImportUrl(mut new) = LockStage::parse(old).unwrap() else {
+            unreachable!()
+        };
+        new.dep.pin = SourcePin::Checksum("284189785961884290469410810880831033008".into());
+        new.dep.size = Some(16);
+        new.out.md5 = "8d933f4d2de94f48263d076095dd301e".parse().unwrap();
+        new.out.size = Some(16);
+        let want = "md5: f3cfcbefc24c278d25df0daf75912c5b\nfrozen: true\ndeps:\n\
+                    - checksum: '284189785961884290469410810880831033008'\n  size: 16\n  hash: md5\n\
+                    \x20 path: http://127.0.0.1:18120/data.txt\nouts:\n- md5: 8d933f4d2de94f48263d076095dd301e\n\
+                    \x20 size: 16\n  hash: md5\n  path: data.txt\n";
+        assert_eq!(update_import_url_text(old, &new).unwrap(), want);
+        assert_eq!(new.to_yaml_string(), want);
+        // An annotated lock keeps its annotations and comments.
+        let annotated = format!("# pinned by hand\ndesc: the encoder\n{old}");
+        let updated = update_import_url_text(&annotated, &new).unwrap();
+        assert!(
+            updated.starts_with("# pinned by hand\ndesc: the encoder\n"),
+            "{updated}"
+        );
+        assert!(
+            updated.ends_with(want.split_once('\n').unwrap().1),
+            "{updated}"
+        );
+    }
+
+    #[test]
+    fn import_url_stages_refuse_what_they_cannot_pin() {
+        let no_exec =
+            "frozen: true\ndeps:\n- hash: md5\n  path: http://h/x\nouts:\n- hash: md5\n  path: x\n";
+        let err = LockStage::parse(no_exec).unwrap_err();
+        assert!(err.message().contains("--no-exec"), "{err}");
+        let versioned = IMPORT_URL_FILES[3]
+            .replace("  size: 9\n  hash", "  size: 9\n  version_id: abc\n  hash");
+        let err = LockStage::parse(&versioned).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    }
 
     #[test]
     fn md5_input_matches_documented_text() {

@@ -555,7 +555,13 @@ fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
                 Ok((stage, a)) => (Ok(a), Some(stage)),
                 Err(e) => (Err(e), None),
             },
-            Some(stage) => (engine.fetch_locked(base, stage), None),
+            Some(stage) => (
+                engine.fetch_locked(
+                    base,
+                    &dvc_build::format::stage::LockStage::Import(stage.clone()),
+                ),
+                None,
+            ),
         };
         let millis = started.elapsed().as_millis();
         assert_eq!(

@@ -53,7 +53,7 @@ pub fn exec(ctx: &Context, args: GetArgs) -> Result<i32> {
         "Downloaded",
         format!(
             "{path_clean} at {} -> {out} ({})",
-            short(&stage),
+            short(&crate::format::stage::LockStage::Import(stage)),
             describe(&artifact)
         ),
     );

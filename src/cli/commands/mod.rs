@@ -17,7 +17,7 @@ use crate::cli::context::Context;
 use crate::cli::workspace::Package;
 use crate::engine::Artifact;
 use crate::error::Result;
-use crate::format::stage::ImportStage;
+use crate::format::stage::LockStage;
 use crate::manifest::Dependency;
 
 /// Runs `command`; the exit code on success.
@@ -44,10 +44,22 @@ pub fn label(package: &Package, dep: &Dependency, many: bool) -> String {
     }
 }
 
-/// The first 7 characters of a lock's commit.
-pub fn short(stage: &ImportStage) -> &str {
-    let lock = stage.repo.rev_lock.as_deref().unwrap_or("");
-    &lock[..lock.len().min(7)]
+/// What pins a lock, shortened to 7 characters: the commit of a registry
+/// import, the content hash of a URL import.
+pub fn short(stage: &LockStage) -> String {
+    let pin = match stage {
+        LockStage::Import(s) => s.repo.rev_lock.clone().unwrap_or_default(),
+        LockStage::ImportUrl(s) => s.out.md5.to_hex(),
+    };
+    pin.chars().take(7).collect()
+}
+
+/// The `rev` a registry import's lock records.
+pub fn lock_rev(stage: &LockStage) -> Option<String> {
+    match stage {
+        LockStage::Import(s) => s.repo.rev.clone(),
+        LockStage::ImportUrl(_) => None,
+    }
 }
 
 /// ` at REV`, or nothing.

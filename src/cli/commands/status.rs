@@ -17,10 +17,10 @@ use crate::cli::json::{
 };
 use crate::cli::workspace::{self, Package};
 use crate::error::{Error, Result};
-use crate::format::stage::ImportStage;
+use crate::format::stage::{ImportStage, LockStage};
 use crate::git::CommitId;
 use crate::lock::{self, LockState};
-use crate::manifest::Dependency;
+use crate::manifest::{Dependency, Import, RegistryImport};
 
 use super::label;
 
@@ -109,22 +109,29 @@ fn dep_status(
         Err(e) => (LockStatus::Invalid, Some(e.message().to_string()), None),
     };
     let cached = match &stage {
-        Some(s) => engine.cached(s)?.is_some(),
+        Some(s) => engine.cached(s.out())?.is_some(),
         None => false,
+    };
+    let registry = match &dep.import {
+        Import::Registry(r) => Some(r),
+        Import::Url(_) => None,
     };
     let mut row = DependencyStatus {
         package: package.manifest.package.clone(),
         name: dep.name.clone(),
-        url: crate::redact::strip_userinfo(&dep.url),
-        path: dep.path.clone(),
+        url: crate::redact::strip_userinfo(dep.url()),
+        path: registry.map(|r| r.path.clone()).unwrap_or_default(),
         out: dep.out.clone(),
         lock_path: dep.lock_path().to_string_lossy().into_owned(),
-        rev: dep.rev.clone(),
-        rev_lock: stage.as_ref().and_then(|s| s.repo.rev_lock.clone()),
-        md5: stage.as_ref().map(|s| s.out.md5.to_hex()),
-        size: stage.as_ref().and_then(|s| s.out.size),
+        rev: registry.and_then(|r| r.rev.clone()),
+        rev_lock: match &stage {
+            Some(LockStage::Import(s)) => s.repo.rev_lock.clone(),
+            _ => None,
+        },
+        md5: stage.as_ref().map(|s| s.out().md5.to_hex()),
+        size: stage.as_ref().and_then(|s| s.out().size),
         kind: stage.as_ref().map(|s| {
-            if s.out.is_dir {
+            if s.out().is_dir {
                 ArtifactKind::Directory
             } else {
                 ArtifactKind::File
@@ -139,7 +146,17 @@ fn dep_status(
         update_reason: None,
         error: None,
     };
-    let error = match check_update(ctx, package, dep, stage.as_ref(), &mut row) {
+    let checked = match (&dep.import, &stage) {
+        (Import::Registry(decl), Some(LockStage::Import(s))) => {
+            check_update(ctx, package, decl, Some(s), &mut row)
+        }
+        (Import::Registry(decl), _) => check_update(ctx, package, decl, None, &mut row),
+        (Import::Url(_), _) => {
+            row.update_reason = Some("URL dependencies are not supported yet".to_string());
+            Ok(())
+        }
+    };
+    let error = match checked {
         Ok(()) => None,
         Err(e) => {
             row.error = Some(e.message().to_string());
@@ -161,7 +178,7 @@ fn dep_status(
 fn check_update(
     ctx: &Context,
     package: &Package,
-    dep: &Dependency,
+    dep: &RegistryImport,
     stage: Option<&ImportStage>,
     row: &mut DependencyStatus,
 ) -> Result<()> {

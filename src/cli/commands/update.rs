@@ -11,7 +11,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lock;
 use crate::project::{self, LockMode};
 
-use super::{label, short};
+use super::{label, lock_rev, short};
+use crate::manifest::Import;
 
 /// `cargo dvc update`'s arguments.
 #[derive(Debug, Args)]
@@ -60,7 +61,11 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
             let updated = project::update(engine, &package.root, dep, rev, true)?;
             drop(bar);
             if !args.dry_run {
-                if let Some(rev) = rev.filter(|r| dep.rev.as_deref() != Some(*r)) {
+                let declared = match &dep.import {
+                    Import::Registry(r) => r.rev.as_deref(),
+                    Import::Url(_) => None,
+                };
+                if let Some(rev) = rev.filter(|r| declared != Some(*r)) {
                     let text = std::fs::read_to_string(&package.manifest_path)
                         .map_err(|e| Error::io("read", &package.manifest_path, e))?;
                     let edited = manifest_edit::set_rev(&text, &dep.name, rev)?;
@@ -70,8 +75,8 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                     lock::write(&package.root, dep, &updated.text)?;
                 }
             }
-            let old_rev = updated.old.as_ref().and_then(|o| o.repo.rev.clone());
-            let new_rev = updated.new.repo.rev.clone();
+            let old_rev = updated.old.as_ref().and_then(lock_rev);
+            let new_rev = lock_rev(&updated.new);
             let revs = match (&old_rev, &new_rev) {
                 (Some(a), Some(b)) if a != b => format!(" {a} -> {b}"),
                 (None, Some(b)) => format!(" -> {b}"),
@@ -79,7 +84,7 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
             };
             let commits = match &updated.old {
                 Some(old) => format!("{} -> {}", short(old), short(&updated.new)),
-                None => short(&updated.new).to_string(),
+                None => short(&updated.new),
             };
             if updated.changed {
                 let verb = if args.dry_run {
