@@ -199,7 +199,7 @@ impl Fetch {
                         out.line(format_args!(
                             "warning=docs.rs build: `{}` is an empty placeholder ({})",
                             dep.name,
-                            e.message()
+                            e.message_with_causes()
                         ));
                         placeholder(&dep.name, dep.env_var(), dest, locked_as_dir(&root, dep))?
                     }

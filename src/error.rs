@@ -4,6 +4,13 @@
 //! a message, the dependency it concerns (when there is one) and a `help` line
 //! that says what to do next. Errors never carry credentials: code that builds
 //! a message from a URL passes it through [`crate::redact::url`] first.
+//!
+//! A cause (an I/O error, the remote's own error) is kept in
+//! [`std::error::Error::source`], never also copied into the message, as
+//! cargo and ripgrep do. `{}` shows the message and the help line; `{:#}`
+//! adds the causes on the same line (`message: cause: cause`); `{:?}` (what
+//! `fetch().unwrap()` and `fn main() -> Result<(), dvc_build::Error>` print)
+//! shows them as cargo does, under "Caused by:".
 
 use std::fmt;
 use std::path::Path;
@@ -75,11 +82,26 @@ impl Error {
         }
     }
 
-    /// An I/O error on `path`, saying what was being done (`"read"`, `"create"`).
+    /// An I/O error on `path`, saying what was being done (`"read"`,
+    /// `"create"`); the I/O error is its cause.
+    ///
+    /// ```
+    /// let err = dvc_build::Error::io(
+    ///     "read",
+    ///     std::path::Path::new("Cargo.toml"),
+    ///     std::io::Error::from(std::io::ErrorKind::NotFound),
+    /// );
+    /// assert_eq!(err.to_string(), "failed to read `Cargo.toml`");
+    /// assert_eq!(format!("{err:#}"), "failed to read `Cargo.toml`: entity not found");
+    /// assert_eq!(
+    ///     format!("{err:?}"),
+    ///     "failed to read `Cargo.toml`\n\nCaused by:\n  entity not found"
+    /// );
+    /// ```
     pub fn io(action: &str, path: &Path, err: std::io::Error) -> Self {
         Error::new(
             ErrorKind::Io,
-            format!("failed to {action} `{}`: {err}", path.display()),
+            format!("failed to {action} `{}`", path.display()),
         )
         .with_source(err)
     }
@@ -106,7 +128,8 @@ impl Error {
         self
     }
 
-    /// Records the underlying error.
+    /// Records the underlying error: its text is shown as a cause, so do not
+    /// repeat it in the message.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Box::new(source));
         self
@@ -128,6 +151,18 @@ impl Error {
         &self.inner.message
     }
 
+    /// The message followed by its causes, on one line (`message: cause`),
+    /// without dependency or help: for a one-line report (a JSON field, a
+    /// `cargo:warning`).
+    pub fn message_with_causes(&self) -> String {
+        let mut text = self.inner.message.clone();
+        for cause in self.causes() {
+            text.push_str(": ");
+            text.push_str(&cause.to_string().replace('\n', " "));
+        }
+        text
+    }
+
     /// The dependency this error concerns, if any.
     pub fn dependency(&self) -> Option<&str> {
         self.inner.dependency.as_deref()
@@ -139,12 +174,27 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The causes, outermost first (the chain of [`std::error::Error::source`]).
+    pub fn causes(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        let first = std::error::Error::source(self);
+        std::iter::successors(first, |e| e.source())
+    }
+}
+
 impl fmt::Display for Error {
+    /// `dependency `x`: message`, then `  help: ...` on its own line. With
+    /// `{:#}`, the causes follow the message: `message: cause: cause`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(dep) = &self.inner.dependency {
             write!(f, "dependency `{dep}`: ")?;
         }
         f.write_str(&self.inner.message)?;
+        if f.alternate() {
+            for cause in self.causes() {
+                write!(f, ": {cause}")?;
+            }
+        }
         if let Some(help) = &self.inner.help {
             write!(f, "\n  help: {help}")?;
         }
@@ -153,10 +203,31 @@ impl fmt::Display for Error {
 }
 
 impl fmt::Debug for Error {
-    // `Debug` is what `fetch().unwrap()` prints in a build script: make it the
-    // readable message, not a struct dump.
+    /// What `fetch().unwrap()` and `main() -> Result<(), Error>` print, and
+    /// what `cargo dvc` prints after `error: `: the message, each cause under
+    /// "Caused by:" (as cargo), then the help line. No struct dump.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        if let Some(dep) = &self.inner.dependency {
+            write!(f, "dependency `{dep}`: ")?;
+        }
+        f.write_str(&self.inner.message)?;
+        let mut causes = self.causes().peekable();
+        if causes.peek().is_some() {
+            f.write_str("\n\nCaused by:")?;
+            for cause in causes {
+                for (i, line) in cause.to_string().lines().enumerate() {
+                    let indent = if i == 0 { "  " } else { "    " };
+                    write!(f, "\n{indent}{line}")?;
+                }
+            }
+            if self.inner.help.is_some() {
+                f.write_str("\n")?;
+            }
+        }
+        if let Some(help) = &self.inner.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
     }
 }
 
@@ -166,5 +237,52 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io_error() -> Error {
+        Error::io(
+            "read",
+            Path::new("x.dvc"),
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied"),
+        )
+        .with_dependency("model")
+        .with_help("check the file's permissions")
+    }
+
+    /// A cause is printed once, wherever the error is shown.
+    #[test]
+    fn a_cause_is_printed_once() {
+        let err = io_error();
+        let count = |text: &str| text.matches("Permission denied").count();
+        assert_eq!(count(&err.to_string()), 0, "{err}");
+        assert_eq!(count(&format!("{err:#}")), 1);
+        assert_eq!(count(&format!("{err:?}")), 1);
+        assert_eq!(count(&err.message_with_causes()), 1);
+        // Wrapped in another error (as a build script's `?` into anyhow
+        // would chain it): the cause still shows once.
+        let outer = Error::new(ErrorKind::Io, "fetching failed").with_source(err);
+        assert_eq!(count(&format!("{outer:?}")), 1, "{outer:?}");
+        assert_eq!(count(&format!("{outer:#}")), 1, "{outer:#}");
+    }
+
+    /// `Debug` is what `fetch().unwrap()` prints: cargo's layout, no struct.
+    #[test]
+    fn debug_reads_like_cargo() {
+        assert_eq!(
+            format!("{:?}", io_error()),
+            "dependency `model`: failed to read `x.dvc`\n\nCaused by:\n  Permission denied\n\n  help: check the file's permissions"
+        );
+        let plain = Error::new(ErrorKind::NotFound, "no such path").with_help("check `path`");
+        assert_eq!(format!("{plain:?}"), "no such path\n  help: check `path`");
+        assert_eq!(format!("{plain:?}"), plain.to_string());
+        assert_eq!(
+            format!("{:#}", io_error()),
+            "dependency `model`: failed to read `x.dvc`: Permission denied\n  help: check the file's permissions"
+        );
     }
 }

@@ -404,7 +404,7 @@ fn too_much(want: u64) -> Attempt {
 }
 
 fn read_error(e: io::Error) -> Attempt {
-    Attempt::Retry(Error::new(ErrorKind::Remote, format!("reading the body: {e}")).with_source(e))
+    Attempt::Retry(Error::new(ErrorKind::Remote, "reading the body failed").with_source(e))
 }
 
 /// Reads until `buf` is full or the body ends; the bytes read.

@@ -60,7 +60,7 @@ pub fn main() -> i32 {
     match commands::exec(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            ctx.shell().error(&e);
+            ctx.shell().error(format_args!("{e:?}"));
             ERROR
         }
     }

@@ -112,7 +112,7 @@ pub(crate) fn stream(
     let stderr = String::from_utf8_lossy(&stderr);
     let status = match status {
         Ok(status) => status,
-        Err(e) => return Err(Error::new(ErrorKind::Git, format!("{}: {e}", what())).with_source(e)),
+        Err(e) => return Err(Error::new(ErrorKind::Git, what()).with_source(e)),
     };
     if !status.success() {
         return Err(failure(ErrorKind::Git, &what(), &stderr));
@@ -120,7 +120,7 @@ pub(crate) fn stream(
     copied.map_err(|e| {
         Error::new(
             ErrorKind::Io,
-            format!("{}: cannot write the output: {e}", what()),
+            format!("{}: cannot write the output", what()),
         )
         .with_source(e)
     })
@@ -135,7 +135,7 @@ fn spawn_error(err: io::Error) -> Error {
         .with_help("install git (https://git-scm.com/downloads) and make sure it is on PATH")
         .with_source(err)
     } else {
-        Error::new(ErrorKind::Git, format!("cannot run `git`: {err}")).with_source(err)
+        Error::new(ErrorKind::Git, "cannot run `git`").with_source(err)
     }
 }
 

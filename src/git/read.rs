@@ -148,7 +148,7 @@ impl GitDatabase {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| Error::new(ErrorKind::Git, format!("{}: {e}", what())).with_source(e))?;
+            .map_err(|e| Error::new(ErrorKind::Git, what()).with_source(e))?;
         let stdin = child.stdin.take();
         // Fed from a thread: git answers while it reads, and either pipe may fill.
         let feeder = std::thread::spawn(move || {

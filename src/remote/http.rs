@@ -301,7 +301,11 @@ impl Remote for HttpRemote {
 }
 
 fn read_error(shown: &str, err: io::Error) -> Error {
-    Error::new(ErrorKind::Remote, format!("GET {shown}: {err}")).with_source(err)
+    Error::new(
+        ErrorKind::Remote,
+        format!("GET {shown}: reading the body failed"),
+    )
+    .with_source(err)
 }
 
 /// Maps a failure before any status was received to a fetch class.

@@ -761,3 +761,51 @@ fn status_states() {
         "{text}"
     );
 }
+
+/// Issue 13, item 8: errors read like cargo's: `error: ...`, the cause once
+/// under "Caused by:", then the help line; no Rust debug text anywhere.
+#[test]
+fn errors_read_like_cargos() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let err =
+        run_fail(cargo_dvc(root, &cache).args(["status", "--manifest-path", "nope/Cargo.toml"]));
+    assert!(err.starts_with("error: failed to read `"), "{err}");
+    assert!(
+        err.contains("\n\nCaused by:\n  No such file or directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
+    // Through a pull that stales, relocks and places: no `Some(`, no
+    // `(Hardlink)`, no `UpToDate`.
+    let app = root.join("app");
+    app_crate(&app);
+    run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "models/model.bin", "--rev", "v1"]));
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    fs::write(app.join("Cargo.toml"), toml.replace("rev = \"v1\"\n", "")).unwrap();
+    let mut all = String::new();
+    for args in [
+        &["check"][..],
+        &["status"],
+        &["status", "--json"],
+        &["pull"],
+        &["pull"],
+        &["check"],
+    ] {
+        let out = cargo_dvc(&app, &cache).args(args).output().unwrap();
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+        all.push_str(&stderr(&out));
+    }
+    assert!(
+        all.contains("`rev` is not set in Cargo.toml but `v1` in the lock"),
+        "{all}"
+    );
+    assert!(all.contains("(up to date)"), "{all}");
+    for debug in ["Some(", "None", "Hardlink", "UpToDate", "Reflink"] {
+        assert!(!all.contains(debug), "{debug} in:\n{all}");
+    }
+}

@@ -199,7 +199,7 @@ fn a_hostile_registry_or_remote_writes_nothing_outside() {
     case("size-smaller", "small", "", "3");
     case("size-larger", "large", "", "1000000");
     case("git-symlink-file", "passwd-link", "", "neither tracked");
-    case("git-dir-with-symlink", "gitdir", "", "Symlink");
+    case("git-dir-with-symlink", "gitdir", "", "symbolic link");
     case("git-symlink-dir", "etc-link/passwd", "", "etc-link");
     case("dvc-through-symlink", "alias/model.bin", "", "alias");
     // Declarations that leave the crate, and remotes we cannot use.

@@ -56,7 +56,7 @@ pub fn exec(ctx: &Context, args: CheckArgs) -> Result<i32> {
                 }
                 Err(e) => {
                     bad += 1;
-                    shell.error(e);
+                    shell.error(format_args!("{e:?}"));
                 }
             }
         }

@@ -47,8 +47,9 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
                 dvc_project::fill_dvc_cache(engine.cache(), &synced.artifact, &package.root)
             {
                 shell.warn(format!(
-                    "dependency `{}`: could not add it to the DVC cache: {e}",
-                    dep.name
+                    "dependency `{}`: could not add it to the DVC cache: {}",
+                    dep.name,
+                    e.message_with_causes()
                 ));
             }
             shell.status("Pulled", format!("{name} -> {} ({how})", dep.out));

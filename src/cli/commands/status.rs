@@ -82,7 +82,7 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<i32> {
         print_table(ctx, &rows);
     }
     for e in &errors {
-        shell.error(e);
+        shell.error(format_args!("{e:?}"));
     }
     if !errors.is_empty() {
         return Ok(crate::cli::ERROR);
@@ -106,7 +106,7 @@ fn dep_status(
         Ok(LockState::Stale { lock, reason }) => {
             (LockStatus::Stale, Some(reason), Some(lock.stage))
         }
-        Err(e) => (LockStatus::Invalid, Some(e.message().to_string()), None),
+        Err(e) => (LockStatus::Invalid, Some(e.message_with_causes()), None),
     };
     let cached = match &stage {
         Some(s) => engine.cached(s.out())?.is_some(),
@@ -159,7 +159,7 @@ fn dep_status(
     let error = match checked {
         Ok(()) => None,
         Err(e) => {
-            row.error = Some(e.message().to_string());
+            row.error = Some(e.message_with_causes());
             row.update_reason = Some("the declaration cannot be resolved".to_string());
             Some(e)
         }
