@@ -296,15 +296,145 @@ impl TokenCache {
     }
 
     /// The service refused `token` (expired or revoked early): forget it, so
-    /// the next [`TokenCache::token`] exchanges again. Returns `false` when
-    /// `token` was received less than a second ago: a brand-new token that is
-    /// refused will not do better the next time.
-    pub fn refused(&self, token: &Arc<Token>) -> bool {
+    /// the next [`TokenCache::token`] exchanges again (once, however many
+    /// downloads saw the refusal).
+    pub fn refused(&self, token: &Arc<Token>) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, token)) {
             *current = None;
         }
-        token.received.elapsed() >= Duration::from_secs(1)
+    }
+}
+
+/// The token services' side of an exchange, shared by the Google and Azure
+/// sources: the request, and the OAuth 2.0 answer (`access_token`,
+/// `expires_in`; `error`, `error_description`) turned into a [`Token`] or a
+/// [`FetchError`].
+pub mod oauth {
+    use std::time::Duration;
+
+    use super::{Secret, Token};
+    use crate::error::{Error, ErrorKind};
+    use crate::remote::{FetchError, rest};
+
+    /// `POST`s `form` (`application/x-www-form-urlencoded`) to the token
+    /// endpoint `url` for `who` (a description of the credential, for
+    /// messages).
+    ///
+    /// # Errors
+    ///
+    /// See [`answer`].
+    pub fn post_form(
+        agent: &ureq::Agent,
+        url: &str,
+        form: &[(&str, &str)],
+        who: &str,
+    ) -> Result<Token, FetchError> {
+        let response = agent
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .send(super::form_encode(form))
+            .map_err(|e| transport(url, who, e))?;
+        answer(response, url, who)
+    }
+
+    /// `GET`s a token from `url` (a metadata or managed-identity endpoint)
+    /// with `headers`.
+    ///
+    /// # Errors
+    ///
+    /// See [`answer`].
+    pub fn get(
+        agent: &ureq::Agent,
+        url: &str,
+        headers: &[(&str, &str)],
+        who: &str,
+    ) -> Result<Token, FetchError> {
+        let mut req = agent.get(url).header("Accept", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = req.call().map_err(|e| transport(url, who, e))?;
+        answer(response, url, who)
+    }
+
+    fn transport(url: &str, who: &str, e: ureq::Error) -> FetchError {
+        rest::transport_error(
+            e,
+            &|msg| {
+                Error::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "{who}: cannot reach the token service at `{}`: {msg}",
+                        crate::redact::url(url)
+                    ),
+                )
+            },
+            "check the token service's certificate (`SSL_CERT_FILE` names the trusted CA bundle)",
+        )
+    }
+
+    /// A token service's answer: a token, or why not. 429 and 5xx are
+    /// transient; any other refusal is a permanent [`ErrorKind::Auth`] error
+    /// quoting the service's `error` and `error_description`.
+    ///
+    /// # Errors
+    ///
+    /// As said.
+    pub fn answer(
+        response: ureq::http::Response<ureq::Body>,
+        url: &str,
+        who: &str,
+    ) -> Result<Token, FetchError> {
+        let status = response.status().as_u16();
+        let shown = crate::redact::url(url);
+        let retry_after = rest::retry_after(&response);
+        let text = rest::error_text(response);
+        let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        let field = |name: &str| {
+            json.as_ref()
+                .and_then(|j| j.get(name))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        };
+        if status == 200 {
+            let Some(token) = field("access_token") else {
+                return Err(FetchError::Permanent(Error::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "{who}: the token service at `{shown}` answered without an access token"
+                    ),
+                )));
+            };
+            let lifetime = field("expires_in")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Ok(Token::new(Secret::new(token), lifetime));
+        }
+        let mut detail = [field("error"), field("error_description")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        if detail.is_empty() {
+            detail = text.trim().chars().take(200).collect();
+        }
+        let detail: String = detail.chars().take(300).collect();
+        let err = Error::new(
+            ErrorKind::Auth,
+            format!("{who}: the token service at `{shown}` answered HTTP {status}: {detail}"),
+        );
+        Err(match status {
+            429 | 500..=599 => match retry_after {
+                Some(wait) => FetchError::Throttled(err, wait),
+                None => FetchError::Transient(err),
+            },
+            _ => FetchError::Permanent(err),
+        })
     }
 }
 
@@ -492,8 +622,11 @@ mod tests {
         let t = cache.token().unwrap();
         assert_eq!(t.secret.expose(), "t0");
         assert_eq!(cache.token().unwrap().secret.expose(), "t0");
-        // Refused at once: forgotten, but a retry is pointless.
-        assert!(!cache.refused(&t));
+        // Refused: forgotten, and exchanged again once.
+        cache.refused(&t);
+        let t1 = cache.token().unwrap();
+        assert_eq!(t1.secret.expose(), "t1");
+        cache.refused(&t);
         assert_eq!(cache.token().unwrap().secret.expose(), "t1");
         assert!(format!("{cache:?}").contains("counting"));
         // A short-lived token is renewed once a quarter of its life is left.

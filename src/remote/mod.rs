@@ -13,8 +13,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Md5;
 use crate::redact;
 
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "gs"))]
 pub mod credentials;
+#[cfg(feature = "gs")]
+pub mod gs;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod local;
@@ -131,15 +133,17 @@ pub trait Remote: Send + Sync {
 ///
 /// A local path or `file://` URL gives a [`local::LocalRemote`] (a relative
 /// path is taken as is: resolving it against the config file's folder is the
-/// caller's job); `http://` and `https://` give an [`http::HttpRemote`].
+/// caller's job); `http://` and `https://` give an [`http::HttpRemote`],
+/// `s3://` and `gs://` the object-store remotes (each behind the cargo
+/// feature of its name).
 /// Every other scheme is an [`ErrorKind::Unsupported`] error naming the type.
 ///
 /// ```
 /// use std::collections::BTreeMap;
 /// use dvc_build::{ErrorKind, remote::open_remote};
-/// let err = open_remote("gs://bucket/x", &BTreeMap::new()).err().unwrap();
+/// let err = open_remote("hdfs://namenode/x", &BTreeMap::new()).err().unwrap();
 /// assert_eq!(err.kind(), ErrorKind::Unsupported);
-/// assert!(err.to_string().contains("gs"));
+/// assert!(err.to_string().contains("hdfs"));
 /// ```
 pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<dyn Remote>> {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -164,9 +168,13 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
         "s3" => Ok(Box::new(s3::open(url, options)?)),
         #[cfg(not(feature = "s3"))]
         "s3" => Err(feature_off(url, "s3://", "s3")),
+        #[cfg(feature = "gs")]
+        "gs" => Ok(Box::new(gs::open(url, options)?)),
+        #[cfg(not(feature = "gs"))]
+        "gs" => Err(feature_off(url, "gs://", "gs")),
         other => {
             let kind = match other {
-                "gs" | "gcs" => "Google Cloud Storage (gs)",
+                "gcs" => "`gcs://` (DVC's Google Cloud Storage scheme is `gs://`)",
                 "azure" | "az" => "Azure Blob Storage (azure)",
                 "ssh" | "sftp" => "SSH (ssh)",
                 "hdfs" | "webhdfs" => "HDFS (hdfs)",
@@ -195,7 +203,7 @@ fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn R
 }
 
 /// The error for a remote type whose cargo feature is turned off.
-#[cfg(any(not(feature = "http"), not(feature = "s3")))]
+#[cfg(any(not(feature = "http"), not(feature = "s3"), not(feature = "gs")))]
 fn feature_off(url: &str, scheme: &str, feature: &str) -> Error {
     Error::new(
         ErrorKind::Unsupported,
@@ -257,6 +265,16 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("`s3` feature"), "{text}");
         assert!(text.contains("features = [\"s3\"]"), "{text}");
+    }
+
+    #[cfg(not(feature = "gs"))]
+    #[test]
+    fn gs_without_its_feature_says_to_enable_it() {
+        let err = open_remote("gs://bucket/prefix", &BTreeMap::new())
+            .err()
+            .expect("a gs remote without the gs feature");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("features = [\"gs\"]"), "{err}");
     }
 
     #[cfg(not(feature = "http"))]

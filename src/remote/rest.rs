@@ -91,6 +91,68 @@ pub fn trust_only(path: &Path, fail: &dyn Fn(String) -> Error) -> Result<ureq::t
         .build())
 }
 
+/// TLS settings for a store whose DVC plugin has no TLS option: the built-in
+/// roots, or exactly the certificates in the PEM file `ssl_cert_file` (the
+/// `SSL_CERT_FILE` variable, which OpenSSL, and so Python and DVC, read the
+/// same way).
+///
+/// # Errors
+///
+/// As [`trust_only`].
+pub fn tls_from_env(
+    ssl_cert_file: Option<String>,
+    fail: &dyn Fn(String) -> Error,
+) -> Result<ureq::tls::TlsConfig> {
+    match ssl_cert_file {
+        Some(path) => trust_only(Path::new(&path), &|e| fail(format!("`SSL_CERT_FILE`: {e}"))),
+        None => Ok(ureq::tls::TlsConfig::builder().build()),
+    }
+}
+
+/// The object name of `rel_path` under `prefix` (no leading or trailing
+/// `/`), or `None` when `rel_path` is not a plain relative path (empty
+/// segments, `.`, `..`, `?`, `#`, `\`).
+pub fn object_name(prefix: &str, rel_path: &str) -> Option<String> {
+    let bad = rel_path.is_empty()
+        || rel_path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        || rel_path.contains(['?', '#', '\\']);
+    if bad {
+        None
+    } else if prefix.is_empty() {
+        Some(rel_path.to_string())
+    } else {
+        Some(format!("{prefix}/{rel_path}"))
+    }
+}
+
+/// Splits `scheme://bucket/prefix` into the bucket (container) and the
+/// trimmed prefix; `Err` with a message when it is not of that shape.
+pub fn split_url<'u>(
+    url: &'u str,
+    scheme: &str,
+) -> std::result::Result<(&'u str, &'u str), String> {
+    let rest = url
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| format!("not a `{scheme}://` URL"))?;
+    if rest.contains(['?', '#']) {
+        return Err(format!(
+            "query strings and fragments are not supported in `{scheme}://` remote URLs"
+        ));
+    }
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.contains('@') {
+        return Err("user-info is not supported in the URL".to_string());
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|s| s == "." || s == "..") {
+        return Err("`.` and `..` are not allowed in the prefix".to_string());
+    }
+    Ok((bucket, prefix))
+}
+
 /// The `Range` header value for bytes `offset..end` (`None`: the whole
 /// object from byte 0).
 pub fn range(offset: u64, end: Option<u64>) -> Option<String> {
@@ -431,6 +493,24 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn names_and_urls() {
+        assert_eq!(
+            object_name("", "files/md5/ab/c").as_deref(),
+            Some("files/md5/ab/c")
+        );
+        assert_eq!(object_name("p/q", "a").as_deref(), Some("p/q/a"));
+        for bad in ["", "a//b", "../x", "a/./b", "a?b", "a#b", "a\\b", "/a"] {
+            assert_eq!(object_name("p", bad), None, "{bad}");
+        }
+        assert_eq!(split_url("gs://b/p/q/", "gs"), Ok(("b", "p/q")));
+        assert_eq!(split_url("gs://b", "gs"), Ok(("b", "")));
+        assert_eq!(split_url("azure:///p", "azure"), Ok(("", "p")));
+        assert!(split_url("s3://b/p", "gs").is_err());
+        assert!(split_url("gs://b/../x", "gs").is_err());
+        assert!(split_url("gs://b/x?y", "gs").is_err());
     }
 
     #[test]

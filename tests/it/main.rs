@@ -10,6 +10,8 @@ mod data;
 mod faults;
 mod formats;
 mod git;
+#[cfg(feature = "gs")]
+mod gs;
 mod hostile;
 #[cfg(feature = "s3")]
 mod s3;

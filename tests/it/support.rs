@@ -244,6 +244,8 @@ impl Drop for GitDaemon {
     }
 }
 
+#[cfg(feature = "gs")]
+pub mod cloud;
 pub mod http;
 pub mod invariants;
 
@@ -705,4 +707,24 @@ pub fn check_json_schema(object: &serde_json::Value, heading: &str) {
             "{heading}: field `{key}` is not documented in the README"
         );
     }
+}
+
+/// Switches a crate written by [`write_crate`] from dvc-build's `http`
+/// feature to `features` (still without the default ones).
+pub fn set_dvc_build_features(dir: &Path, features: &[&str]) {
+    let path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let list = features
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let changed = text.replacen("features = [\"http\"]", &format!("features = [{list}]"), 1);
+    assert_ne!(
+        changed,
+        text,
+        "no dvc-build features line in {}",
+        path.display()
+    );
+    std::fs::write(path, changed).unwrap();
 }
