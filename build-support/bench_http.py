@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """A static file server for benchmarks: threads, HTTP/1.1 keep-alive and
 byte ranges (`python3 -m http.server` speaks HTTP/1.0, closing every
-connection, and ignores `Range`). Usage: bench_http.py PORT DIR"""
+connection, and ignores `Range`). Usage: bench_http.py PORT DIR [LOG]
+
+With LOG, the path of every GET is appended to that file, one a line (the
+benchmark counts the objects a command downloaded)."""
 
 import os
 import sys
+import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+
+LOG_LOCK = threading.Lock()
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -18,7 +25,12 @@ class Handler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    log = None
+
     def do_GET(self):
+        if self.log is not None:
+            with LOG_LOCK:
+                self.log.write(self.path + "\n")
         path = self.translate_path(self.path)
         if not os.path.isfile(path):
             self.send_error(404)
@@ -56,6 +68,8 @@ class Handler(SimpleHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 3:
+        Handler.log = open(sys.argv[3], "a", buffering=1)
     os.chdir(sys.argv[2])
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
