@@ -7,6 +7,7 @@
 //! ```text
 //! <root>/files/md5/<2 hex>/<30 hex>[.dir]   objects (read-only)
 //! <root>/state/<2 hex>/<30 hex>[.dir]       when each object was last verified
+//! <root>/state/<2 hex>/<30 hex>.set         the same for every file of a directory
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
 //! <root>/locks/objects-<2 hex>.lock        256 striped object locks (never removed)
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
@@ -34,6 +35,10 @@
 //!    and removed when its bytes no longer match its name. So a user writing
 //!    through a hard link into the cache, or a disk that lost bytes while
 //!    the file was changed, leads to a new download, not to wrong bytes.
+//!    A directory's files are recorded together, in one record per
+//!    directory ([`Cache::get_set`]); those under [`OWN_RECORD_MIN`] have no
+//!    record of their own (a new file, a new inode, for each), so one looked
+//!    up outside its directory is hashed again before it is trusted.
 //! 4. **DVC 2 objects are cached under their plain MD5.** The transfer layer
 //!    verifies the legacy hash and records the alias legacy -> plain
 //!    ([`Cache::set_legacy_alias`]), so a second fetch of the same legacy
@@ -55,7 +60,7 @@ use crate::parallel;
 pub const CACHE_DIR_ENV: &str = "DVC_BUILD_CACHE_DIR";
 
 /// A verified object in the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CachedFile {
     /// The plain MD5 of the bytes (the object's name in the cache).
     pub md5: Md5,
@@ -63,20 +68,40 @@ pub struct CachedFile {
     pub size: u64,
     /// Where the object is (read-only; never write to it).
     pub path: PathBuf,
-    /// The object's device and inode when it was verified: a hard link
-    /// placed from it has the same, so a placement is checked without
-    /// another `stat` of the object.
-    identity: (u64, u64),
+    /// The object's `stat` when it was trusted: its device and inode tell a
+    /// hard link placed from it without another `stat` of the object, and
+    /// the whole is what a directory's record keeps for it.
+    stamp: Stamp,
 }
 
 impl CachedFile {
     /// Whether `meta` (a placed file's) is this very object: a hard link
     /// to it.
     pub(crate) fn is_linked_by(&self, meta: &fs::Metadata) -> bool {
-        let now = Stamp::of(meta);
-        cfg!(unix) && (now.dev, now.ino) == self.identity
+        cfg!(unix) && Stamp::of(meta).identity() == self.stamp.identity()
     }
 }
+
+/// The same object, at the same place, with the same identity (its other
+/// `stat` fields may have moved since: links made or removed).
+impl PartialEq for CachedFile {
+    fn eq(&self, other: &CachedFile) -> bool {
+        self.md5 == other.md5
+            && self.size == other.size
+            && self.path == other.path
+            && self.stamp.identity() == other.stamp.identity()
+    }
+}
+
+impl Eq for CachedFile {}
+
+/// Objects of a directory smaller than this get no stamp record of their
+/// own when the directory is fetched: the directory's record
+/// ([`Cache::get_set`]) vouches for them. One looked up on its own, or for
+/// another directory, is hashed again ([`Cache::find_many`]), which for so
+/// few bytes costs about what creating its record's file (a new inode)
+/// would have.
+pub const OWN_RECORD_MIN: u64 = 64 << 10;
 
 /// The content cache rooted at one folder. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -242,7 +267,7 @@ impl Cache {
             md5: *md5,
             size: meta.len(),
             path,
-            identity: now.identity(),
+            stamp: now,
         };
         match recorded.as_deref().and_then(Stamp::parse) {
             Some(stamp) if stamp == now => Ok(Check::Trusted(trusted)),
@@ -279,7 +304,7 @@ impl Cache {
                     md5: *md5,
                     size,
                     path,
-                    identity: stamp.identity(),
+                    stamp,
                 }))
             }
             None => {
@@ -315,38 +340,100 @@ impl Cache {
     /// record of their stamps kept under `key` (the directory's hash): one
     /// read and a `stat` per object, where [`Cache::get`] reads a record per
     /// object. Any object whose stamp does not match sends the whole set
-    /// through [`Cache::get`] (verifying what changed), after which the
-    /// record is written anew. `None` when an object is missing.
+    /// through [`Cache::find_many`] (verifying what changed), after which
+    /// the record is written anew. `None` when an object is missing.
     pub fn get_set(&self, key: &Md5, objects: &[Md5]) -> Result<Option<Vec<CachedFile>>> {
         if let Some(found) = self.trusted_set(key, objects) {
             return Ok(Some(found));
         }
-        let mut files = Vec::with_capacity(objects.len());
-        for md5 in objects {
-            match self.get(md5, false)? {
-                Some(file) => files.push(file),
-                None => return Ok(None),
-            }
-        }
+        let found: Option<Vec<CachedFile>> = self.find_many(objects)?.into_iter().collect();
+        let Some(files) = found else {
+            return Ok(None);
+        };
         self.record_set(key, &files)?;
         Ok(Some(files))
     }
 
-    /// Writes the record [`Cache::get_set`] checks: the current stamp of
-    /// each of `files` (objects just obtained from this cache). Placing the
+    /// Writes the record [`Cache::get_set`] checks under `key`: the stamp
+    /// of each of `files` (objects obtained from this cache, in the order
+    /// `get_set` will ask for them), as each was when trusted. Placing the
     /// objects later changes only their ctime and link counts, which the
     /// check tolerates, so the record need not be written again.
-    fn record_set(&self, key: &Md5, files: &[CachedFile]) -> Result<()> {
-        let mut text = String::with_capacity(files.len() * 96);
+    pub fn record_set<'a>(
+        &self,
+        key: &Md5,
+        files: impl IntoIterator<Item = &'a CachedFile>,
+    ) -> Result<()> {
+        let files = files.into_iter();
+        let mut text = String::with_capacity(files.size_hint().0 * 96);
         for file in files {
-            let meta =
-                fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
             text.push_str(&file.md5.to_hex());
             text.push(' ');
-            text.push_str(Stamp::of(&meta).to_string().trim_end());
+            text.push_str(file.stamp.to_string().trim_end());
             text.push('\n');
         }
         self.write_record_file(&self.set_path(key), text.as_bytes())
+    }
+
+    /// Each of `objects` (plain MD5s of files, not `.dir` objects) that is
+    /// in the cache, verified, else `None`; on up to a few threads. As
+    /// [`Cache::get`], except that a small read-only object with no record
+    /// of its own (one fetched with its directory, see [`OWN_RECORD_MIN`])
+    /// is hashed without taking its lock and trusted for this call without
+    /// writing a record: the caller records the set it belongs to.
+    pub fn find_many(&self, objects: &[Md5]) -> Result<Vec<Option<CachedFile>>> {
+        let chunks = parallel::map_chunks(objects, |chunk| {
+            chunk
+                .iter()
+                .map(|md5| match self.quick_check(md5, false)? {
+                    Check::Trusted(file) => Ok(Some(file)),
+                    Check::Missing => Ok(None),
+                    Check::Unverified => match self.hash_small(md5)? {
+                        Some(file) => Ok(Some(file)),
+                        // Changed, writable, large or corrupt: the locked
+                        // path verifies it (and removes it when corrupt).
+                        None => self.get(md5, false),
+                    },
+                })
+                .collect::<Result<Vec<_>>>()
+        });
+        let mut found = Vec::with_capacity(objects.len());
+        for chunk in chunks {
+            found.extend(chunk?);
+        }
+        Ok(found)
+    }
+
+    /// The object `md5` when it is a read-only regular file smaller than
+    /// [`OWN_RECORD_MIN`] whose bytes hash to its name and whose `stat` did
+    /// not move while they were read; `None` otherwise (nothing changed).
+    /// No lock: objects are only ever renamed into place whole, and a
+    /// corrupt one is left to the locked path.
+    fn hash_small(&self, md5: &Md5) -> Result<Option<CachedFile>> {
+        let path = self.object_path(md5, false);
+        let Ok(mut file) = File::open(&path) else {
+            return Ok(None);
+        };
+        let before = match file.metadata() {
+            Ok(m) if m.is_file() && m.len() < OWN_RECORD_MIN => Stamp::of(&m),
+            _ => return Ok(None),
+        };
+        if writable(before.mode) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(before.size as usize + 1);
+        if file.read_to_end(&mut bytes).is_err() || Md5::of(&bytes) != *md5 {
+            return Ok(None);
+        }
+        match file.metadata() {
+            Ok(m) if Stamp::of(&m) == before => Ok(Some(CachedFile {
+                md5: *md5,
+                size: bytes.len() as u64,
+                path,
+                stamp: before,
+            })),
+            _ => Ok(None),
+        }
     }
 
     /// The set's objects when every one matches its recorded stamp. The
@@ -378,7 +465,7 @@ impl Cache {
                     md5: *md5,
                     size: meta.len(),
                     path,
-                    identity: now.identity(),
+                    stamp: now,
                 });
             }
             Some(files)
@@ -427,6 +514,7 @@ impl Cache {
         Ok(Incoming {
             file: BufWriter::with_capacity(hash::CHUNK_SIZE, file),
             hasher: Hasher::new(),
+            in_set: false,
         })
     }
 
@@ -498,12 +586,20 @@ impl Cache {
         let Some(parent) = path.parent() else {
             return Ok(());
         };
-        let mut made = self.made_dirs.lock().unwrap_or_else(|e| e.into_inner());
-        if made.contains(parent) {
+        let made = |dirs: &Mutex<HashSet<PathBuf>>| {
+            dirs.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(parent)
+        };
+        if made(&self.made_dirs) {
             return Ok(());
         }
+        // Not under the lock: other threads' objects need not wait for it.
         fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-        made.insert(parent.to_path_buf());
+        self.made_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(parent.to_path_buf());
         Ok(())
     }
 }
@@ -519,9 +615,20 @@ enum Check {
 pub struct Incoming {
     file: BufWriter<NamedTempFile>,
     hasher: Hasher,
+    /// Part of a directory being fetched: a small object gets no stamp
+    /// record of its own ([`OWN_RECORD_MIN`]).
+    in_set: bool,
 }
 
 impl Incoming {
+    /// Marks the object as a file of a directory whose record the caller
+    /// writes once the directory is complete ([`Cache::record_set`]): if it
+    /// is smaller than [`OWN_RECORD_MIN`], committing it writes no record of
+    /// its own.
+    pub fn in_set(&mut self) {
+        self.in_set = true;
+    }
+
     /// Appends `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.file.write_all(bytes).map_err(|e| self.io_error(e))?;
@@ -600,17 +707,29 @@ impl Incoming {
             let err = io::Error::new(e.error().kind(), e.error().to_string());
             Error::io("write", Path::new("<incoming>"), err)
         })?;
-        set_read_only(temp.path())?;
+        // Through the open file: no path lookups.
+        temp.as_file()
+            .set_permissions(read_only_permissions(temp.as_file())?)
+            .map_err(|e| Error::io("make read-only", temp.path(), e))?;
         let dest = cache.object_path(&md5, is_dir);
         cache.create_parent(&dest)?;
-        temp.persist(&dest)
+        let file = temp
+            .persist(&dest)
             .map_err(|e| Error::io("move into the cache", &dest, e.error))?;
-        let stamp = cache.write_stamp(&md5, is_dir, &dest)?;
+        // After the rename, which moves ctime.
+        let meta = file.metadata().map_err(|e| Error::io("stat", &dest, e))?;
+        let stamp = Stamp::of(&meta);
+        if !(self.in_set && size < OWN_RECORD_MIN) {
+            cache.write_record_file(
+                &cache.state_path(&md5, is_dir),
+                stamp.to_string().as_bytes(),
+            )?;
+        }
         Ok(CachedFile {
             md5,
             size,
             path: dest,
-            identity: stamp.identity(),
+            stamp,
         })
     }
 
@@ -880,6 +999,25 @@ fn shard(md5: &Md5, is_dir: bool) -> PathBuf {
     Path::new(&hex[..2]).join(format!("{}{suffix}", &hex[2..]))
 }
 
+/// Read-only for everyone (0444 on Unix) for the open `file`.
+fn read_only_permissions(file: &File) -> Result<fs::Permissions> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file;
+        Ok(fs::Permissions::from_mode(0o444))
+    }
+    #[cfg(not(unix))]
+    {
+        let mut p = file
+            .metadata()
+            .map_err(|e| Error::io("stat", Path::new("<incoming>"), e))?
+            .permissions();
+        p.set_readonly(true);
+        Ok(p)
+    }
+}
+
 /// Makes `path` read-only for everyone (0444 on Unix).
 pub(crate) fn set_read_only(path: &Path) -> Result<()> {
     #[cfg(unix)]
@@ -1075,6 +1213,56 @@ mod tests {
         assert_eq!(cache.trusted_set(&key, &objects), None);
         assert_eq!(cache.get_set(&key, &objects).unwrap(), None);
         assert!(!target.exists());
+    }
+
+    /// Commits `bytes` as a file of a directory being fetched.
+    fn commit_in_set(cache: &Cache, bytes: &[u8]) -> CachedFile {
+        let md5 = Md5::of(bytes);
+        let lock = cache.lock_object(&md5, false).unwrap();
+        let mut incoming = cache.incoming().unwrap();
+        incoming.in_set();
+        incoming.write(bytes).unwrap();
+        incoming
+            .commit(cache, &lock, Some(md5), Some(bytes.len() as u64), false)
+            .unwrap()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn small_files_of_a_set_are_vouched_for_by_its_record_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_d, cache) = cache();
+        let small = commit_in_set(&cache, b"small");
+        let large = commit_in_set(&cache, &vec![7u8; OWN_RECORD_MIN as usize]);
+        assert!(
+            !cache.state_path(&small.md5, false).exists(),
+            "no record of its own"
+        );
+        assert!(cache.state_path(&large.md5, false).exists());
+        let key = Md5::of(b"the directory");
+        let set = [small.md5, large.md5];
+        cache.record_set(&key, [&small, &large]).unwrap();
+        assert_eq!(
+            cache.trusted_set(&key, &set),
+            Some(vec![small.clone(), large.clone()])
+        );
+        // On its own (another directory, an update): hashed, found, and
+        // still no record of its own.
+        let absent = Md5::of(b"absent");
+        assert_eq!(
+            cache.find_many(&[small.md5, absent, large.md5]).unwrap(),
+            vec![Some(small.clone()), None, Some(large.clone())]
+        );
+        assert!(!cache.state_path(&small.md5, false).exists());
+        // Edited (and made read-only again): found corrupt, removed, and the
+        // set is incomplete.
+        fs::set_permissions(&small.path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&small.path, b"smalL").unwrap();
+        fs::set_permissions(&small.path, fs::Permissions::from_mode(0o444)).unwrap();
+        assert_eq!(cache.trusted_set(&key, &set), None);
+        assert_eq!(cache.find_many(&[small.md5]).unwrap(), vec![None]);
+        assert!(!small.path.exists(), "the corrupt object was removed");
+        assert_eq!(cache.get_set(&key, &set).unwrap(), None);
     }
 
     #[test]

@@ -450,6 +450,12 @@ impl Engine {
         } else {
             self.cache_manifest(&fetched.files)?
         };
+        if out.key.layout == remote::Layout::V3 {
+            // Its small files have no stamp record of their own: this one
+            // vouches for them (see `cache::OWN_RECORD_MIN`).
+            self.cache
+                .record_set(&md5, fetched.files.iter().map(|(_, file)| file))?;
+        }
         Ok(Artifact::Dir {
             md5,
             files: fetched.files,

@@ -141,6 +141,21 @@ pub fn fetch_file_with(
     if let Some(found) = lookup(cache, &key, None)? {
         return check_cached_size(found, expected_size, &key);
     }
+    fetch_missing(remote, cache, key, expected_size, options, false)
+}
+
+/// [`fetch_file_with`] for an object just found missing: takes its lock,
+/// looks again (another process may have fetched it meanwhile), else
+/// downloads it. `in_set`: a file of a directory whose record the caller
+/// writes ([`Incoming::in_set`]).
+fn fetch_missing(
+    remote: &dyn Remote,
+    cache: &Cache,
+    key: ObjectKey,
+    expected_size: Option<u64>,
+    options: &Options,
+    in_set: bool,
+) -> Result<CachedFile> {
     let lock = match key.layout {
         Layout::V3 => cache.lock_object(&key.md5, key.is_dir)?,
         Layout::V2 => cache.lock(&format!(
@@ -153,7 +168,7 @@ pub fn fetch_file_with(
     if let Some(found) = lookup(cache, &key, Some(&lock))? {
         return check_cached_size(found, expected_size, &key);
     }
-    download(remote, cache, &key, expected_size, options, &lock).map_err(|e| {
+    download(remote, cache, &key, expected_size, options, &lock, in_set).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             // Already names the object and the remote.
             e
@@ -231,9 +246,13 @@ fn download(
     expected_size: Option<u64>,
     options: &Options,
     lock: &ObjectLock,
+    in_set: bool,
 ) -> Result<CachedFile> {
     let rel = key.rel_path();
     let mut incoming = cache.incoming()?;
+    if in_set {
+        incoming.in_set();
+    }
     let mut buf = vec![0u8; 64 << 10];
     let mut restarted = false;
     let parallel = options
@@ -715,20 +734,34 @@ pub fn fetch_dir_with(
     for (rel, md5) in entries {
         first_path.entry(*md5).or_insert(rel);
     }
-    let mut found: HashMap<Md5, CachedFile> = HashMap::with_capacity(first_path.len());
-    let mut missing = Vec::new();
+    let mut unique = Vec::with_capacity(first_path.len());
     let mut seen = std::collections::HashSet::with_capacity(first_path.len());
     for (_, md5) in entries {
-        if !seen.insert(*md5) {
-            continue;
-        }
-        match lookup(cache, &key_of(*md5), None)? {
-            Some(file) => {
-                found.insert(*md5, file);
-            }
-            None => missing.push(*md5),
+        if seen.insert(*md5) {
+            unique.push(*md5);
         }
     }
+    drop(seen);
+    let looked_up = match dir_key.layout {
+        // Small files fetched with a directory have no record of their own:
+        // they are checked in bulk (see `Cache::find_many`).
+        Layout::V3 => cache.find_many(&unique)?,
+        Layout::V2 => unique
+            .iter()
+            .map(|md5| lookup(cache, &key_of(*md5), None))
+            .collect::<Result<_>>()?,
+    };
+    let mut found: HashMap<Md5, CachedFile> = HashMap::with_capacity(unique.len());
+    let mut missing = Vec::new();
+    for (md5, file) in unique.into_iter().zip(looked_up) {
+        match file {
+            Some(file) => {
+                found.insert(md5, file);
+            }
+            None => missing.push(md5),
+        }
+    }
+    let in_set = dir_key.layout == Layout::V3;
 
     if !missing.is_empty() {
         let workers = options
@@ -745,7 +778,7 @@ pub fn fetch_dir_with(
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(md5) = missing.get(i) else { break };
-                        match fetch_file_with(remote, cache, key_of(*md5), None, options) {
+                        match fetch_missing(remote, cache, key_of(*md5), None, options, in_set) {
                             Ok(file) => done
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())

@@ -15,5 +15,7 @@ mod gs;
 mod hostile;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "cli")]
+mod scale;
 mod secrets;
 mod support;
