@@ -25,6 +25,9 @@ pub mod rest;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+#[cfg(feature = "ssh")]
+pub mod ssh;
+
 /// How a remote lays out its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
@@ -172,11 +175,15 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
         "gs" => Ok(Box::new(gs::open(url, options)?)),
         #[cfg(not(feature = "gs"))]
         "gs" => Err(feature_off(url, "gs://", "gs")),
+        #[cfg(feature = "ssh")]
+        "ssh" => Ok(Box::new(ssh::open(url, options)?)),
+        #[cfg(not(feature = "ssh"))]
+        "ssh" => Err(feature_off(url, "ssh://", "ssh")),
         other => {
             let kind = match other {
                 "gcs" => "`gcs://` (DVC's Google Cloud Storage scheme is `gs://`)",
                 "azure" | "az" => "Azure Blob Storage (azure)",
-                "ssh" | "sftp" => "SSH (ssh)",
+                "sftp" => "SFTP (DVC's remote type is `ssh://`)",
                 "hdfs" | "webhdfs" => "HDFS (hdfs)",
                 "webdav" | "webdavs" => "WebDAV (webdav)",
                 "oss" => "Aliyun OSS (oss)",
@@ -203,7 +210,12 @@ fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn R
 }
 
 /// The error for a remote type whose cargo feature is turned off.
-#[cfg(any(not(feature = "http"), not(feature = "s3"), not(feature = "gs")))]
+#[cfg(any(
+    not(feature = "http"),
+    not(feature = "s3"),
+    not(feature = "gs"),
+    not(feature = "ssh")
+))]
 fn feature_off(url: &str, scheme: &str, feature: &str) -> Error {
     Error::new(
         ErrorKind::Unsupported,
