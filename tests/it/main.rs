@@ -18,4 +18,6 @@ mod s3;
 #[cfg(feature = "cli")]
 mod scale;
 mod secrets;
+#[cfg(feature = "ssh")]
+mod ssh;
 mod support;

@@ -248,6 +248,8 @@ impl Drop for GitDaemon {
 pub mod cloud;
 pub mod http;
 pub mod invariants;
+#[cfg(feature = "ssh")]
+pub mod sshd;
 
 /// `python3 -m http.server` serving `dir` on a free loopback port; killed on drop.
 pub struct PythonHttpServer {
