@@ -289,6 +289,16 @@ mod tests {
         assert!(err.to_string().contains("features = [\"gs\"]"), "{err}");
     }
 
+    #[cfg(not(feature = "ssh"))]
+    #[test]
+    fn ssh_without_its_feature_says_to_enable_it() {
+        let err = open_remote("ssh://host/store", &BTreeMap::new())
+            .err()
+            .expect("an ssh remote without the ssh feature");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("features = [\"ssh\"]"), "{err}");
+    }
+
     #[cfg(not(feature = "http"))]
     #[test]
     fn http_without_its_feature_says_to_enable_it() {
