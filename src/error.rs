@@ -41,6 +41,13 @@ pub enum ErrorKind {
     Unsupported,
     /// A local file-system operation failed.
     Io,
+    /// A write into the crate would go through a symlink (and so, perhaps,
+    /// outside the crate); refused, as `dvc` refuses it.
+    Symlink,
+    /// A write would overwrite or delete a user's own data (a modified
+    /// output, files they added, a file git tracks); refused unless
+    /// `--force`, as `dvc` refuses it.
+    Conflict,
 }
 
 /// An error with enough context to act on.

@@ -21,6 +21,7 @@ pub mod build_script;
 pub mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod confined;
 pub mod engine;
 pub mod error;
 pub mod format;
