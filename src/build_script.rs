@@ -24,12 +24,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{CACHE_DIR_ENV, Cache};
+use crate::confined::Dir;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::stage::LockStage;
 use crate::git::NetMode;
 use crate::lock;
 use crate::manifest::{Dependency, Import, Manifest};
-use crate::project::{self, LockMode};
+use crate::materialize;
+use crate::project::{self, LockAction, LockMode};
 
 /// The variable that forbids writing locks.
 pub const LOCKED_ENV: &str = "DVC_BUILD_LOCKED";
@@ -180,13 +183,17 @@ impl Fetch {
                 None => Cache::open_default()?,
             };
             let engine = Engine::new(cache, net);
+            let placed_root = out_dir.join("dvc");
             for dep in &manifest.deps {
-                let dest = out_dir.join("dvc").join(&dep.out);
-                let placed = place(&engine, &root, dep, mode, &dest);
+                let dest = placed_root.join(&dep.out);
+                let placed = place(&engine, &root, dep, mode, &placed_root, &out);
                 out.line(format_args!(
                     "rerun-if-changed={}",
                     lock::lock_path(&root, dep).display()
                 ));
+                // An edit of a placed file (a hard link shares the cache
+                // object's bytes) runs this script again, which checks it.
+                out.line(format_args!("rerun-if-changed={}", dest.display()));
                 let entry = match placed {
                     Ok(is_dir) => FetchedDep {
                         name: dep.name.clone(),
@@ -201,7 +208,13 @@ impl Fetch {
                             dep.name,
                             e.message_with_causes()
                         ));
-                        placeholder(&dep.name, dep.env_var(), dest, locked_as_dir(&root, dep))?
+                        placeholder(
+                            &Dir::create_root(&placed_root)?,
+                            &dep.name,
+                            dep.env_var(),
+                            Path::new(&dep.out),
+                            locked_as_dir(&root, dep),
+                        )?
                     }
                     Err(e) => return Err(e),
                 };
@@ -218,19 +231,85 @@ impl Fetch {
     }
 }
 
-/// Syncs `dep` and places its artifact at `dest`; `true` for a directory.
+/// Syncs `dep` and places its artifact at its `out` below `placed_root`;
+/// `true` for a directory. Says in a cargo warning when it wrote a lock, or
+/// replaced bytes that were not the pinned ones.
 fn place(
     engine: &Engine,
     root: &Path,
     dep: &Dependency,
     mode: LockMode,
-    dest: &Path,
+    placed_root: &Path,
+    out: &Directives,
 ) -> Result<bool> {
-    let synced = project::sync(engine, root, dep, mode)?;
-    engine
-        .place(&synced.artifact, dest)
-        .map(|_| synced.artifact.is_dir())
-        .map_err(|e| e.with_dependency(&dep.name))
+    let synced = project::sync(engine, root, dep, mode);
+    for repaired in engine.cache().take_repairs() {
+        out.line(format_args!(
+            "warning=dvc-build: dependency `{}`: the cached object `{}` no longer matched its hash (edited through a hard link?); it was removed and fetched again",
+            dep.name,
+            repaired.display()
+        ));
+    }
+    let synced = synced?;
+    match &synced.action {
+        LockAction::Used => {}
+        _ => out.line(format_args!(
+            "warning=dvc-build: wrote `{}` ({})",
+            lock::lock_path(root, dep).display(),
+            lock_change(dep, synced.old.as_ref(), &synced.stage)
+        )),
+    }
+    let placed = engine
+        .place(
+            &synced.artifact,
+            &Dir::create_root(placed_root)?,
+            Path::new(&dep.out),
+            materialize::Options::BUILD,
+        )
+        .map_err(|e| e.with_dependency(&dep.name))?;
+    for path in &placed.replaced {
+        out.line(format_args!(
+            "warning=dvc-build: dependency `{}`: `{}` no longer held the pinned bytes; replaced with verified ones",
+            dep.name,
+            path.display()
+        ));
+    }
+    Ok(synced.artifact.is_dir())
+}
+
+/// What a written lock changed: `classifier: v1 -> v2, d8518a7 -> 960dce5`.
+fn lock_change(dep: &Dependency, old: Option<&LockStage>, new: &LockStage) -> String {
+    let pin = |s: &LockStage| -> String {
+        match s {
+            LockStage::Import(s) => s.repo.rev_lock.clone().unwrap_or_default(),
+            LockStage::ImportUrl(s) => s.out.md5.to_hex(),
+        }
+        .chars()
+        .take(7)
+        .collect()
+    };
+    let rev = |s: &LockStage| match s {
+        LockStage::Import(s) => Some(
+            s.repo
+                .rev
+                .clone()
+                .unwrap_or_else(|| "the default branch".into()),
+        ),
+        LockStage::ImportUrl(_) => None,
+    };
+    match old {
+        Some(old) => {
+            let revs = match (rev(old), rev(new)) {
+                (Some(a), Some(b)) if a != b => format!("{a} -> {b}, "),
+                _ => String::new(),
+            };
+            format!("{}: {revs}{} -> {}", dep.name, pin(old), pin(new))
+        }
+        None => match rev(new) {
+            Some(rev) => format!("{}: locked to {rev} at {}", dep.name, pin(new)),
+            None => format!("{}: locked to {}", dep.name, pin(new)),
+        },
+    }
 }
 
 /// `true` when `dep`'s lock (if it can be read) names a directory.
@@ -243,24 +322,26 @@ fn locked_as_dir(root: &Path, dep: &Dependency) -> bool {
     }
 }
 
-/// An empty file (an empty directory when `is_dir`) standing in for an
-/// artifact docs.rs could not fetch.
-fn placeholder(name: &str, env_var: String, dest: PathBuf, is_dir: bool) -> Result<FetchedDep> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-    }
+/// An empty file (an empty directory when `is_dir`) at `rel` below
+/// `placed_root`, standing in for an artifact docs.rs could not fetch.
+fn placeholder(
+    placed_root: &Dir,
+    name: &str,
+    env_var: String,
+    rel: &Path,
+    is_dir: bool,
+) -> Result<FetchedDep> {
+    let dest = placed_root.path().join(rel);
+    let (dir, file_name) = placed_root
+        .parent_of(rel, true)?
+        .ok_or_else(|| Error::new(ErrorKind::Io, format!("cannot create `{}`", dest.display())))?;
     // Whatever an earlier build placed there may not match the lock any more:
     // a placeholder is always empty.
-    let removed = match std::fs::symlink_metadata(&dest) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&dest),
-        Ok(_) => std::fs::remove_file(&dest),
-        Err(_) => Ok(()),
-    };
-    removed.map_err(|e| Error::io("remove", &dest, e))?;
+    dir.remove_tree(&file_name)?;
     if is_dir {
-        std::fs::create_dir_all(&dest).map_err(|e| Error::io("create", &dest, e))?;
+        dir.subdir(&file_name, true)?;
     } else {
-        std::fs::write(&dest, b"").map_err(|e| Error::io("write", &dest, e))?;
+        dir.write_atomic(&file_name, b"")?;
     }
     Ok(FetchedDep {
         name: name.to_string(),
@@ -309,15 +390,22 @@ fn write_modules(out_dir: &Path, manifest: &Manifest, fetched: &Fetched) -> Resu
         "{paths}\n/// The bytes of every file dependency, embedded with `include_bytes!`.\n\
          #[allow(dead_code)]\npub mod bytes {{\n{bytes}}}\n"
     );
-    write_if_changed(&out_dir.join("dvc_paths.rs"), &paths)?;
-    write_if_changed(&out_dir.join("dvc_deps.rs"), &deps)
+    let dir = Dir::create_root(out_dir)?;
+    write_if_changed(&dir, "dvc_paths.rs", &paths)?;
+    write_if_changed(&dir, "dvc_deps.rs", &deps)
 }
 
-fn write_if_changed(path: &Path, text: &str) -> Result<()> {
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+fn write_if_changed(dir: &Dir, name: &str, text: &str) -> Result<()> {
+    let name = std::ffi::OsStr::new(name);
+    if dir
+        .read_to_string(name)
+        .ok()
+        .flatten()
+        .is_some_and(|old| old == text)
+    {
         return Ok(());
     }
-    lock::write_atomic(path, text.as_bytes())
+    dir.write_atomic(name, text.as_bytes())
 }
 
 /// A Rust constant name for a dependency name: upper case, `_` for anything

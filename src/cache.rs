@@ -75,10 +75,10 @@ pub struct CachedFile {
 }
 
 impl CachedFile {
-    /// Whether `meta` (a placed file's) is this very object: a hard link
-    /// to it.
-    pub(crate) fn is_linked_by(&self, meta: &fs::Metadata) -> bool {
-        cfg!(unix) && Stamp::of(meta).identity() == self.stamp.identity()
+    /// Whether the file on device `dev` with inode `ino` is this very
+    /// object.
+    pub(crate) fn is_linked_by_identity(&self, dev: u64, ino: u64) -> bool {
+        cfg!(unix) && (dev, ino) == self.stamp.identity()
     }
 }
 
@@ -110,6 +110,9 @@ pub struct Cache {
     /// Shard folders known to exist: creating them again on every write
     /// is a `mkdir` + `stat` per object.
     made_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Objects found corrupt (and removed) since [`Cache::take_repairs`]
+    /// was last called: what a build warns about.
+    repairs: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// An exclusive lock on one cache object, released on drop.
@@ -132,6 +135,7 @@ impl Cache {
         let cache = Cache {
             root,
             made_dirs: Arc::default(),
+            repairs: Arc::default(),
         };
         cache.remove_stale_temp_files();
         Ok(cache)
@@ -155,6 +159,13 @@ impl Cache {
                 let _ = fs::remove_file(entry.path());
             }
         }
+    }
+
+    /// The objects found corrupt (their bytes no longer matched their
+    /// name) and removed since the last call: each will be fetched again
+    /// when next needed. For a warning; the log is emptied.
+    pub fn take_repairs(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.repairs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The cache at `DVC_BUILD_CACHE_DIR`, or at [`Cache::default_root`].
@@ -309,6 +320,10 @@ impl Cache {
             }
             None => {
                 self.remove_entry(md5, is_dir, &path)?;
+                self.repairs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(path);
                 Ok(None)
             }
         }
@@ -529,6 +544,12 @@ impl Cache {
         let mut incoming = self.incoming()?;
         incoming.write(bytes)?;
         incoming.commit(self, &lock, Some(md5), Some(bytes.len() as u64), is_dir)
+    }
+
+    /// Whether an object called `md5` is in the cache, without verifying
+    /// it (or removing it when corrupt): for read-only questions.
+    pub fn holds(&self, md5: &Md5) -> bool {
+        self.object_path(md5, false).is_file()
     }
 
     /// The plain MD5 recorded for the DVC 2 object `legacy`, if any.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::cache::{Cache, CachedFile};
+use crate::confined::Dir;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::config::Config;
 use crate::format::dir_manifest::{DirEntry, DirManifest};
@@ -21,7 +22,7 @@ use crate::format::stage::{ImportStage, LockStage, NameOrMap, OutInfo, RepoSpec}
 use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
-use crate::materialize::{self, Placement};
+use crate::materialize::{self, Placed, Target};
 use crate::progress::{CountingRemote, Progress};
 use crate::redact;
 use crate::remote::{self, ObjectKey, Remote};
@@ -56,6 +57,14 @@ impl Artifact {
     /// Whether this is a directory.
     pub fn is_dir(&self) -> bool {
         matches!(self, Artifact::Dir { .. })
+    }
+
+    /// What placing it puts in place.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Artifact::File(file) => Target::File(file),
+            Artifact::Dir { files, .. } => Target::Dir(files),
+        }
     }
 
     /// The `outs` entry of a lock naming this artifact at `path`.
@@ -287,14 +296,18 @@ impl Engine {
         }
     }
 
-    /// Places `artifact` at `dest` (a file, or a directory with exactly its
-    /// files). The links this makes change only the objects' ctime and link
-    /// count, which the cache's stamp check tolerates: nothing to re-record.
-    pub fn place(&self, artifact: &Artifact, dest: &Path) -> Result<Placement> {
-        match artifact {
-            Artifact::File(file) => materialize::place_file(&self.cache, file, dest),
-            Artifact::Dir { files, .. } => materialize::place_dir(&self.cache, files, dest),
-        }
+    /// Places `artifact` at `rel` below `root` (a file, or a directory with
+    /// exactly its files), as `options` say. The links this makes change
+    /// only the objects' ctime and link count, which the cache's stamp check
+    /// tolerates: nothing to re-record.
+    pub fn place(
+        &self,
+        artifact: &Artifact,
+        root: &Dir,
+        rel: &Path,
+        options: materialize::Options,
+    ) -> Result<Placed> {
+        materialize::place(&self.cache, artifact.target(), root, rel, options)
     }
 
     /// `dvc pull` of a lock: the artifact it names, from the cache when it

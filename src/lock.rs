@@ -7,9 +7,9 @@
 //! what `dvc update` writes, keeping `meta`, `desc` and comments.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::confined::Dir;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::{
     ImportStage, ImportUpdate, LockStage, NameOrMap, RepoSpec, update_import_text,
@@ -56,13 +56,21 @@ pub fn out_name(dep: &Dependency) -> &str {
     dep.out.rsplit('/').next().unwrap_or(&dep.out)
 }
 
-/// Reads `dep`'s lock and compares it with the declaration.
+/// Reads `dep`'s lock and compares it with the declaration. The lock is
+/// read below the crate root without following a symlink: a lock in a
+/// symlinked folder, or a symlink itself, is an [`ErrorKind::Symlink`]
+/// error (its output would be written there too).
 pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
-    let path = lock_path(root, dep);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Missing),
-        Err(e) => return Err(Error::io("read", &path, e).with_dependency(&dep.name)),
+    let text = (|| {
+        let crate_root = Dir::open_root(root)?;
+        let Some((dir, name)) = crate_root.parent_of(&dep.lock_path(), false)? else {
+            return Ok(None);
+        };
+        dir.read_to_string(&name)
+    })()
+    .map_err(|e| e.with_dependency(&dep.name))?;
+    let Some(text) = text else {
+        return Ok(LockState::Missing);
     };
     let stage = LockStage::parse(&text).map_err(|e| {
         e.context(format!("lock `{}`", dep.lock_path().display()))
@@ -315,33 +323,32 @@ pub fn render(stage: &LockStage, old: Option<&Lock>) -> Result<String> {
     }
 }
 
-/// Writes `text` as `dep`'s lock, atomically.
+/// Writes `text` as `dep`'s lock in the crate at `root`, atomically, never
+/// through a symlink (see [`crate::confined`]; a new lock gets the user's
+/// umask, a rewritten one keeps its mode).
 pub fn write(root: &Path, dep: &Dependency, text: &str) -> Result<()> {
-    let path = lock_path(root, dep);
-    write_atomic(&path, text.as_bytes()).map_err(|e| e.with_dependency(&dep.name))
+    let crate_root = Dir::open_root(root).map_err(|e| e.with_dependency(&dep.name))?;
+    let mut batch = crate::confined::Batch::new();
+    batch.write(&crate_root, dep.lock_path(), text);
+    batch.commit().map_err(|e| e.with_dependency(&dep.name))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder.
+/// Replaces the file at `path` with `bytes` atomically: a temporary file in
+/// the same folder renamed over it, keeping the file's mode (a new file
+/// gets the user's umask). `path`'s folder is taken as given; a symlink at
+/// `path` itself is refused, never replaced or written through. (No fsync,
+/// as Cargo writes `Cargo.lock`: on ext4 syncing one small file commits the
+/// whole journal; the rename keeps the file whole, and a crash at worst
+/// loses the new text.)
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dvc-build-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    // No fsync, as Cargo writes `Cargo.lock`: on ext4 syncing one small
-    // file commits the whole journal, i.e. waits for every byte the fetch
-    // just cached (hundreds of ms after a large artifact). The rename keeps
-    // the file whole; a crash before write-back at worst loses the new
-    // lock, and the next build writes it again.
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io("write", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path, e.error))?;
-    Ok(())
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::Io, format!("`{}` names no file", path.display())))?;
+    Dir::create_root(dir)?.write_atomic(name, bytes)
 }
 
 /// The error for a lock that may not be written.

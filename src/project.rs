@@ -49,6 +49,8 @@ pub struct Synced {
     pub artifact: Artifact,
     /// What was done to the lock.
     pub action: LockAction,
+    /// The lock before it was written anew, if there was one.
+    pub old: Option<LockStage>,
 }
 
 /// Makes sure `dep` (declared by the crate at `root`) has a current lock and
@@ -64,6 +66,7 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
                 stage: lock.stage,
                 artifact,
                 action: LockAction::Used,
+                old: None,
             });
         }
         LockState::Missing => (None, LockAction::Created),
@@ -83,6 +86,7 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
         stage,
         artifact,
         action,
+        old: old.map(|l| l.stage),
     })
 }
 

@@ -52,6 +52,24 @@ pub(crate) fn git(git_dir: Option<&Path>) -> Command {
     cmd
 }
 
+/// A `git` command run in `dir`, a folder of the user's own work tree (to
+/// ask what git ignores or tracks there): [`git`], with nothing the
+/// repository's own config could make git run (`core.fsmonitor`, a hook
+/// path) and no optional lock taken on its index.
+#[cfg(feature = "cli")]
+pub(crate) fn git_in_work_tree(dir: &Path) -> Command {
+    let mut cmd = git(None);
+    cmd.env("GIT_OPTIONAL_LOCKS", "0")
+        .args([
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ])
+        .current_dir(dir);
+    cmd
+}
+
 /// What a finished git command said.
 pub(crate) struct Finished {
     pub(crate) ok: bool,

@@ -50,10 +50,9 @@ pub(crate) fn ignores(dir: &std::path::Path, name: &std::ffi::OsStr, is_dir: boo
         // may not exist yet.
         path.push("/");
     }
-    let status = cmd::git(None)
+    let status = cmd::git_in_work_tree(dir)
         // Paths here are pathnames, and check-ignore refuses literal magic.
         .env_remove("GIT_LITERAL_PATHSPECS")
-        .current_dir(dir)
         .args(["check-ignore", "-q", "--no-index", "--"])
         .arg(path)
         .stdout(std::process::Stdio::null())
@@ -65,6 +64,31 @@ pub(crate) fn ignores(dir: &std::path::Path, name: &std::ffi::OsStr, is_dir: boo
         Some(1) => Some(false),
         _ => None,
     }
+}
+
+/// The files git tracks at `rel` (a file, or anything below a folder) in
+/// the work tree holding `dir`, relative to `dir`; empty outside a work
+/// tree, `None` when git cannot tell.
+#[cfg(feature = "cli")]
+pub(crate) fn tracked(dir: &std::path::Path, rel: &std::path::Path) -> Option<Vec<String>> {
+    let out = cmd::git_in_work_tree(dir)
+        .args(["ls-files", "-z", "--"])
+        .arg(rel)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Not a repository: nothing is tracked.
+        return stderr.contains("not a git repository").then(Vec::new);
+    }
+    Some(
+        out.stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect(),
+    )
 }
 
 /// `path` as git names it: `/`-separated, no `.` or empty parts; `..` refused.

@@ -2,7 +2,7 @@
 //! registries made by the real `dvc`; `cargo dvc update` against `dvc update`.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Output;
 
@@ -292,11 +292,25 @@ fn every_command() {
         "fetch places nothing"
     );
 
-    // pull: places files at `out`, read-only.
+    // pull: places an independent copy at `out` (the user's file, as
+    // `dvc pull` copies by default); `--link`: a read-only hard link.
     let out = run(cargo_dvc(&app, &cache).args(["pull", "classifier"]));
     assert!(stderr(&out).contains("Pulled"), "{}", stderr(&out));
     let model = app.join("assets/model.bin");
     assert_eq!(fs::read_to_string(&model).unwrap(), "model v2, retrained\n");
+    assert_eq!(
+        fs::metadata(&model).unwrap().nlink(),
+        1,
+        "a copy, not a link"
+    );
+    assert_ne!(
+        fs::metadata(&model).unwrap().permissions().mode() & 0o200,
+        0,
+        "writable"
+    );
+    fs::remove_file(&model).unwrap();
+    run(cargo_dvc(&app, &cache).args(["pull", "classifier", "--link"]));
+    assert!(fs::metadata(&model).unwrap().nlink() > 1, "a hard link");
     assert_eq!(
         fs::metadata(&model).unwrap().permissions().mode() & 0o222,
         0,

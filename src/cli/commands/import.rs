@@ -1,5 +1,11 @@
 //! `cargo dvc import URL PATH`: declare a data dependency in `Cargo.toml`
 //! and write its lock, as `dvc import` writes its stage.
+//!
+//! As `dvc import`: `-o DIR` naming an existing folder (or ending in `/`)
+//! means inside it; an output that already exists is refused unless
+//! `--force` (which then replaces it with the artifact), one git tracks is
+//! refused even then, and one in a symlinked folder always. `Cargo.toml`,
+//! the lock and the `.gitignore` entry are written together or not at all.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +15,10 @@ use crate::cli::args::{ManifestPath, OnePackage};
 use crate::cli::context::Context;
 use crate::cli::dvc_project;
 use crate::cli::manifest_edit;
+use crate::confined::{Batch, Dir};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lock;
 use crate::manifest::Manifest;
+use crate::materialize::{Existing, Options};
 use crate::project::{self, LockMode};
 
 use super::{describe, rev_note, short};
@@ -38,6 +45,10 @@ pub struct ImportArgs {
     /// The dependency's name [default: derived from OUT's file name].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Replace a file or folder already at OUT with the artifact, as
+    /// `dvc import --force` (one git tracks is refused even so).
+    #[arg(short, long)]
+    pub force: bool,
     /// Package selection.
     #[command(flatten)]
     pub package: OnePackage,
@@ -59,7 +70,12 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     let url = url_for_crate(&args.url, &package.root);
     let path_clean = args.path.trim_matches('/');
     let default_out = path_clean.rsplit('/').next().unwrap_or(path_clean);
-    let out_value = args.out.as_deref().map(|o| o.trim_end_matches('/'));
+    let root = Dir::open_root(&package.root)?;
+    let out_value = match args.out.as_deref() {
+        Some(out) => Some(out_inside_folders(&root, out, default_out)?),
+        None => None,
+    };
+    let out_value = out_value.as_deref();
     let rev = args.rev.as_deref();
     let name = match &args.name {
         Some(n) => n.clone(),
@@ -89,6 +105,42 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     let dep = manifest
         .dep(&name)
         .ok_or_else(|| Error::new(ErrorKind::Manifest, "the new declaration did not parse"))?;
+    let rel = Path::new(&dep.out);
+    let lock_rel = dep.lock_path();
+    // Everything that would stop the import, before any download or write.
+    root.check_writable(rel)?;
+    root.check_writable(&lock_rel)?;
+    let existing = match root.parent_of(rel, false)? {
+        Some((dir, file)) => dir.stat(&file)?,
+        None => None,
+    };
+    if existing.is_some() && !args.force {
+        let what = if existing.is_some_and(|m| m.is_dir()) {
+            "folder"
+        } else {
+            "file"
+        };
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "the {what} `{}` already exists in the crate",
+                package.root.join(rel).display()
+            ),
+        )
+        .with_dependency(&name)
+        .with_help(
+            "choose another `-o`, or run again with `--force` to replace it with the artifact (as `dvc import --force` does)",
+        ));
+    }
+    let tracked = dvc_project::tracked_by_git(&package.root, rel);
+    if !tracked.is_empty() {
+        return Err(dvc_project::tracked_error(&tracked)
+            .with_dependency(&name)
+            .with_help(format!(
+                "an output is ignored by git, so git may not track it: choose another `-o`, or stop tracking it first (`git rm -r --cached {}` and commit)",
+                dep.out
+            )));
+    }
     shell.status(
         "Importing",
         format!(
@@ -99,10 +151,42 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     );
     let engine = ctx.engine()?;
     let bar = shell.progress(&name);
-    let updated = project::update(engine, &package.root, dep, None, false)?;
+    let updated = project::update(engine, &package.root, dep, None, true)?;
     drop(bar);
-    lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
-    dvc_project::gitignore(&package.root.join(&dep.out), updated.artifact.is_dir())?;
+    // The lock, Cargo.toml and the .gitignore entry: all or none.
+    let manifest_root = match package.manifest_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
+        _ => Dir::open_root(Path::new("."))?,
+    };
+    let manifest_name = package
+        .manifest_path
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+    let ignore = dvc_project::gitignore_edit(&root, rel, updated.artifact.is_dir())?;
+    let mut batch = Batch::new();
+    batch.write(&root, lock_rel, updated.text.clone());
+    batch.write(&manifest_root, manifest_name, edited.clone());
+    if let Some((file, text)) = ignore {
+        batch.write(&root, file, text);
+    }
+    batch.commit().map_err(|e| e.with_dependency(&name))?;
+    if existing.is_some() {
+        // --force: the artifact replaces what was there, as with dvc.
+        let link = dvc_project::project_wants_links(&package.root);
+        engine
+            .place(
+                &updated.artifact,
+                &root,
+                rel,
+                Options::workspace(link, true, Existing::Replace),
+            )
+            .map_err(|e| e.with_dependency(&name))?;
+        shell.warn(format!(
+            "replaced `{}` with the artifact (--force)",
+            package.root.join(rel).display()
+        ));
+    }
     shell.status(
         "Locked",
         format!(
@@ -112,6 +196,29 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         ),
     );
     Ok(0)
+}
+
+/// The `out` that `-o OUT` means: inside OUT when it names an existing
+/// folder of the crate or ends in `/` (`OUT/<last component of PATH>`, as
+/// `dvc import -o DIR` places it), else OUT. A symlinked folder on the way
+/// is refused.
+fn out_inside_folders(root: &Dir, out: &str, default_out: &str) -> Result<String> {
+    let trimmed = out.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed == "." {
+        return Ok(default_out.to_string());
+    }
+    let is_folder = match root.open_dir(Path::new(trimmed), false) {
+        Ok(found) => found.is_some(),
+        Err(e) if e.kind() == ErrorKind::Symlink => return Err(e),
+        // Not a plain relative path, or a file there: the manifest's
+        // validation and the existence check say what is wrong.
+        Err(_) => false,
+    };
+    if is_folder || out.ends_with('/') {
+        Ok(format!("{trimmed}/{default_out}"))
+    } else {
+        Ok(trimmed.to_string())
+    }
 }
 
 /// A relative local URL typed in another folder, made relative to nothing

@@ -1,14 +1,18 @@
 //! `cargo dvc update [NAME...]`: resolve declarations again and rewrite
 //! their locks, as `dvc update` does; `--rev` also pins the new revision in
 //! `Cargo.toml`.
+//!
+//! Every dependency is resolved first; only then are `Cargo.toml` and the
+//! locks written, together (a [`Batch`]): a failure anywhere writes
+//! nothing.
 
 use clap::Args;
 
 use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::cli::context::Context;
 use crate::cli::manifest_edit;
+use crate::confined::{Batch, Dir};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lock;
 use crate::project::{self, LockMode};
 
 use super::{label, lock_rev, short};
@@ -38,6 +42,13 @@ pub struct UpdateArgs {
     pub manifest: ManifestPath,
 }
 
+/// Where a file of the update is written: the crate root of package `i`
+/// (a lock), or the folder of its `Cargo.toml`.
+enum Folder {
+    Crate(usize),
+    Manifest(usize),
+}
+
 /// Runs `cargo dvc update`.
 pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
     if ctx.mode() == LockMode::Locked && !args.dry_run {
@@ -51,29 +62,42 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
     let packages = ctx.packages(&args.packages, &args.manifest)?;
     let many = packages.len() > 1;
     let rev = args.rev.as_deref();
+    // Resolve everything first: a failure here writes nothing.
+    let mut lines = Vec::new();
+    let mut roots = Vec::with_capacity(packages.len());
+    let mut writes: Vec<(Folder, std::path::PathBuf, String)> = Vec::new();
     for package in &packages {
+        let index = roots.len();
+        roots.push((
+            Dir::open_root(&package.root)?,
+            package
+                .manifest_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Dir::open_root)
+                .transpose()?,
+        ));
+        let mut manifest_text: Option<String> = None;
         for dep in package.deps(&args.names)? {
             let name = label(package, dep, many);
-            // Resolve first; write Cargo.toml, then the lock, only once
-            // everything is known, so a failure changes nothing.
             let engine = ctx.engine()?;
             let bar = shell.progress(&name);
             let updated = project::update(engine, &package.root, dep, rev, true)?;
             drop(bar);
-            if !args.dry_run {
-                let declared = match &dep.import {
-                    Import::Registry(r) => r.rev.as_deref(),
-                    Import::Url(_) => None,
+            let declared = match &dep.import {
+                Import::Registry(r) => r.rev.as_deref(),
+                Import::Url(_) => None,
+            };
+            if let Some(rev) = rev.filter(|r| declared != Some(*r)) {
+                let text = match manifest_text.take() {
+                    Some(text) => text,
+                    None => std::fs::read_to_string(&package.manifest_path)
+                        .map_err(|e| Error::io("read", &package.manifest_path, e))?,
                 };
-                if let Some(rev) = rev.filter(|r| declared != Some(*r)) {
-                    let text = std::fs::read_to_string(&package.manifest_path)
-                        .map_err(|e| Error::io("read", &package.manifest_path, e))?;
-                    let edited = manifest_edit::set_rev(&text, &dep.name, rev)?;
-                    lock::write_atomic(&package.manifest_path, edited.as_bytes())?;
-                }
-                if updated.changed {
-                    lock::write(&package.root, dep, &updated.text)?;
-                }
+                manifest_text = Some(manifest_edit::set_rev(&text, &dep.name, rev)?);
+            }
+            if updated.changed {
+                writes.push((Folder::Crate(index), dep.lock_path(), updated.text.clone()));
             }
             let old_rev = updated.old.as_ref().and_then(lock_rev);
             let new_rev = lock_rev(&updated.new);
@@ -86,16 +110,39 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 Some(old) => format!("{} -> {}", short(old), short(&updated.new)),
                 None => short(&updated.new),
             };
-            if updated.changed {
-                let verb = if args.dry_run {
-                    "Would update"
-                } else {
-                    "Updating"
-                };
-                shell.status(verb, format!("{name}{revs} ({commits})"));
+            lines.push((updated.changed, name, revs, commits, short(&updated.new)));
+        }
+        if let Some(text) = manifest_text {
+            let file = package
+                .manifest_path
+                .file_name()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| "Cargo.toml".into());
+            writes.push((Folder::Manifest(index), file, text));
+        }
+    }
+    if !args.dry_run {
+        // Then write everything, or (should one write fail) nothing.
+        let mut batch = Batch::new();
+        for (folder, rel, text) in writes {
+            let root = match folder {
+                Folder::Crate(i) => &roots[i].0,
+                Folder::Manifest(i) => roots[i].1.as_ref().unwrap_or(&roots[i].0),
+            };
+            batch.write(root, rel, text);
+        }
+        batch.commit()?;
+    }
+    for (changed, name, revs, commits, new) in lines {
+        if changed {
+            let verb = if args.dry_run {
+                "Would update"
             } else {
-                shell.detail("Unchanged", format!("{name} ({})", short(&updated.new)));
-            }
+                "Updating"
+            };
+            shell.status(verb, format!("{name}{revs} ({commits})"));
+        } else {
+            shell.detail("Unchanged", format!("{name} ({new})"));
         }
     }
     Ok(0)
