@@ -13,7 +13,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Md5;
 use crate::redact;
 
-#[cfg(any(feature = "s3", feature = "gs"))]
+#[cfg(feature = "azure")]
+pub mod azure;
+#[cfg(any(feature = "s3", feature = "gs", feature = "azure"))]
 pub mod credentials;
 #[cfg(feature = "gs")]
 pub mod gs;
@@ -137,8 +139,8 @@ pub trait Remote: Send + Sync {
 /// A local path or `file://` URL gives a [`local::LocalRemote`] (a relative
 /// path is taken as is: resolving it against the config file's folder is the
 /// caller's job); `http://` and `https://` give an [`http::HttpRemote`],
-/// `s3://` and `gs://` the object-store remotes (each behind the cargo
-/// feature of its name).
+/// `s3://`, `gs://` and `azure://` the object-store remotes (each behind the
+/// cargo feature of its name).
 /// Every other scheme is an [`ErrorKind::Unsupported`] error naming the type.
 ///
 /// ```
@@ -175,6 +177,10 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
         "gs" => Ok(Box::new(gs::open(url, options)?)),
         #[cfg(not(feature = "gs"))]
         "gs" => Err(feature_off(url, "gs://", "gs")),
+        #[cfg(feature = "azure")]
+        "azure" => Ok(Box::new(azure::open(url, options)?)),
+        #[cfg(not(feature = "azure"))]
+        "azure" => Err(feature_off(url, "azure://", "azure")),
         #[cfg(feature = "ssh")]
         "ssh" => Ok(Box::new(ssh::open(url, options)?)),
         #[cfg(not(feature = "ssh"))]
@@ -182,7 +188,7 @@ pub fn open_remote(url: &str, options: &BTreeMap<String, String>) -> Result<Box<
         other => {
             let kind = match other {
                 "gcs" => "`gcs://` (DVC's Google Cloud Storage scheme is `gs://`)",
-                "azure" | "az" => "Azure Blob Storage (azure)",
+                "az" => "`az://` (DVC's Azure Blob Storage scheme is `azure://`)",
                 "sftp" => "SFTP (DVC's remote type is `ssh://`)",
                 "hdfs" | "webhdfs" => "HDFS (hdfs)",
                 "webdav" | "webdavs" => "WebDAV (webdav)",
@@ -214,6 +220,7 @@ fn open_http(url: &str, _options: &BTreeMap<String, String>) -> Result<Box<dyn R
     not(feature = "http"),
     not(feature = "s3"),
     not(feature = "gs"),
+    not(feature = "azure"),
     not(feature = "ssh")
 ))]
 fn feature_off(url: &str, scheme: &str, feature: &str) -> Error {
@@ -287,6 +294,16 @@ mod tests {
             .expect("a gs remote without the gs feature");
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.to_string().contains("features = [\"gs\"]"), "{err}");
+    }
+
+    #[cfg(not(feature = "azure"))]
+    #[test]
+    fn azure_without_its_feature_says_to_enable_it() {
+        let err = open_remote("azure://container/prefix", &BTreeMap::new())
+            .err()
+            .expect("an azure remote without the azure feature");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("features = [\"azure\"]"), "{err}");
     }
 
     #[cfg(not(feature = "ssh"))]

@@ -268,15 +268,23 @@ pub fn transient(error: Error, response: &ureq::http::Response<ureq::Body>) -> F
     }
 }
 
-/// Classifies a failed request: TLS problems and malformed URLs are
-/// permanent, everything else (refused, reset, timed out) transient.
-/// `tls_help` says what to check for a refused certificate.
+/// Classifies a failed request: TLS problems (a refused certificate will be
+/// refused again) and malformed URLs are permanent, everything else
+/// (refused, reset, timed out) transient. `tls_help` says what to check for
+/// a refused certificate.
 pub fn transport_error(
     e: ureq::Error,
     fail: &dyn Fn(String) -> Error,
     tls_help: &str,
 ) -> FetchError {
     let msg = scrub(&e.to_string());
+    // rustls reports a refused certificate as an I/O error.
+    if matches!(&e, ureq::Error::Io(io) if io.to_string().to_ascii_lowercase().contains("certificate"))
+    {
+        return FetchError::Permanent(
+            fail(format!("TLS error: {msg}")).with_help(tls_help.to_string()),
+        );
+    }
     match e {
         ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
             FetchError::Permanent(fail(format!("TLS error: {msg}")).with_help(tls_help.to_string()))

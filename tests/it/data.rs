@@ -278,7 +278,6 @@ fn dvc2_legacy_crlf_object_is_verified_by_legacy_hash_and_cached_by_plain_md5() 
 #[test]
 fn unsupported_remote_types_are_named_and_secrets_are_not_shown() {
     for (url, name) in [
-        ("azure://container/p", "azure"),
         ("sftp://user:hunter2@host/p", "sftp"),
         ("hdfs://host/p", "hdfs"),
         ("webdav://host/p", "webdav"),

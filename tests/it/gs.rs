@@ -862,7 +862,7 @@ fn gs_consumer_crate_builds_with_a_service_account_key() {
          [package.metadata.dvc.deps.data]\nurl = {url:?}\npath = \"data\"\n{config}\n"
     );
     support::write_crate(&krate, "e2e-gs", &metadata, CONSUMER_MAIN, false);
-    support::set_dvc_build_features(&krate, &["gs"]);
+    support::set_dvc_build_features(&krate, &["gs", "azure"]);
     let cache = tmp.path().join("cache");
     let exchanges = fx.tokens.log().len();
     let passed = fx.gate.passed.load(Ordering::SeqCst);

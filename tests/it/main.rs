@@ -1,6 +1,8 @@
 //! The integration suite: one test binary (quick to link), one module per area.
 //! Tests drive the real `dvc` (installed by `build-support/install-test-tools.sh`).
 
+#[cfg(all(feature = "azure", feature = "gs"))]
+mod azure;
 #[cfg(feature = "cli")]
 mod cargo_build;
 #[cfg(feature = "cli")]

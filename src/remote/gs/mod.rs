@@ -27,7 +27,7 @@
 //! # Where credentials come from
 //!
 //! DVC's order (dvc-gs, gcsfs, google-auth), written out as one chain in
-//! [`credentials`]; the first source that is set wins, and a source that is
+//! `credentials.rs`; the first source that is set wins, and a source that is
 //! set but broken (a missing or malformed key file) is an error, never a
 //! reason to try the next:
 //!

@@ -1,8 +1,8 @@
 //! S3 and S3-compatible remotes (`s3://bucket/prefix`).
 //!
 //! Objects are read with `GET` requests signed with AWS Signature Version 4
-//! (presigned URLs made by `rusty-s3`, in [`sign`]), over one shared
-//! keep-alive HTTP agent ([`client`]).
+//! (presigned URLs made by `rusty-s3`, in `sign.rs`), over one shared
+//! keep-alive HTTP agent (`client.rs`).
 //! [`S3Remote::open`] asks for a byte range (`Range: bytes=...`), so the
 //! transfer layer can resume downloads and split large objects into parallel
 //! ranged requests.
@@ -33,7 +33,7 @@
 //!
 //! The order is DVC's (DVC hands the options to `s3fs`, which hands them to
 //! botocore); the first source that yields credentials wins. It is written
-//! out as one chain in [`credentials`]:
+//! out as one chain in `credentials.rs`:
 //!
 //! 1. `allow_anonymous_login = true`: no credentials at all, every request is
 //!    unsigned, even if credentials exist somewhere (as in DVC).

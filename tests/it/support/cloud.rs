@@ -165,9 +165,13 @@ struct TokenState {
     service_accounts: HashMap<String, (rsa::PublicKey, String)>,
     /// (client_id, client_secret, refresh_token).
     users: Vec<(String, String, String)>,
-    /// (tenant, client_id, client_secret).
+    /// (tenant, client_id, client_secret or federated token).
     entra_clients: Vec<(String, String, String)>,
+    /// The `X-IDENTITY-HEADER` value of the managed-identity endpoint.
+    identity_header: Option<String>,
     lifetime: Option<Duration>,
+    /// The lifetime the answers claim (`expires_in`), when not the real one.
+    claimed: Option<Duration>,
     /// Answer the next N requests with 503 (a token service outage).
     fail_next: usize,
     issued: Vec<Issued>,
@@ -245,7 +249,8 @@ impl TokenServer {
         ));
     }
 
-    /// Accepts this Entra ID application (service principal).
+    /// Accepts this Entra ID application (service principal) with this
+    /// client secret, or this federated token as its client assertion.
     pub fn add_entra_client(&self, tenant: &str, client_id: &str, client_secret: &str) {
         self.state.lock().unwrap().entra_clients.push((
             tenant.to_string(),
@@ -254,9 +259,26 @@ impl TokenServer {
         ));
     }
 
-    /// The lifetime of the tokens handed out from now on.
+    /// Accepts `X-IDENTITY-HEADER: header` at the managed-identity endpoint
+    /// (`/msi/token`, App Service's `IDENTITY_ENDPOINT`); the IMDS path
+    /// (`/metadata/identity/oauth2/token`) needs `Metadata: true`.
+    pub fn set_identity_header(&self, header: &str) {
+        self.state.lock().unwrap().identity_header = Some(header.to_string());
+    }
+
+    /// The lifetime of the tokens handed out from now on (and what the
+    /// answers say it is).
     pub fn set_lifetime(&self, lifetime: Duration) {
-        self.state.lock().unwrap().lifetime = Some(lifetime);
+        let mut st = self.state.lock().unwrap();
+        st.lifetime = Some(lifetime);
+        st.claimed = None;
+    }
+
+    /// Answers claim `claimed` (`expires_in`) while the tokens really live
+    /// as long as [`TokenServer::set_lifetime`] says: the service then
+    /// refuses a token its holder believes fresh.
+    pub fn set_claimed_lifetime(&self, claimed: Duration) {
+        self.state.lock().unwrap().claimed = Some(claimed);
     }
 
     /// Answers the next `n` requests with `503`.
@@ -455,6 +477,7 @@ fn serve_tokens(conn: TcpStream, state: &Mutex<TokenState>) -> std::io::Result<(
                 let status = match status {
                     400 => "400 Bad Request",
                     401 => "401 Unauthorized",
+                    403 => "403 Forbidden",
                     404 => "404 Not Found",
                     _ => "503 Service Unavailable",
                 };
@@ -475,6 +498,39 @@ fn answer_token_request(
 ) -> Result<(String, String), Refusal> {
     let refuse = |why: &str| Err((400, "invalid_grant", why.to_string()));
     let lifetime = st.lifetime.unwrap_or(Duration::from_secs(3600));
+    if req.method == "GET" && (path == "/msi/token" || path == "/metadata/identity/oauth2/token") {
+        let query = form(req.target.split_once('?').map_or("", |(_, q)| q).as_bytes());
+        let allowed = if path == "/msi/token" {
+            st.identity_header.is_some()
+                && req.header("x-identity-header") == st.identity_header.as_deref()
+        } else {
+            req.header("metadata") == Some("true")
+        };
+        if !allowed {
+            return Err((
+                400,
+                "bad_request",
+                "missing or wrong identity header".into(),
+            ));
+        }
+        if query.get("resource").map(String::as_str) != Some("https://storage.azure.com/") {
+            return Err((
+                400,
+                "invalid_resource",
+                format!("resource {:?}", query.get("resource")),
+            ));
+        }
+        let (token, grant) = entra_token(st, "managed-identity", "managed", lifetime);
+        // IMDS and App Service write `expires_in` as a string.
+        let claimed = st.claimed.unwrap_or(lifetime).as_secs().to_string();
+        let body = serde_json::json!({
+            "access_token": token,
+            "expires_in": claimed,
+            "token_type": "Bearer",
+            "resource": "https://storage.azure.com/",
+        });
+        return Ok((body.to_string(), grant));
+    }
     if req.method == "GET" && path == "/computeMetadata/v1/instance/service-accounts/default/token"
     {
         if req.header("metadata-flavor") != Some("Google") {
@@ -529,9 +585,15 @@ fn answer_token_request(
                 format!("AADSTS70011: scope `{}`", get("scope")),
             ));
         }
-        let known = st.entra_clients.iter().any(|(t, id, secret)| {
-            t == tenant && id == get("client_id") && secret == get("client_secret")
-        });
+        let proof = match get("client_assertion_type") {
+            "" => get("client_secret"),
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" => get("client_assertion"),
+            other => return refuse(&format!("AADSTS50027: client_assertion_type `{other}`")),
+        };
+        let known = st
+            .entra_clients
+            .iter()
+            .any(|(t, id, secret)| t == tenant && id == get("client_id") && secret == proof);
         if !known {
             return Err((
                 401,
@@ -539,42 +601,56 @@ fn answer_token_request(
                 "AADSTS7000215: Invalid client secret provided.".into(),
             ));
         }
-        let now = now_secs();
-        let claims = serde_json::json!({
-            "aud": "https://storage.azure.com",
-            "iss": format!("https://sts.windows.net/{tenant}/"),
-            "iat": now,
-            "nbf": now - 5,
-            "exp": now + lifetime.as_secs().max(1),
-            "appid": get("client_id"),
-            "tid": tenant,
-            "jti": unique("jti"),
-        });
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let token = format!(
-            "{}.{}.{}",
-            b64.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
-            b64.encode(claims.to_string()),
-            b64.encode(unique("sig"))
-        );
-        let grant = format!("entra:{}", get("client_id"));
-        st.issued.push(Issued {
-            token: token.clone(),
-            grant: grant.clone(),
-            expires: Instant::now() + lifetime,
-            revoked: false,
-        });
+        let (token, grant) = entra_token(st, tenant, get("client_id"), lifetime);
+        let claimed = st.claimed.unwrap_or(lifetime).as_secs();
         let body = serde_json::json!({
             "token_type": "Bearer",
-            "expires_in": lifetime.as_secs(),
-            "ext_expires_in": lifetime.as_secs(),
+            "expires_in": claimed,
+            "ext_expires_in": claimed,
             "access_token": token,
         });
         Ok((body.to_string(), grant))
     } else {
         Err((404, "not_found", format!("no POST {path}")))
     }
+}
+
+/// A storage token as Entra ID makes them: a JWT with the claims Azurite
+/// checks (`aud`, `iss`, `iat`, `nbf`, `exp`); its signature is not
+/// checked by Azurite's basic OAuth mode. Returns it and its grant name.
+fn entra_token(
+    st: &mut TokenState,
+    tenant: &str,
+    client_id: &str,
+    lifetime: Duration,
+) -> (String, String) {
+    use base64::Engine as _;
+    let now = now_secs();
+    let claims = serde_json::json!({
+        "aud": "https://storage.azure.com",
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + lifetime.as_secs().max(1),
+        "appid": client_id,
+        "tid": tenant,
+        "jti": unique("jti"),
+    });
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let token = format!(
+        "{}.{}.{}",
+        b64.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string()),
+        b64.encode(unique("sig"))
+    );
+    let grant = format!("entra:{client_id}");
+    st.issued.push(Issued {
+        token: token.clone(),
+        grant: grant.clone(),
+        expires: Instant::now() + lifetime,
+        revoked: false,
+    });
+    (token, grant)
 }
 
 fn issue_google(st: &mut TokenState, grant: String, lifetime: Duration) -> (String, String) {
@@ -587,7 +663,7 @@ fn issue_google(st: &mut TokenState, grant: String, lifetime: Duration) -> (Stri
     });
     let body = serde_json::json!({
         "access_token": token,
-        "expires_in": lifetime.as_secs(),
+        "expires_in": st.claimed.unwrap_or(lifetime).as_secs(),
         "token_type": "Bearer",
     });
     (body.to_string(), grant)
