@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use tempfile::NamedTempFile;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::{self, Hasher, Md5};
+use crate::hash::{self, Hasher, Md5, Sha256};
 use crate::parallel;
 
 /// The environment variable that overrides the cache location.
@@ -519,6 +519,15 @@ impl Cache {
         Ok(ObjectLock { _file: file })
     }
 
+    /// Starts writing a new object whose SHA-256 is computed too, in the
+    /// same pass as its MD5, and recorded when it is committed (see
+    /// [`Cache::sha256`]).
+    pub fn incoming_with_sha256(&self) -> Result<Incoming> {
+        let mut incoming = self.incoming()?;
+        incoming.hasher = Hasher::with_sha256();
+        Ok(incoming)
+    }
+
     /// Starts writing a new object; see [`Incoming`].
     pub fn incoming(&self) -> Result<Incoming> {
         let dir = self.root.join("tmp");
@@ -550,6 +559,35 @@ impl Cache {
     /// it (or removing it when corrupt): for read-only questions.
     pub fn holds(&self, md5: &Md5) -> bool {
         self.object_path(md5, false).is_file()
+    }
+
+    /// The SHA-256 of the cached object `file`: from the record made when
+    /// it was downloaded (or last hashed) while the object is still as it
+    /// was then (same size, mtime, inode and read-only mode: only links may
+    /// have come and gone since), else by reading the object once and
+    /// recording the result. What a `sha256 =` pin is checked against
+    /// without hashing a large object on every build.
+    pub fn sha256(&self, file: &CachedFile) -> Result<Sha256> {
+        let record = self.sha256_path(&file.md5);
+        let meta =
+            fs::symlink_metadata(&file.path).map_err(|e| Error::io("stat", &file.path, e))?;
+        let now = Stamp::of(&meta);
+        if let Some((sha, stamp)) = fs::read_to_string(&record)
+            .ok()
+            .as_deref()
+            .and_then(parse_sha256_record)
+            && (stamp == now || stamp.only_links_changed(&now))
+        {
+            return Ok(sha);
+        }
+        let object = File::open(&file.path).map_err(|e| Error::io("open", &file.path, e))?;
+        let sha = hash::sha256_reader(object).map_err(|e| Error::io("read", &file.path, e))?;
+        self.write_record_file(&record, format!("{sha} {now}").as_bytes())?;
+        Ok(sha)
+    }
+
+    fn sha256_path(&self, md5: &Md5) -> PathBuf {
+        self.root.join("sha256").join(shard(md5, false))
     }
 
     /// The plain MD5 recorded for the DVC 2 object `legacy`, if any.
@@ -674,7 +712,7 @@ impl Incoming {
         f.set_len(0)
             .map_err(|e| Error::io("truncate", Path::new("<incoming>"), e))?;
         io::Seek::rewind(f).map_err(|e| Error::io("rewind", Path::new("<incoming>"), e))?;
-        self.hasher = Hasher::new();
+        self.hasher = self.hasher.fresh();
         Ok(())
     }
 
@@ -694,6 +732,12 @@ impl Incoming {
         self.hasher.clone().finish()
     }
 
+    /// The SHA-256 of what was written so far, when it is computed (see
+    /// [`Cache::incoming_with_sha256`]).
+    pub fn sha256(&self) -> Option<Sha256> {
+        self.hasher.clone().finish_all().2
+    }
+
     /// Moves the bytes into the cache under their MD5, after checking it
     /// against `expected_md5` and the size against `expected_size` (an
     /// [`ErrorKind::Integrity`] error otherwise, and nothing is kept).
@@ -707,7 +751,7 @@ impl Incoming {
         is_dir: bool,
     ) -> Result<CachedFile> {
         self.flush()?;
-        let (md5, size) = self.hasher.clone().finish();
+        let (md5, size, sha256) = self.hasher.clone().finish_all();
         if let Some(want) = expected_size
             && want != size
         {
@@ -746,6 +790,12 @@ impl Incoming {
                 stamp.to_string().as_bytes(),
             )?;
         }
+        if let Some(sha) = sha256 {
+            cache.write_record_file(
+                &cache.sha256_path(&md5),
+                format!("{sha} {stamp}").as_bytes(),
+            )?;
+        }
         Ok(CachedFile {
             md5,
             size,
@@ -777,7 +827,8 @@ impl Incoming {
         use std::sync::mpsc::sync_channel;
         self.flush().map_err(&write_err)?;
         let chunk = chunk.max(1);
-        let hasher = std::mem::take(&mut self.hasher);
+        let placeholder = self.hasher.fresh();
+        let hasher = std::mem::replace(&mut self.hasher, placeholder);
         // Three buffers in flight: one being filled, one being hashed, one spare.
         const BUFFERS: usize = 3;
         let (to_hash, hash_rx) = sync_channel::<Vec<u8>>(BUFFERS);
@@ -863,10 +914,11 @@ impl Incoming {
             .reopen()
             .map_err(|e| Error::io("reopen", &path, e))?;
         let dest = self.file.get_mut().as_file_mut();
+        let fresh = self.hasher.fresh();
         let (done_tx, done_rx) = channel::<u64>();
         let (copied, hashed) = std::thread::scope(|s| {
             let worker = s.spawn(move || -> io::Result<Hasher> {
-                let mut hasher = Hasher::new();
+                let mut hasher = fresh;
                 let mut buf = vec![0u8; hash::CHUNK_SIZE];
                 let mut at = 0u64;
                 for upto in done_rx {
@@ -1144,6 +1196,12 @@ impl Stamp {
         };
         Some(stamp)
     }
+}
+
+/// A SHA-256 record: the hash and the stamp of the object it was taken of.
+fn parse_sha256_record(text: &str) -> Option<(Sha256, Stamp)> {
+    let (sha, stamp) = text.split_once(' ')?;
+    Some((sha.parse().ok()?, Stamp::parse(stamp)?))
 }
 
 /// Any write permission bit set.

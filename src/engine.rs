@@ -29,6 +29,9 @@ use crate::remote::{self, ObjectKey, Remote};
 use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput, join};
 use crate::transfer;
 
+mod url;
+pub use url::{SourceState, UrlSpec, etag_tree_md5};
+
 /// An artifact whose bytes are all in the cache, verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Artifact {
@@ -111,6 +114,8 @@ pub struct Engine {
     resolved: Mutex<HashMap<(String, Option<String>), CommitId>>,
     /// Where download progress goes, if anywhere.
     progress: Option<Arc<dyn Progress>>,
+    /// Compute (and record) the SHA-256 of every URL import's download.
+    want_sha256: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -122,7 +127,25 @@ impl Engine {
             remotes: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
             progress: None,
+            want_sha256: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on, computes the SHA-256 of every URL import downloaded
+    /// (in the same pass as its MD5) and records it in the cache, pinned
+    /// or not: what `cargo dvc import-url` shows so that it can be pinned.
+    pub fn compute_sha256(&self, yes: bool) {
+        self.want_sha256
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn wants_sha256(&self) -> bool {
+        self.want_sha256.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The SHA-256 of a cached file (recorded, or read once).
+    pub fn sha256(&self, file: &CachedFile) -> Result<crate::hash::Sha256> {
+        self.cache.sha256(file)
     }
 
     /// Reports every byte downloaded from a remote to `progress`.
@@ -312,17 +335,24 @@ impl Engine {
 
     /// `dvc pull` of a lock: the artifact it names, from the cache when it
     /// is there (no git, no network), else fetched from its source and
-    /// checked against the lock's hash.
-    pub fn fetch_locked(&self, base: &Path, stage: &LockStage) -> Result<Artifact> {
-        if let Some(found) = self.cached(stage.out())? {
-            return Ok(found);
-        }
+    /// checked against the lock's hash (and `sha256`, the pin of a URL
+    /// import). `base` is the folder the lock's relative paths start from:
+    /// the crate root for a registry import's `url`, the lock's own folder
+    /// for a URL import's path (as DVC reads a stage's paths).
+    pub fn fetch_locked(
+        &self,
+        base: &Path,
+        stage: &LockStage,
+        sha256: Option<crate::hash::Sha256>,
+    ) -> Result<Artifact> {
         match stage {
-            LockStage::Import(stage) => self.fetch_import(base, stage),
-            LockStage::ImportUrl(_) => Err(Error::new(
-                ErrorKind::Unsupported,
-                "URL dependencies are not supported yet",
-            )),
+            LockStage::Import(stage) => {
+                if let Some(found) = self.cached(&stage.out)? {
+                    return Ok(found);
+                }
+                self.fetch_import(base, stage)
+            }
+            LockStage::ImportUrl(stage) => self.fetch_import_url(base, stage, sha256),
         }
     }
 

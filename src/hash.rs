@@ -173,22 +173,45 @@ fn shown(s: &str) -> String {
     s.escape_debug().to_string().chars().take(80).collect()
 }
 
-/// An incremental MD5 that also counts bytes; feed it with [`Hasher::update`].
+/// An incremental MD5 that also counts bytes, and computes the SHA-256 of
+/// the same bytes in the same pass when asked ([`Hasher::with_sha256`]);
+/// feed it with [`Hasher::update`].
 #[derive(Clone, Default)]
 pub struct Hasher {
     inner: Md5Hasher,
+    sha256: Option<sha2::Sha256>,
     len: u64,
 }
 
 impl Hasher {
-    /// A fresh hasher.
+    /// A fresh hasher (MD5 only).
     pub fn new() -> Hasher {
         Hasher::default()
+    }
+
+    /// A fresh hasher that also computes the SHA-256.
+    pub fn with_sha256() -> Hasher {
+        Hasher {
+            sha256: Some(sha2::Sha256::default()),
+            ..Hasher::default()
+        }
+    }
+
+    /// A fresh hasher computing the same hashes as this one.
+    pub fn fresh(&self) -> Hasher {
+        if self.sha256.is_some() {
+            Hasher::with_sha256()
+        } else {
+            Hasher::new()
+        }
     }
 
     /// Adds `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
         self.inner.update(bytes);
+        if let Some(sha) = &mut self.sha256 {
+            sha2::Digest::update(sha, bytes);
+        }
         self.len += bytes.len() as u64;
     }
 
@@ -206,6 +229,30 @@ impl Hasher {
     pub fn finish(self) -> (Md5, u64) {
         (Md5(self.inner.finalize().into()), self.len)
     }
+
+    /// The MD5, the byte count and, when asked for, the SHA-256.
+    pub fn finish_all(self) -> (Md5, u64, Option<Sha256>) {
+        let sha = self
+            .sha256
+            .map(|s| Sha256(sha2::Digest::finalize(s).into()));
+        (Md5(self.inner.finalize().into()), self.len, sha)
+    }
+}
+
+/// The SHA-256 of everything `reader` yields, read in [`CHUNK_SIZE`] chunks.
+pub fn sha256_reader(mut reader: impl Read) -> io::Result<Sha256> {
+    let mut hasher = sha2::Sha256::default();
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sha2::Digest::update(&mut hasher, &buf[..n]);
+    }
+    Ok(Sha256(sha2::Digest::finalize(hasher).into()))
 }
 
 /// The MD5 and size of everything `reader` yields, read in [`CHUNK_SIZE`] chunks.
@@ -306,6 +353,20 @@ mod tests {
         let (h, n) = md5_reader(&b"hello\n"[..]).unwrap();
         assert_eq!(h.to_string(), "b1946ac92492d2347c6235b4d2611184");
         assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn sha256_in_the_same_pass() {
+        let mut h = Hasher::with_sha256();
+        h.update(b"hel");
+        h.update(b"lo\n");
+        let (md5, len, sha) = h.finish_all();
+        assert_eq!(md5, Md5::of(b"hello\n"));
+        assert_eq!(len, 6);
+        let want = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+        assert_eq!(sha.unwrap().to_string(), want);
+        assert_eq!(sha256_reader(&b"hello\n"[..]).unwrap().to_string(), want);
+        assert_eq!(Hasher::new().fresh().finish_all().2, None);
     }
 
     #[test]

@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::confined::Dir;
+use crate::engine::UrlSpec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::{
-    ImportStage, ImportUpdate, LockStage, NameOrMap, RepoSpec, update_import_text,
+    ImportStage, ImportUpdate, ImportUrlStage, LockStage, NameOrMap, RepoSpec, update_import_text,
     update_import_url_text,
 };
 use crate::format::yaml::{Map, Value};
 use crate::manifest::{
-    ConfigSpec, ConfigValue, Dependency, Import, RegistryImport, RemoteSpec, Scalar,
+    ConfigSpec, ConfigValue, Dependency, Import, RegistryImport, RemoteSpec, Scalar, UrlImport,
 };
 use crate::redact;
 
@@ -81,7 +82,7 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
             ))
     })?;
     let lock = Lock { stage, text };
-    Ok(match mismatch(dep, &lock.stage) {
+    Ok(match mismatch(root, dep, &lock.stage) {
         None => LockState::Fresh(lock),
         Some(reason) => LockState::Stale { lock, reason },
     })
@@ -89,7 +90,9 @@ pub fn read(root: &Path, dep: &Dependency) -> Result<LockState> {
 
 /// How the lock differs from the declaration, if it does, in words:
 /// "`rev` is `v2` in Cargo.toml but `v1` in the lock".
-pub fn mismatch(dep: &Dependency, stage: &LockStage) -> Option<String> {
+/// `root` is the crate root (a URL dependency's local path is recorded
+/// relative to the lock when it lies inside the crate).
+pub fn mismatch(root: &Path, dep: &Dependency, stage: &LockStage) -> Option<String> {
     if stage.out().path != out_name(dep) {
         return Some(format!(
             "`out` is {} in Cargo.toml but {} in the lock",
@@ -107,9 +110,130 @@ pub fn mismatch(dep: &Dependency, stage: &LockStage) -> Option<String> {
             "Cargo.toml declares a URL import (no `path`), but the lock is a registry import"
                 .to_string(),
         ),
-        (Import::Url(_), LockStage::ImportUrl(_)) => {
-            Some("URL dependencies are not supported yet".to_string())
+        (Import::Url(decl), LockStage::ImportUrl(stage)) => url_mismatch(root, dep, decl, stage),
+    }
+}
+
+fn url_mismatch(
+    root: &Path,
+    dep: &Dependency,
+    decl: &UrlImport,
+    stage: &ImportUrlStage,
+) -> Option<String> {
+    let want = url_path(root, dep, decl);
+    if stage.dep.path != want {
+        return Some(format!(
+            "`url` is {} in Cargo.toml but {} in the lock",
+            quoted(&redact::url(&want)),
+            quoted(&redact::url(&stage.dep.path))
+        ));
+    }
+    // Options are compared as a set: their order in the lock is the order
+    // they were first given, which a reordered table does not change.
+    let sorted = |m: &Map| {
+        let mut v: Vec<(String, String)> = m
+            .iter()
+            .map(|(k, v)| (k.to_string(), format!("{v:?}")))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = fs_config_map(decl);
+    if sorted(&want) != sorted(&stage.dep.fs_config) {
+        let show = |m: &Map| match m.is_empty() {
+            true => "not set".to_string(),
+            false => name_or_map(&Some(NameOrMap::Map(m.clone()))),
+        };
+        return Some(format!(
+            "`fs_config` is {} in Cargo.toml but {} in the lock",
+            show(&want),
+            show(&stage.dep.fs_config)
+        ));
+    }
+    None
+}
+
+/// The folder of `dep`'s lock (and artifact), relative to the crate root
+/// (`""` for the root itself).
+pub fn lock_dir(dep: &Dependency) -> &str {
+    dep.out.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// The folder a lock's relative paths start from: the crate root for a
+/// registry import (its `url`, its `config` file), the lock's own folder
+/// for a URL import's source (as DVC reads a stage's paths from its folder).
+pub fn source_base(root: &Path, dep: &Dependency) -> PathBuf {
+    match &dep.import {
+        Import::Registry(_) => root.to_path_buf(),
+        Import::Url(_) => root.join(lock_dir(dep)),
+    }
+}
+
+/// The `deps[0].path` `dvc import-url` records for a URL dependency (run
+/// from the crate root `root`): a URL as written; a local path inside the
+/// crate relative to the lock's folder, normalised (as DVC does for a path
+/// inside its project); one outside the crate as written (a relative one
+/// prefixed with `../` per folder of the lock, so that it names the same
+/// file from there, where DVC looks for it). A `file://` URL is recorded as
+/// its local path: DVC 3 cannot read `file://` dependencies.
+pub fn url_path(root: &Path, dep: &Dependency, decl: &UrlImport) -> String {
+    let url = &decl.url;
+    let local = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+            crate::remote::percent_decode(rest.strip_prefix("localhost").unwrap_or(rest))
         }
+        Some(_) => return url.clone(),
+        None => url.clone(),
+    };
+    let lock_dir: Vec<&str> = lock_dir(dep).split('/').filter(|c| !c.is_empty()).collect();
+    let inside = if Path::new(&local).is_absolute() {
+        match Path::new(&local).strip_prefix(root) {
+            Ok(rel) => rel.to_string_lossy().replace('\\', "/"),
+            Err(_) => return local,
+        }
+    } else {
+        local.clone()
+    };
+    // Lexically normalised, from the crate root.
+    let mut parts: Vec<&str> = Vec::new();
+    for c in inside.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    // Outside the crate: as written, from the lock's folder.
+                    return format!("{}{local}", "../".repeat(lock_dir.len()));
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let common = lock_dir
+        .iter()
+        .zip(&parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel: Vec<&str> = vec![".."; lock_dir.len() - common];
+    rel.extend(&parts[common..]);
+    rel.join("/")
+}
+
+/// `fs_config` as the lock records it: the declaration's options, in the
+/// order written, every value a string (as `--fs-config K=V` gives it).
+pub fn fs_config_map(decl: &UrlImport) -> Map {
+    decl.fs_config
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+        .collect()
+}
+
+/// What the engine needs to resolve a URL dependency (of the crate at
+/// `root`), or fetch its lock.
+pub fn url_spec(root: &Path, dep: &Dependency, decl: &UrlImport) -> UrlSpec {
+    UrlSpec {
+        path: url_path(root, dep, decl),
+        fs_config: fs_config_map(decl),
+        sha256: decl.sha256,
     }
 }
 
@@ -379,6 +503,30 @@ mod tests {
         .remove(0)
     }
 
+    #[test]
+    fn url_paths_are_recorded_as_dvc_import_url_records_them() {
+        let root = Path::new("/crate");
+        let path = |url: &str, out: &str| {
+            let m = Manifest::parse(&format!(
+                "[package.metadata.dvc.deps.m]\nurl = {url:?}\nout = {out:?}\n"
+            ))
+            .unwrap();
+            let Import::Url(decl) = &m.deps[0].import else {
+                panic!()
+            };
+            url_path(root, &m.deps[0], decl)
+        };
+        assert_eq!(path("https://h/m.bin", "models/m.bin"), "https://h/m.bin");
+        assert_eq!(path("data/raw.txt", "models/raw.txt"), "../data/raw.txt");
+        assert_eq!(path("./data//raw.txt", "raw.txt"), "data/raw.txt");
+        assert_eq!(path("models/src/a.txt", "models/a.txt"), "src/a.txt");
+        assert_eq!(path("/crate/data/x", "a/b/x"), "../../data/x");
+        assert_eq!(path("/elsewhere/x", "a/x"), "/elsewhere/x");
+        assert_eq!(path("file:///elsewhere/a%20b", "a/x"), "/elsewhere/a b");
+        assert_eq!(path("../ext/./x", "x"), "../ext/./x");
+        assert_eq!(path("../ext/x", "a/x"), "../../ext/x");
+    }
+
     /// Reasons read as sentences: no `Some("v1")`, no `None`.
     #[test]
     fn mismatch_reasons_are_plain_words() {
@@ -401,7 +549,8 @@ mod tests {
             stage.repo.rev_lock = Some("0".repeat(40));
             LockStage::Import(stage)
         };
-        let reason = |decl: &str, lock: &str| mismatch(&dep(decl), &locked_at(lock)).unwrap();
+        let root = Path::new("/crate");
+        let reason = |decl: &str, lock: &str| mismatch(root, &dep(decl), &locked_at(lock)).unwrap();
         assert_eq!(
             reason("rev = \"v2\"", "rev = \"v1\""),
             "`rev` is `v2` in Cargo.toml but `v1` in the lock"
@@ -417,6 +566,6 @@ mod tests {
             ),
             "`remote` is `{ region = \"eu\", url = \"s3://b\" }` in Cargo.toml but `store` in the lock"
         );
-        assert!(mismatch(&dep("rev = \"v1\""), &locked_at("rev = \"v1\"")).is_none());
+        assert!(mismatch(root, &dep("rev = \"v1\""), &locked_at("rev = \"v1\"")).is_none());
     }
 }

@@ -14,7 +14,20 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Sha256;
 
 /// The keys a dependency table may hold.
-const DEP_KEYS: &[&str] = &["url", "path", "rev", "out", "remote", "config"];
+const DEP_KEYS: &[&str] = &[
+    "url",
+    "path",
+    "rev",
+    "out",
+    "remote",
+    "config",
+    "fs_config",
+    "sha256",
+];
+/// The keys only a registry import (with `path`) may hold.
+const REGISTRY_KEYS: &[&str] = &["rev", "remote", "config"];
+/// The keys only a URL import (without `path`) may hold.
+const URL_KEYS: &[&str] = &["fs_config", "sha256"];
 /// The keys `[package.metadata.dvc]` may hold.
 const DVC_KEYS: &[&str] = &["deps"];
 
@@ -164,6 +177,14 @@ impl Dependency {
         env_var_name(&self.name)
     }
 
+    /// The SHA-256 its bytes must have: a URL dependency's `sha256`.
+    pub fn sha256(&self) -> Option<Sha256> {
+        match &self.import {
+            Import::Registry(_) => None,
+            Import::Url(u) => u.sha256,
+        }
+    }
+
     /// Where the artifact comes from: the registry's URL, or the artifact's.
     pub fn url(&self) -> &str {
         match &self.import {
@@ -247,7 +268,7 @@ impl Manifest {
         if let Some(table) = dvc.get("deps") {
             let key = "package.metadata.dvc.deps";
             for (name, value) in as_table(table, key)? {
-                deps.push(parse_dependency(name, value)?);
+                deps.push(parse_dependency(name, value, text)?);
             }
         }
         check_unique_outs(&deps)?;
@@ -274,7 +295,7 @@ fn location_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
+fn parse_dependency(name: &str, value: &toml::Value, text: &str) -> Result<Dependency> {
     let key = format!("package.metadata.dvc.deps.{name}");
     let err = |msg: String| Error::new(ErrorKind::Manifest, msg).with_dependency(name);
     if name.is_empty() {
@@ -303,6 +324,24 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
         }
     };
     let url = string("url", true)?.unwrap_or_default();
+    let kind_only = |keys: &[&str], help: &str| -> Result<()> {
+        match keys.iter().find(|k| table.contains_key(**k)) {
+            Some(k) => Err(err(format!("{key}.{k}: {help}"))),
+            None => Ok(()),
+        }
+    };
+    if !table.contains_key("path") {
+        kind_only(
+            REGISTRY_KEYS,
+            "only a registry import (with `path`) has this; a URL dependency (no `path`) is pinned by its source",
+        )
+        .map_err(|e| {
+            e.with_help("add `path` if `url` is a DVC registry (a git repository), or remove the key")
+        })?;
+        return parse_url_dependency(name, &key, table, url, text);
+    }
+    kind_only(URL_KEYS, "only a URL dependency (without `path`) has this")
+        .map_err(|e| e.with_help("remove the key, or `path` if `url` names the artifact itself"))?;
     let path = string("path", true)?.unwrap_or_default();
     let path = normalize_source_path(&path).map_err(|msg| err(format!("{key}.path: {msg}")))?;
     let rev = string("rev", false)?;
@@ -372,6 +411,156 @@ fn parse_dependency(name: &str, value: &toml::Value) -> Result<Dependency> {
             config,
         }),
     })
+}
+
+/// A declaration without `path`: `url` names the artifact (DVC's
+/// `import-url`). `text` is the whole `Cargo.toml`, for the order in which
+/// `fs_config`'s keys are written (the lock records them in that order).
+fn parse_url_dependency(
+    name: &str,
+    key: &str,
+    table: &toml::Table,
+    url: String,
+    text: &str,
+) -> Result<Dependency> {
+    let err = |msg: String| Error::new(ErrorKind::Manifest, msg).with_dependency(name);
+    if url.contains('\0') {
+        return Err(err(format!("{key}.url: must not contain a NUL character")));
+    }
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(err(format!(
+                "{key}.url: credentials do not belong in Cargo.toml (it is committed, and the lock would copy them)"
+            ))
+            .with_help("remove them from the URL; give them through the environment (e.g. AWS_ACCESS_KEY_ID for s3://)"));
+        }
+        if url.to_ascii_lowercase().contains("versionid=") {
+            return Err(err(format!(
+                "{key}.url: a version in the URL (`versionId=`) is not supported"
+            ))
+            .with_help("name the object without `?versionId=`: dvc-build pins it by its ETag"));
+        }
+    }
+    let mut fs_config = Vec::new();
+    if let Some(value) = table.get("fs_config") {
+        let at = format!("{key}.fs_config");
+        reject_secrets(value, &at).map_err(|e| e.with_dependency(name))?;
+        let options = as_table(value, &at).map_err(|e| e.with_dependency(name))?;
+        for (k, v) in options {
+            if k == "version_aware" {
+                return Err(err(format!(
+                    "{at}.version_aware: version-aware URL imports are not supported"
+                ))
+                .with_help("remove it: the dependency is pinned by its ETag or checksum"));
+            }
+            let scalar = to_scalar(v).ok_or_else(|| {
+                err(format!(
+                    "{at}.{k}: expected a string, boolean or number, found {}",
+                    v.type_str()
+                ))
+            })?;
+            fs_config.push((k.clone(), scalar.to_string()));
+        }
+        let order = fs_config_order(text, name);
+        fs_config.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+    }
+    let sha256 = match table.get("sha256") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s.parse::<Sha256>().map_err(|_| {
+            err(format!(
+                "{key}.sha256: `{}` is not a SHA-256 (64 hex digits)",
+                s.escape_debug()
+            ))
+            .with_help(
+                "run `sha256sum` on the file, or let `cargo dvc import-url --sha256` write it",
+            )
+        })?),
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.sha256: expected a string, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let out = match table.get("out") {
+        None => url_basename(&url).ok_or_else(|| {
+            err(format!(
+                "{key}.out: missing, and `{}` ends with no file name",
+                crate::redact::url(&url)
+            ))
+            .with_help("add `out = \"...\"`")
+        })?,
+        Some(toml::Value::String(s)) if s.is_empty() => {
+            return Err(err(format!("{key}.out: must not be empty")));
+        }
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.out: expected a string, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let out = normalize_out(&out).map_err(|msg| {
+        err(format!("{key}.out: {msg}"))
+            .with_help("`out` is a path relative to the crate root that stays inside the crate")
+    })?;
+    Ok(Dependency {
+        name: name.to_string(),
+        out,
+        import: Import::Url(UrlImport {
+            url,
+            fs_config,
+            sha256,
+        }),
+    })
+}
+
+/// The last component of a URL's path (without its query), or of a local
+/// path, as DVC names an import-url's output by default
+/// (`basename(normpath(urlparse(url).path))`).
+pub fn url_basename(url: &str) -> Option<String> {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => {
+            let rest = rest.split(['?', '#']).next().unwrap_or("");
+            rest.split_once('/').map_or("", |(_, path)| path)
+        }
+        None => url,
+    };
+    let name = path.trim_end_matches('/').rsplit('/').next()?;
+    (!name.is_empty() && name != "." && name != "..").then(|| name.to_string())
+}
+
+/// The keys of dependency `name`'s `fs_config` table in the order they are
+/// written in `text` (the TOML reader keeps tables sorted).
+fn fs_config_order(text: &str, name: &str) -> Vec<String> {
+    use toml::de::{DeTable, DeValue};
+    fn child<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a DeTable<'i>> {
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .and_then(|(_, v)| match v.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => None,
+            })
+    }
+    let Ok(doc) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let mut table = doc.get_ref();
+    for key in ["package", "metadata", "dvc", "deps", name, "fs_config"] {
+        match child(table, key) {
+            Some(t) => table = t,
+            None => return Vec::new(),
+        }
+    }
+    let mut keys: Vec<(usize, String)> = table
+        .iter()
+        .map(|(k, _)| (k.span().start, k.get_ref().to_string()))
+        .collect();
+    keys.sort();
+    keys.into_iter().map(|(_, k)| k).collect()
 }
 
 /// Refuses a secret option ([`crate::redact::SECRET_OPTIONS`]) anywhere in
@@ -608,6 +797,74 @@ mod tests {
         };
         assert_eq!(o["ssl_verify"], Scalar::Bool(false));
         assert!(matches!(r.config, Some(ConfigSpec::Table(_))));
+    }
+
+    #[test]
+    fn a_declaration_without_path_is_a_url_import() {
+        let m = Manifest::parse(
+            r#"
+            [package.metadata.dvc.deps.encoder]
+            url = "https://example.com/models/encoder.onnx?download=1"
+            sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+            fs_config = { ssl_verify = false, read_timeout = 30, auth = "basic", endpointurl = "http://h" }
+            [package.metadata.dvc.deps.local]
+            url = "../shared/data/"
+            out = "assets/data"
+            "#,
+        )
+        .unwrap();
+        let e = m.dep("encoder").unwrap();
+        assert_eq!(e.out, "encoder.onnx");
+        let Import::Url(u) = &e.import else {
+            panic!("{e:?}")
+        };
+        // In the order written, every value a string (as `--fs-config K=V`).
+        assert_eq!(
+            u.fs_config,
+            [
+                ("ssl_verify", "false"),
+                ("read_timeout", "30"),
+                ("auth", "basic"),
+                ("endpointurl", "http://h")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            e.sha256().unwrap().to_string(),
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        );
+        let l = m.dep("local").unwrap();
+        assert_eq!(l.out, "assets/data");
+        assert_eq!(l.url(), "../shared/data/");
+        assert_eq!(url_basename("s3://b/dir/"), Some("dir".into()));
+        assert_eq!(url_basename("https://h/"), None);
+        assert_eq!(url_basename("file:///a/b%20c"), Some("b%20c".into()));
+    }
+
+    #[test]
+    fn url_imports_refuse_what_does_not_apply() {
+        let url = |extra: &str| {
+            parse_err(&format!(
+                "[package.metadata.dvc.deps.e]\nurl = \"https://h/m.bin\"\n{extra}\n"
+            ))
+        };
+        let e = url("rev = \"v1\"");
+        assert!(e.contains("deps.e.rev: only a registry import"), "{e}");
+        let e = url("sha256 = \"abc\"");
+        assert!(e.contains("deps.e.sha256: `abc` is not a SHA-256"), "{e}");
+        let e = url("fs_config = { secret_access_key = \"S3CR3T\" }");
+        assert!(e.contains("a secret does not belong in Cargo.toml"), "{e}");
+        assert!(!e.contains("S3CR3T"), "{e}");
+        let e = url("fs_config = { version_aware = true }");
+        assert!(e.contains("version-aware"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"https://u:S3CR3T@h/m\"\n");
+        assert!(e.contains("credentials do not belong"), "{e}");
+        assert!(!e.contains("S3CR3T"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"https://h/\"\n");
+        assert!(e.contains("deps.e.out: missing"), "{e}");
+        let e =
+            parse_err("[package.metadata.dvc.deps.e]\nurl = \"r\"\npath = \"p\"\nsha256 = \"x\"\n");
+        assert!(e.contains("deps.e.sha256: only a URL dependency"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use crate::remote::{Body, FetchError, Remote};
+use crate::remote::{Body, FetchError, ObjectInfo, Remote};
 
 /// Told about bytes as they arrive from remotes, from any thread.
 pub trait Progress: Send + Sync {
@@ -52,6 +52,14 @@ impl Remote for CountingRemote {
 
     fn local_file(&self, rel_path: &str) -> Option<std::path::PathBuf> {
         self.inner.local_file(rel_path)
+    }
+
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        self.inner.info(rel_path)
+    }
+
+    fn list(&self, rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        self.inner.list(rel_path)
     }
 }
 

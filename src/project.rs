@@ -9,9 +9,8 @@
 
 use std::path::Path;
 
-use crate::engine::{Artifact, Engine};
+use crate::engine::{Artifact, Engine, SourceState};
 use crate::error::Result;
-use crate::error::{Error, ErrorKind};
 use crate::format::stage::LockStage;
 use crate::lock::{self, Lock, LockState};
 use crate::manifest::{Dependency, Import};
@@ -60,7 +59,11 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
         LockState::Fresh(lock) => {
             // The lock has no secrets: fetch with the declaration's.
             let artifact = engine
-                .fetch_locked(root, &lock::with_secrets(dep, &lock.stage))
+                .fetch_locked(
+                    &lock::source_base(root, dep),
+                    &lock::with_secrets(dep, &lock.stage),
+                    dep.sha256(),
+                )
                 .map_err(|e| e.with_dependency(&dep.name))?;
             return Ok(Synced {
                 stage: lock.stage,
@@ -114,11 +117,18 @@ pub fn update(
     rev: Option<&str>,
     dry_run: bool,
 ) -> Result<Updated> {
-    let old: Option<Lock> = match lock::read(root, dep)? {
-        LockState::Missing => None,
-        LockState::Fresh(lock) | LockState::Stale { lock, .. } => Some(lock),
+    let (old, fresh): (Option<Lock>, bool) = match lock::read(root, dep)? {
+        LockState::Missing => (None, false),
+        LockState::Fresh(lock) => (Some(lock), true),
+        LockState::Stale { lock, .. } => (Some(lock), false),
     };
-    let (stage, artifact) = resolve(engine, root, dep, rev)?;
+    let (stage, artifact) = match (&dep.import, &old) {
+        // `dvc update` of an import-url stage: ask the source first; only
+        // a changed source (or one that only a download can check) is
+        // downloaded again.
+        (Import::Url(_), Some(old)) if fresh => recheck_url(engine, root, dep, &old.stage)?,
+        _ => resolve(engine, root, dep, rev)?,
+    };
     let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
     let changed = old.as_ref().is_none_or(|o| o.text != text);
     if changed && !dry_run {
@@ -154,10 +164,39 @@ fn resolve(
             stage.repo = lock::without_secrets(&stage.repo);
             Ok((LockStage::Import(stage), artifact))
         }
-        Import::Url(_) => Err(Error::new(
-            ErrorKind::Unsupported,
-            "URL dependencies are not supported yet",
-        )
-        .with_dependency(&dep.name)),
+        Import::Url(decl) => {
+            let (stage, artifact) = engine
+                .resolve_url(
+                    &lock::source_base(root, dep),
+                    &lock::url_spec(root, dep, decl),
+                    lock::out_name(dep),
+                )
+                .map_err(|e| e.with_dependency(&dep.name))?;
+            Ok((LockStage::ImportUrl(stage), artifact))
+        }
     }
+}
+
+/// A URL dependency's fresh lock checked against its source: kept (with
+/// its artifact) when the source still pins the same version, else the
+/// source is imported again.
+fn recheck_url(
+    engine: &Engine,
+    root: &Path,
+    dep: &Dependency,
+    old: &LockStage,
+) -> Result<(LockStage, Artifact)> {
+    let base = lock::source_base(root, dep);
+    if let LockStage::ImportUrl(was) = old {
+        let state = engine
+            .url_source_state(&base, was)
+            .map_err(|e| e.with_dependency(&dep.name))?;
+        if state == SourceState::Unchanged {
+            let artifact = engine
+                .fetch_locked(&base, old, dep.sha256())
+                .map_err(|e| e.with_dependency(&dep.name))?;
+            return Ok((old.clone(), artifact));
+        }
+    }
+    resolve(engine, root, dep, None)
 }

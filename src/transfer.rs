@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use crate::cache::{Cache, CachedFile, Incoming, ObjectLock, RangeWriter};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::{self, Md5};
+use crate::hash::{self, Md5, Sha256};
 use crate::remote::{FetchError, Layout, ObjectKey, Remote};
 
 /// How transient failures are retried.
@@ -168,7 +168,17 @@ fn fetch_missing(
     if let Some(found) = lookup(cache, &key, Some(&lock))? {
         return check_cached_size(found, expected_size, &key);
     }
-    download(remote, cache, &key, expected_size, options, &lock, in_set).map_err(|e| {
+    let target = Target::object(key);
+    download(
+        remote,
+        cache,
+        &target,
+        expected_size,
+        options,
+        Some(&lock),
+        in_set,
+    )
+    .map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             // Already names the object and the remote.
             e
@@ -180,6 +190,120 @@ fn fetch_missing(
             ))
         }
     })
+}
+
+/// What a download from a URL import's source must turn out to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCheck {
+    /// The MD5 the lock records; `None` for the first download (the bytes
+    /// are then named by whatever they hash to).
+    pub md5: Option<Md5>,
+    /// The size the source announced, or the lock records.
+    pub size: Option<u64>,
+    /// The SHA-256 they must have (a `sha256 =` pin): checked before they
+    /// enter the cache.
+    pub sha256: Option<Sha256>,
+    /// Compute the SHA-256 (in the same pass as the MD5) and record it in
+    /// the cache even without a pin.
+    pub want_sha256: bool,
+}
+
+/// Fetches the file at `rel` on `remote`, the source of a URL import, into
+/// the cache (unless `check.md5` is there already), with the retries,
+/// resumption and parallel ranges of any download, and returns it verified
+/// against `check`. Bytes that do not match never enter the cache.
+///
+/// Errors: the remote's [`ErrorKind::NotFound`] when the source is gone;
+/// [`ErrorKind::Integrity`] ("expected MD5 X, got Y", or SHA-256) when the
+/// bytes are not the expected ones.
+pub fn fetch_source(
+    remote: &dyn Remote,
+    cache: &Cache,
+    rel: &str,
+    check: &SourceCheck,
+    options: &Options,
+) -> Result<CachedFile> {
+    if let Some(md5) = &check.md5
+        && let Some(found) = cache.get(md5, false)?
+    {
+        if let Some(want) = check.size
+            && want != found.size
+        {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "the cached object {md5} has {} bytes, but {want} were recorded for it",
+                    found.size
+                ),
+            ));
+        }
+        return Ok(found);
+    }
+    let target = Target {
+        rel: rel.to_string(),
+        what: What::Source(check.md5),
+        sha256: check.sha256,
+        want_sha256: check.want_sha256,
+    };
+    download(remote, cache, &target, check.size, options, None, false)
+}
+
+/// [`fetch_source`] for every file of a directory source (`files`: paths
+/// relative to the remote's root, and what each must be), a few at a time
+/// ([`Remote::max_parallel`]). Returns the cached files in the order given;
+/// fails, naming the file, when any fails.
+pub fn fetch_sources(
+    remote: &dyn Remote,
+    cache: &Cache,
+    files: &[(String, SourceCheck)],
+    options: &Options,
+) -> Result<Vec<CachedFile>> {
+    let workers = options
+        .parallel
+        .unwrap_or_else(|| remote.max_parallel())
+        .clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let done: Mutex<Vec<Option<CachedFile>>> = Mutex::new(vec![None; files.len()]);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((rel, check)) = files.get(i) else {
+                        break;
+                    };
+                    match fetch_source(remote, cache, rel, check, options) {
+                        Ok(file) => done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(file),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            failure
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e.context(format_args!("file `{rel}`")));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(err) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(err);
+    }
+    done.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .zip(files)
+        .map(|(file, (rel, _))| {
+            file.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Integrity,
+                    format!("file `{rel}` was not fetched"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The cached object for `key`, if any. `lock` is the held lock of a V3 key.
@@ -239,17 +363,57 @@ impl Attempt {
     }
 }
 
+/// What a download fetches: where it is on the remote, and what it must be.
+struct Target {
+    /// Its path relative to the remote's root.
+    rel: String,
+    /// What it is.
+    what: What,
+    /// The SHA-256 it must have (a `sha256 =` pin); computed in the same
+    /// pass as the MD5 when set.
+    sha256: Option<Sha256>,
+    /// Compute (and record) the SHA-256 even without a pin.
+    want_sha256: bool,
+}
+
+/// A DVC object, or the file a URL import names.
+enum What {
+    /// An object of a DVC remote, named by its hash.
+    Object(ObjectKey),
+    /// The file a URL import names: its MD5 must be this one (the lock's),
+    /// or, `None`, the first download: whatever its bytes hash to.
+    Source(Option<Md5>),
+}
+
+impl Target {
+    fn object(key: ObjectKey) -> Target {
+        Target {
+            rel: key.rel_path(),
+            what: What::Object(key),
+            sha256: None,
+            want_sha256: false,
+        }
+    }
+}
+
+/// Downloads `target` into the cache. `lock` is the held lock of a target
+/// with a key; without a key, the object's lock is taken once its MD5 is
+/// known.
 fn download(
     remote: &dyn Remote,
     cache: &Cache,
-    key: &ObjectKey,
+    target: &Target,
     expected_size: Option<u64>,
     options: &Options,
-    lock: &ObjectLock,
+    lock: Option<&ObjectLock>,
     in_set: bool,
 ) -> Result<CachedFile> {
-    let rel = key.rel_path();
-    let mut incoming = cache.incoming()?;
+    let rel = target.rel.clone();
+    let mut incoming = if target.sha256.is_some() || target.want_sha256 {
+        cache.incoming_with_sha256()?
+    } else {
+        cache.incoming()?
+    };
     if in_set {
         incoming.in_set();
     }
@@ -268,16 +432,16 @@ fn download(
         receive_ranged(
             remote,
             &rel,
-            key,
+            target,
             &mut incoming,
             size,
             range,
             parallel,
             &options.retry,
         )?;
-        match verify(key, expected_size, &mut incoming)? {
+        match verify(target, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {
-                return commit(cache, key, incoming, plain, size, lock);
+                return commit(cache, target, incoming, plain, size, lock);
             }
             // Ranges may have come from two versions of a changed object:
             // start over once, as one stream.
@@ -295,9 +459,9 @@ fn download(
         && let Ok(mut src) = std::fs::File::open(&path)
         && incoming.copy_from_file(&mut src).is_ok()
     {
-        match verify(key, expected_size, &mut incoming)? {
+        match verify(target, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {
-                return commit(cache, key, incoming, plain, size, lock);
+                return commit(cache, target, incoming, plain, size, lock);
             }
             Verdict::Bad(err) => return Err(err),
         }
@@ -307,15 +471,15 @@ fn download(
         let _resumed = receive(
             remote,
             &rel,
-            key,
+            target,
             &mut incoming,
             &mut buf,
             expected_size,
             &options.retry,
         )?;
-        match verify(key, expected_size, &mut incoming)? {
+        match verify(target, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {
-                return commit(cache, key, incoming, plain, size, lock);
+                return commit(cache, target, incoming, plain, size, lock);
             }
             Verdict::Bad(err) if restarted => return Err(err),
             Verdict::Bad(_) => {
@@ -333,7 +497,7 @@ fn download(
 fn receive(
     remote: &dyn Remote,
     rel: &str,
-    key: &ObjectKey,
+    target: &Target,
     incoming: &mut Incoming,
     buf: &mut [u8],
     expected_size: Option<u64>,
@@ -345,7 +509,7 @@ fn receive(
     loop {
         let offset = incoming.len();
         resumed |= offset > 0;
-        match receive_once(remote, rel, key, incoming, buf, expected_size) {
+        match receive_once(remote, rel, target, incoming, buf, expected_size) {
             Ok(()) => return Ok(resumed),
             Err(attempt) => {
                 let (e, asked) = attempt.retryable()?;
@@ -369,7 +533,7 @@ fn receive(
 fn receive_once(
     remote: &dyn Remote,
     rel: &str,
-    key: &ObjectKey,
+    target: &Target,
     incoming: &mut Incoming,
     buf: &mut [u8],
     expected_size: Option<u64>,
@@ -377,7 +541,7 @@ fn receive_once(
     let offset = incoming.len();
     let body = remote
         .open(rel, offset, None)
-        .map_err(|e| open_error(e, remote, rel, key))?;
+        .map_err(|e| open_error(e, remote, rel, target))?;
     let mut reader = body.reader;
     let mut got = 0u64;
     if body.len.is_some_and(|len| len >= PIPELINE_MIN) {
@@ -466,9 +630,9 @@ fn check_complete(
     }
 }
 
-fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, key: &ObjectKey) -> Attempt {
-    match e {
-        FetchError::NotFound(inner) => Attempt::Fatal(
+fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, target: &Target) -> Attempt {
+    match (e, &target.what) {
+        (FetchError::NotFound(inner), What::Object(key)) => Attempt::Fatal(
             Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -481,9 +645,11 @@ fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, key: &ObjectKey) ->
             .with_source(inner)
             .with_help("push it from the source project (`dvc push`), or choose a remote that has it with `remote =`"),
         ),
-        FetchError::Transient(inner) => Attempt::Retry(inner),
-        FetchError::Throttled(inner, asked) => Attempt::Wait(inner, asked),
-        FetchError::Permanent(inner) => Attempt::Fatal(inner),
+        // A URL import's source: the remote's own words name it.
+        (FetchError::NotFound(inner), What::Source(_)) => Attempt::Fatal(inner),
+        (FetchError::Transient(inner), _) => Attempt::Retry(inner),
+        (FetchError::Throttled(inner, asked), _) => Attempt::Wait(inner, asked),
+        (FetchError::Permanent(inner), _) => Attempt::Fatal(inner),
     }
 }
 
@@ -496,7 +662,7 @@ fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, key: &ObjectKey) ->
 fn receive_ranged(
     remote: &dyn Remote,
     rel: &str,
-    key: &ObjectKey,
+    target: &Target,
     incoming: &mut Incoming,
     size: u64,
     range: u64,
@@ -535,7 +701,7 @@ fn receive_ranged(
                         break;
                     }
                     let (start, end) = bounds(i);
-                    match receive_range(remote, rel, key, &writer, start, end, &mut buf, retry) {
+                    match receive_range(remote, rel, target, &writer, start, end, &mut buf, retry) {
                         Ok(()) => {
                             let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
                             d[i] = true;
@@ -580,7 +746,7 @@ fn receive_ranged(
 fn receive_range(
     remote: &dyn Remote,
     rel: &str,
-    key: &ObjectKey,
+    target: &Target,
     writer: &RangeWriter,
     start: u64,
     end: u64,
@@ -595,7 +761,7 @@ fn receive_range(
         let attempt = (|| -> Result<(), Attempt> {
             let body = remote
                 .open(rel, pos, Some(end))
-                .map_err(|e| open_error(e, remote, rel, key))?;
+                .map_err(|e| open_error(e, remote, rel, target))?;
             if let Some(len) = body.len
                 && len > end - pos
             {
@@ -652,22 +818,22 @@ enum Verdict {
     Bad(Error),
 }
 
-fn verify(key: &ObjectKey, expected_size: Option<u64>, incoming: &mut Incoming) -> Result<Verdict> {
-    let bad = |msg: String| {
-        Verdict::Bad(
-            Error::new(ErrorKind::Integrity, msg)
-                .with_help("the remote's copy is damaged or is another object: push it again from the source project"),
-        )
+fn verify(target: &Target, expected_size: Option<u64>, incoming: &mut Incoming) -> Result<Verdict> {
+    let help = match target.what {
+        What::Object(_) => {
+            "the remote's copy is damaged or is another object: push it again from the source project"
+        }
+        What::Source(_) => "the source's bytes are not the ones expected",
     };
+    let bad = |msg: String| Verdict::Bad(Error::new(ErrorKind::Integrity, msg).with_help(help));
     let (plain, size) = incoming.digest();
     if let Some(want) = expected_size
         && want != size
     {
         return Ok(bad(format!("expected {want} bytes, got {size}")));
     }
-    let (want, got, which) = match key.layout {
-        Layout::V3 => (key.md5, plain, ""),
-        Layout::V2 => {
+    let (want, got, which) = match &target.what {
+        What::Object(key) if key.layout == Layout::V2 => {
             incoming.flush()?;
             let path = incoming.path();
             let legacy = std::fs::File::open(path)
@@ -676,34 +842,63 @@ fn verify(key: &ObjectKey, expected_size: Option<u64>, incoming: &mut Incoming) 
                 .0;
             (key.md5, legacy, "(DVC 2) ")
         }
+        What::Object(key) => (key.md5, plain, ""),
+        What::Source(Some(md5)) => (*md5, plain, ""),
+        What::Source(None) => (plain, plain, ""),
     };
     if want != got {
         return Ok(bad(format!("expected {which}MD5 {want}, got {got}")));
+    }
+    if let Some(want) = target.sha256
+        && let got = incoming.sha256()
+        && got != Some(want)
+    {
+        let got = got.map_or_else(|| "none".to_string(), |g| g.to_string());
+        return Ok(Verdict::Bad(
+            Error::new(
+                ErrorKind::Integrity,
+                format!("expected SHA-256 {want} (the `sha256` pin), got {got}"),
+            )
+            .with_help(
+                "the bytes are not the ones `sha256` pins: if they are the version you want, set \
+                 `sha256` to their hash and run `cargo dvc update` (nothing was kept)",
+            ),
+        ));
     }
     Ok(Verdict::Good { plain, size })
 }
 
 /// Moves verified bytes into the cache (and, for DVC 2, records the alias).
+/// `lock` is held for an object's own MD5; a V2 object, or a source whose
+/// MD5 was not known before, takes the lock of the MD5 it hashed to.
 fn commit(
     cache: &Cache,
-    key: &ObjectKey,
+    target: &Target,
     incoming: Incoming,
     plain: Md5,
     size: u64,
-    lock: &ObjectLock,
+    lock: Option<&ObjectLock>,
 ) -> Result<CachedFile> {
-    match key.layout {
-        Layout::V3 => incoming.commit(cache, lock, Some(plain), Some(size), key.is_dir),
-        Layout::V2 => {
-            let plain_lock = cache.lock_object(&plain, key.is_dir)?;
-            let file = match cache.get_locked(&plain, key.is_dir, &plain_lock)? {
-                Some(existing) => existing,
-                None => incoming.commit(cache, &plain_lock, Some(plain), Some(size), key.is_dir)?,
-            };
-            cache.set_legacy_alias(&key.md5, key.is_dir, &plain)?;
-            Ok(file)
-        }
+    let is_dir = match &target.what {
+        What::Object(key) => key.is_dir,
+        What::Source(_) => false,
+    };
+    if let (What::Object(key), Some(lock)) = (&target.what, lock)
+        && key.layout == Layout::V3
+    {
+        return incoming.commit(cache, lock, Some(plain), Some(size), is_dir);
     }
+    let plain_lock = cache.lock_object(&plain, is_dir)?;
+    let file = match cache.get_locked(&plain, is_dir, &plain_lock)? {
+        Some(existing) => existing,
+        None => incoming.commit(cache, &plain_lock, Some(plain), Some(size), is_dir)?,
+    };
+    if let What::Object(key) = &target.what
+        && key.layout == Layout::V2
+    {
+        cache.set_legacy_alias(&key.md5, key.is_dir, &plain)?;
+    }
+    Ok(file)
 }
 
 /// Fetches every file of a directory (`entries`: validated relative paths

@@ -139,6 +139,9 @@ pub enum Command {
     /// Add a data dependency: declare it in Cargo.toml and write its lock
     /// (as `dvc import`).
     Import(commands::import::ImportArgs),
+    /// Add a URL dependency: declare a file or directory by URL in
+    /// Cargo.toml and write its lock (as `dvc import-url`).
+    ImportUrl(commands::import_url::ImportUrlArgs),
     /// Move locks to the newest revision (as `dvc update`).
     Update(commands::update::UpdateArgs),
     /// Show each dependency's lock, cache and update state.

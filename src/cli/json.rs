@@ -28,10 +28,13 @@ pub struct DependencyStatus {
     pub package: String,
     /// The dependency's name (its key under `[package.metadata.dvc.deps]`).
     pub name: String,
+    /// `registry` (a path in a DVC registry, `dvc import`) or `url` (a file
+    /// or directory by URL, `dvc import-url`).
+    pub source: ImportKind,
     /// `url` as declared (credentials removed).
     pub url: String,
-    /// `path` inside the registry.
-    pub path: String,
+    /// `path` inside the registry; `null` for a URL dependency.
+    pub path: Option<String>,
     /// `out`, relative to the crate root.
     pub out: String,
     /// The lock file, relative to the crate root (`<out>.dvc`).
@@ -46,6 +49,9 @@ pub struct DependencyStatus {
     pub size: Option<u64>,
     /// `file` or `directory`, as the lock records; `null` without a lock.
     pub kind: Option<ArtifactKind>,
+    /// The SHA-256 a URL dependency's bytes must have (`sha256` as
+    /// declared); `null` when none is pinned.
+    pub sha256: Option<String>,
     /// The lock compared with the declaration.
     pub lock: LockStatus,
     /// Why the lock is `stale` or `invalid`; `null` otherwise.
@@ -55,9 +61,11 @@ pub struct DependencyStatus {
     pub cached: bool,
     /// Whether the declared `rev` points at newer data.
     pub update: UpdateStatus,
-    /// The commit `rev` points at now; `null` when not looked up.
+    /// The commit `rev` points at now; for a URL dependency whose source
+    /// changed, what pins the source now (`checksum ...`, `etag ...`,
+    /// `md5 ...`); `null` when not looked up.
     pub latest: Option<String>,
-    /// `true` when `update` is `available`, `false` when `up_to_date` or
+    /// `true` when `update` is `available` or `source_changed`, `false` when `up_to_date` or
     /// `new_commit_same_data`, `null` when `unknown`.
     pub update_available: Option<bool>,
     /// Why `update` is `unknown` (offline, no lock yet, ...); `null` otherwise.
@@ -96,8 +104,22 @@ pub enum UpdateStatus {
     /// `rev` points at a newer commit, but the data at `path` is the same:
     /// `cargo dvc update` would only move `rev_lock`.
     NewCommitSameData,
+    /// A URL dependency's source holds another version than the lock pins
+    /// (its ETag, checksum or MD5 changed): `cargo dvc update` would
+    /// download it. `latest` is what the source says now.
+    SourceChanged,
     /// Not looked up: see `update_reason`.
     Unknown,
+}
+
+/// The kind of a data dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    /// A path inside a DVC registry, pinned to a commit (`dvc import`).
+    Registry,
+    /// A file or directory named by its URL (`dvc import-url`).
+    Url,
 }
 
 /// A file or a directory.

@@ -4,7 +4,7 @@
 //! `cargo dvc update --rev` changes one `rev`. Everything else in the file is
 //! left byte for byte as it was.
 
-use toml_edit::{DocumentMut, Item, Table, value};
+use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -48,6 +48,57 @@ pub fn add_dependency(text: &str, dep: &NewDependency<'_>) -> Result<String> {
     }
     if let Some(out) = dep.out {
         table.insert("out", value(out));
+    }
+    deps.insert(dep.name, Item::Table(table));
+    Ok(doc.to_string())
+}
+
+/// A new URL dependency declaration (no `path`) to add.
+#[derive(Debug, Clone)]
+pub struct NewUrlDependency<'a> {
+    /// The table key.
+    pub name: &'a str,
+    /// `url`.
+    pub url: &'a str,
+    /// `out`, when it differs from the default.
+    pub out: Option<&'a str>,
+    /// `fs_config`, in the order given.
+    pub fs_config: &'a [(String, String)],
+    /// `sha256`, if pinned.
+    pub sha256: Option<&'a str>,
+}
+
+/// `text` with a URL dependency's `[package.metadata.dvc.deps.<name>]`
+/// added (or replaced); `fs_config` as an inline table.
+///
+/// ```
+/// # use dvc_build::cli::manifest_edit::{add_url_dependency, NewUrlDependency};
+/// let fs = [("endpointurl".to_string(), "http://127.0.0.1:9000".to_string())];
+/// let out = add_url_dependency("[package]\nname = \"app\"\n", &NewUrlDependency {
+///     name: "m", url: "s3://b/m.bin", out: None, fs_config: &fs, sha256: Some("ab"),
+/// }).unwrap();
+/// assert!(out.ends_with("[package.metadata.dvc.deps.m]\nurl = \"s3://b/m.bin\"\n\
+///     fs_config = { endpointurl = \"http://127.0.0.1:9000\" }\nsha256 = \"ab\"\n"), "{out}");
+/// ```
+pub fn add_url_dependency(text: &str, dep: &NewUrlDependency<'_>) -> Result<String> {
+    let mut doc = parse(text)?;
+    let last = max_position(doc.as_table()).unwrap_or(0);
+    let deps = deps_table(&mut doc)?;
+    let mut table = Table::new();
+    table.set_position(Some(last + 1));
+    table.insert("url", value(dep.url));
+    if let Some(out) = dep.out {
+        table.insert("out", value(out));
+    }
+    if !dep.fs_config.is_empty() {
+        let mut options = InlineTable::new();
+        for (k, v) in dep.fs_config {
+            options.insert(k, v.as_str().into());
+        }
+        table.insert("fs_config", value(options));
+    }
+    if let Some(sha) = dep.sha256 {
+        table.insert("sha256", value(sha));
     }
     deps.insert(dep.name, Item::Table(table));
     Ok(doc.to_string())

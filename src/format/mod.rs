@@ -8,5 +8,6 @@ pub mod config;
 pub mod dir_manifest;
 pub mod dvc_lock;
 pub mod pyjson;
+pub mod pyrepr;
 pub mod stage;
 pub mod yaml;

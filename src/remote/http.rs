@@ -22,8 +22,9 @@ use std::time::Duration;
 use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
-use super::{Body, FetchError, Remote};
+use super::{Body, FetchError, ObjectInfo, Pin, Remote};
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::pyrepr::{PyValue, fsspec_checksum};
 use crate::redact;
 
 /// Redirects followed for one request.
@@ -166,40 +167,38 @@ impl HttpRemote {
     fn object_url(&self, rel_path: &str) -> String {
         format!("{}/{rel_path}", self.base)
     }
-}
 
-impl Remote for HttpRemote {
-    fn display_url(&self) -> String {
-        redact::url(&self.base)
-    }
-
-    fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
+    /// Sends `method` (`GET` or `HEAD`) for `rel_path`, with `Range` when
+    /// given, following redirects; the final answer and its URL.
+    ///
+    /// Redirects are followed here, not by ureq, so that credentials go
+    /// only to the remote's own origin: a redirect to another scheme, host
+    /// or port drops the authorization header (ureq would keep a custom
+    /// one). More than [`MAX_REDIRECTS`] (a loop) is a permanent error.
+    fn send(
+        &self,
+        method: &str,
+        rel_path: &str,
+        range: Option<&str>,
+    ) -> Result<(ureq::http::Response<ureq::Body>, String), FetchError> {
         let mut url = self.object_url(rel_path);
-        if end.is_some_and(|end| end <= offset) {
-            return Ok(Body {
-                reader: Box::new(io::empty()),
-                len: Some(0),
-            });
-        }
-        // Redirects are followed here, not by ureq, so that credentials go
-        // only to the remote's own origin: a redirect to another scheme,
-        // host or port drops the authorization header (ureq would keep a
-        // custom one).
         let mut send_auth = true;
         let mut redirects = 0;
-        let response = loop {
-            let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
-            match end {
-                Some(end) => req = req.header("Range", format!("bytes={offset}-{}", end - 1)),
-                None if offset > 0 => req = req.header("Range", format!("bytes={offset}-")),
-                None => {}
+        loop {
+            let mut req = match method {
+                "HEAD" => self.agent.head(&url),
+                _ => self.agent.get(&url),
+            }
+            .header("Accept-Encoding", "identity");
+            if let Some(range) = range {
+                req = req.header("Range", range);
             }
             if let Some((name, value)) = self.auth_header.as_ref().filter(|_| send_auth) {
                 req = req.header(name.as_str(), value.as_str());
             }
             let response = req
                 .call()
-                .map_err(|e| classify_transport(&redact::url(&url), e))?;
+                .map_err(|e| classify_transport(method, &redact::url(&url), e))?;
             let location = match response.status().as_u16() {
                 301 | 302 | 303 | 307 | 308 => response
                     .headers()
@@ -209,24 +208,100 @@ impl Remote for HttpRemote {
                 _ => None,
             };
             let Some(location) = location else {
-                break response;
+                return Ok((response, url));
             };
             redirects += 1;
             if redirects > MAX_REDIRECTS {
-                return Err(FetchError::Permanent(Error::new(
-                    ErrorKind::Remote,
-                    format!(
-                        "GET {}: more than {MAX_REDIRECTS} redirects",
-                        redact::url(&self.object_url(rel_path))
-                    ),
-                )));
+                return Err(FetchError::Permanent(
+                    Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "{method} {}: more than {MAX_REDIRECTS} redirects (the last to {})",
+                            redact::url(&self.object_url(rel_path)),
+                            redact::url(&url)
+                        ),
+                    )
+                    .with_help("the server redirects in a loop: check the URL"),
+                ));
             }
             let next = resolve_location(&url, &location);
             if origin(&next) != origin(&url) {
                 send_auth = false;
             }
             url = next;
+        }
+    }
+
+    /// What a `HEAD` (else a `GET` whose body is never read) says of
+    /// `rel_path`, as fsspec's `HTTPFileSystem._info` collects it: the
+    /// fields of its info dict after `name` and `size`, in its order.
+    fn probe(&self, method: &str, rel_path: &str) -> Result<Vec<(String, PyValue)>, FetchError> {
+        let (response, url) = self.send(method, rel_path, None)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(status_error(method, &redact::url(&url), status, &response));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
         };
+        let mut fields = Vec::new();
+        let encoded = header("Content-Encoding").is_some_and(|e| !e.is_empty() && e != "identity");
+        if let Some(len) = header("Content-Length") {
+            if !encoded {
+                let size = len.trim().parse::<u64>().map_err(|_| {
+                    FetchError::Permanent(Error::new(
+                        ErrorKind::Remote,
+                        format!("{method} {}: bad Content-Length `{len}`", redact::url(&url)),
+                    ))
+                })?;
+                fields.push(("size".to_string(), PyValue::Int(size)));
+            }
+        } else if let Some(total) = header("Content-Range")
+            .as_deref()
+            .and_then(|r| r.split('/').nth(1))
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            fields.push(("size".to_string(), PyValue::Int(total)));
+        }
+        if let Some(ct) = header("Content-Type") {
+            let mime = ct.split(';').next().unwrap_or("").to_string();
+            fields.push(("mimetype".to_string(), PyValue::Str(mime)));
+        }
+        if header("Accept-Ranges").as_deref() == Some("none") {
+            fields.push(("partial".to_string(), PyValue::Bool(false)));
+        }
+        fields.push(("url".to_string(), PyValue::Str(yarl_str(&url))));
+        for name in ["ETag", "Content-MD5", "Digest", "Last-Modified"] {
+            if let Some(v) = header(name).filter(|v| !v.is_empty()) {
+                fields.push((name.to_string(), PyValue::Str(v)));
+            }
+        }
+        Ok(fields)
+    }
+}
+
+impl Remote for HttpRemote {
+    fn display_url(&self) -> String {
+        redact::url(&self.base)
+    }
+
+    fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
+        if end.is_some_and(|end| end <= offset) {
+            return Ok(Body {
+                reader: Box::new(io::empty()),
+                len: Some(0),
+            });
+        }
+        let range = match end {
+            Some(end) => Some(format!("bytes={offset}-{}", end - 1)),
+            None if offset > 0 => Some(format!("bytes={offset}-")),
+            None => None,
+        };
+        let (response, url) = self.send("GET", rel_path, range.as_deref())?;
         let shown = redact::url(&url);
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -238,15 +313,22 @@ impl Remote for HttpRemote {
         };
         match status {
             206 => {
-                let start = header("Content-Range").as_deref().and_then(content_range_start);
+                let start = header("Content-Range")
+                    .as_deref()
+                    .and_then(content_range_start);
                 if start != Some(offset) {
                     return Err(FetchError::Transient(Error::new(
                         ErrorKind::Remote,
-                        format!("GET {shown}: the server answered a range request for byte {offset} with another range"),
+                        format!(
+                            "GET {shown}: the server answered a range request for byte {offset} with another range"
+                        ),
                     )));
                 }
                 let len = response.body().content_length();
-                Ok(Body { reader: Box::new(response.into_body().into_reader()), len })
+                Ok(Body {
+                    reader: Box::new(response.into_body().into_reader()),
+                    len,
+                })
             }
             200 => {
                 let len = response.body().content_length();
@@ -258,7 +340,9 @@ impl Remote for HttpRemote {
                     if skipped < offset {
                         return Err(FetchError::Transient(Error::new(
                             ErrorKind::Remote,
-                            format!("GET {shown}: the body ended after {skipped} bytes, before byte {offset}"),
+                            format!(
+                                "GET {shown}: the body ended after {skipped} bytes, before byte {offset}"
+                            ),
                         )));
                     }
                 }
@@ -274,29 +358,133 @@ impl Remote for HttpRemote {
             }
             416 => {
                 // Past the end: nothing left to read from `offset`.
-                Ok(Body { reader: Box::new(io::empty()), len: Some(0) })
+                Ok(Body {
+                    reader: Box::new(io::empty()),
+                    len: Some(0),
+                })
             }
-            404 | 410 => Err(FetchError::NotFound(Error::new(
-                ErrorKind::NotFound,
-                format!("GET {shown}: {status} not found"),
-            ))),
-            401 | 403 => Err(FetchError::Permanent(
-                Error::new(ErrorKind::Auth, format!("GET {shown}: {status} access denied"))
-                    .with_help("check the remote's `auth`, `user` and `password` (in `.dvc/config.local` or `remote =`)"),
-            )),
-            408 | 425 | 429 | 500..=599 => Err(super::rest::transient(
-                Error::new(ErrorKind::Remote, format!("GET {shown}: server answered {status}")),
-                &response,
-            )),
-            _ => Err(FetchError::Permanent(Error::new(
-                ErrorKind::Remote,
-                format!("GET {shown}: unexpected status {status}"),
-            ))),
+            _ => Err(status_error("GET", &shown, status, &response)),
         }
     }
 
     fn max_parallel(&self) -> usize {
         8
+    }
+
+    /// fsspec's `HTTPFileSystem._info`, and what DVC makes of it: a `HEAD`
+    /// (with `Accept-Encoding: identity`, redirects followed), then a `GET`
+    /// whose body is never read when the `HEAD` failed or gave no size; the
+    /// pin is the raw `ETag`, else `Content-MD5`, else fsspec's checksum of
+    /// the info dict (name, size, type, final URL, `Last-Modified`, ...).
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        let mut fields: Vec<(String, PyValue)> = Vec::new();
+        let head = self.probe("HEAD", rel_path);
+        let sized = |f: &[(String, PyValue)]| f.iter().any(|(k, _)| k == "size");
+        let need_get = !head.as_ref().is_ok_and(|f| sized(f));
+        if let Ok(f) = head {
+            dict_update(&mut fields, f);
+        }
+        if need_get {
+            match self.probe("GET", rel_path) {
+                Ok(f) => dict_update(&mut fields, f),
+                Err(FetchError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let size = match field("size") {
+            Some(PyValue::Int(n)) => Some(n),
+            _ => None,
+        };
+        let text = |name: &str| match field(name) {
+            Some(PyValue::Str(s)) => Some(s),
+            _ => None,
+        };
+        let pin = match text("ETag").or_else(|| text("Content-MD5")) {
+            Some(value) => Pin::Checksum {
+                value,
+                validated: true,
+            },
+            None => {
+                let mut dict = vec![
+                    ("name".to_string(), PyValue::Str(self.object_url(rel_path))),
+                    ("size".to_string(), size.map_or(PyValue::None, PyValue::Int)),
+                ];
+                dict.extend(fields.iter().filter(|(k, _)| k != "size").cloned());
+                dict.push(("type".to_string(), PyValue::Str("file".to_string())));
+                Pin::Checksum {
+                    value: fsspec_checksum(&dict),
+                    validated: text("Last-Modified").is_some() || text("Digest").is_some(),
+                }
+            }
+        };
+        Ok(Some(ObjectInfo { size, pin }))
+    }
+
+    /// HTTP has no folders: nothing to list.
+    fn list(&self, _rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Python's `dict.update`: existing keys keep their place, new ones go last.
+fn dict_update(dict: &mut Vec<(String, PyValue)>, more: Vec<(String, PyValue)>) {
+    for (k, v) in more {
+        match dict.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => dict.push((k, v)),
+        }
+    }
+}
+
+/// A URL as aiohttp shows a response's (`str(yarl.URL)`): the scheme and
+/// host lower-cased, the rest as sent.
+fn yarl_str(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    format!(
+        "{}://{userinfo}{}{tail}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    )
+}
+
+/// The error for an answer that is neither a body nor a redirect.
+fn status_error(
+    method: &str,
+    shown: &str,
+    status: u16,
+    response: &ureq::http::Response<ureq::Body>,
+) -> FetchError {
+    match status {
+        404 | 410 => FetchError::NotFound(Error::new(
+            ErrorKind::NotFound,
+            format!("{method} {shown}: {status} not found"),
+        )),
+        401 | 403 => FetchError::Permanent(
+            Error::new(ErrorKind::Auth, format!("{method} {shown}: {status} access denied"))
+                .with_help("check the remote's `auth`, `user` and `password` (in `.dvc/config.local` or `remote =`)"),
+        ),
+        408 | 425 | 429 | 500..=599 => super::rest::transient(
+            Error::new(ErrorKind::Remote, format!("{method} {shown}: server answered {status}")),
+            response,
+        ),
+        _ => FetchError::Permanent(Error::new(
+            ErrorKind::Remote,
+            format!("{method} {shown}: unexpected status {status}"),
+        )),
     }
 }
 
@@ -309,13 +497,13 @@ fn read_error(shown: &str, err: io::Error) -> Error {
 }
 
 /// Maps a failure before any status was received to a fetch class.
-fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
+fn classify_transport(method: &str, shown: &str, err: ureq::Error) -> FetchError {
     // A refused certificate will be refused again: fail at once, and say how
     // to fix it. (rustls reports it as an I/O error.)
     let certificate = matches!(&err, ureq::Error::Io(e) if e.to_string().to_ascii_lowercase().contains("certificate"));
     if certificate {
         return FetchError::Permanent(
-            Error::new(ErrorKind::Remote, format!("GET {shown}: {err}")).with_help(
+            Error::new(ErrorKind::Remote, format!("{method} {shown}: {err}")).with_help(
                 "check the server's certificate, or the remote's `ssl_verify` option \
                  (the path of a CA bundle, or `false`)",
             ),
@@ -329,7 +517,7 @@ fn classify_transport(shown: &str, err: ureq::Error) -> FetchError {
             | ureq::Error::HostNotFound
             | ureq::Error::Protocol(_)
     );
-    let error = Error::new(ErrorKind::Remote, format!("GET {shown}: {err}"));
+    let error = Error::new(ErrorKind::Remote, format!("{method} {shown}: {err}"));
     if transient {
         FetchError::Transient(error)
     } else {

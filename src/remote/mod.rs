@@ -104,6 +104,39 @@ impl FetchError {
     }
 }
 
+/// What a remote says about one object without reading its bytes (an HTTP
+/// `HEAD`, an S3 `HeadObject`, a `stat`): what `dvc import-url` records to
+/// pin the version it imported ([`Remote::info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The size in bytes, when the remote says.
+    pub size: Option<u64>,
+    /// How DVC pins this version of the object.
+    pub pin: Pin,
+}
+
+/// How `dvc import-url` pins one version of an object: the first key of
+/// the lock's `deps` entry, as DVC's file system for this kind of remote
+/// reports it. Each remote kind computes its own; the engine only compares
+/// and records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// `checksum:` (`http(s)://`): the raw `ETag`, else `Content-MD5`, else
+    /// fsspec's token over what the server said of the file.
+    Checksum {
+        /// The value DVC writes.
+        value: String,
+        /// `false` when nothing in it changes with the content (no `ETag`,
+        /// `Content-MD5` nor `Last-Modified`: only the name, size and type):
+        /// a same-size change then goes unseen, so a check must download.
+        validated: bool,
+    },
+    /// `etag:` (`s3://`): the ETag without its quotes.
+    Etag(String),
+    /// `md5:` of the content (local files): known only from the bytes.
+    ContentMd5,
+}
+
 /// A place DVC objects can be read from.
 pub trait Remote: Send + Sync {
     /// The remote's URL with any secret removed, for messages.
@@ -131,6 +164,40 @@ pub trait Remote: Send + Sync {
         let _ = rel_path;
         None
     }
+
+    /// What the remote says about the object at `rel_path` without reading
+    /// it, for a URL import (`dvc import-url`) of it: its size and how DVC
+    /// pins its version. `Ok(None)` when there is no such object (it may be
+    /// a folder: see [`Remote::list`]).
+    ///
+    /// A remote kind that can be an import-url source implements this and
+    /// [`Remote::list`]; the default says it cannot.
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        let _ = rel_path;
+        Err(FetchError::Permanent(not_a_url_source(&self.display_url())))
+    }
+
+    /// Every object under the folder `rel_path`, at any depth, with what
+    /// [`Remote::info`] says of it: paths relative to that folder,
+    /// `/`-separated, sorted. Empty when there is no such folder (or it
+    /// holds nothing).
+    fn list(&self, rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        let _ = rel_path;
+        Err(FetchError::Permanent(not_a_url_source(&self.display_url())))
+    }
+}
+
+/// The error of [`Remote::info`] and [`Remote::list`] for a remote kind that
+/// cannot be the source of a URL import.
+fn not_a_url_source(url: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "`{}` cannot be the source of a URL dependency: dvc-build cannot ask this kind of remote what version of a file it holds",
+            redact::url(url)
+        ),
+    )
+    .with_help("use an http(s)://, s3:// or local URL, or a registry import (`path =`)")
 }
 
 /// Opens the remote at `url` with DVC's remote `options` (the keys of its
@@ -250,7 +317,7 @@ fn unsupported(url: &str, scheme: &str, what: &str) -> Error {
 }
 
 /// Decodes `%XX` escapes in a `file://` URL path.
-fn percent_decode(path: &str) -> String {
+pub(crate) fn percent_decode(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

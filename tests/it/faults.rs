@@ -559,6 +559,7 @@ fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
                 engine.fetch_locked(
                     base,
                     &dvc_build::format::stage::LockStage::Import(stage.clone()),
+                    None,
                 ),
                 None,
             ),

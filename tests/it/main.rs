@@ -23,3 +23,5 @@ mod secrets;
 #[cfg(feature = "ssh")]
 mod ssh;
 mod support;
+#[cfg(feature = "cli")]
+mod url;

@@ -1092,3 +1092,126 @@ fn s3_build_path_refuses_a_secret_in_the_declaration() {
         &[root, c.cache(), c.out_dir(1)],
     );
 }
+
+// ---------------------------------------------------------------------------
+// S3 objects and prefixes as URL dependencies (`dvc import-url s3://...`).
+
+/// Puts `objects` (key, bytes) into the fixture's bucket with s3fs, as a
+/// user's upload tool would (DVC's own S3 client).
+fn put_objects(fx: &Fixture, objects: &[(&str, &[u8])]) {
+    let dir = crate::support::tempdir();
+    let mut script = format!(
+        "import s3fs\nfs = s3fs.S3FileSystem(key={KEY_ID:?}, secret={SECRET:?}, \
+         client_kwargs={{'endpoint_url': {:?}}})\n",
+        fx.server.endpoint
+    );
+    for (i, (key, bytes)) in objects.iter().enumerate() {
+        let file = dir.path().join(format!("obj{i}"));
+        std::fs::write(&file, bytes).unwrap();
+        script.push_str(&format!(
+            "fs.put_file({:?}, {:?})\n",
+            file.to_str().unwrap(),
+            format!("{BUCKET}/{key}")
+        ));
+    }
+    run(Command::new(crate::support::dvc3_python())
+        .arg("-c")
+        .arg(script)
+        .env_remove("AWS_ENDPOINT_URL"));
+}
+
+/// Twin DVC projects reading the fixture's bucket with credentials from
+/// the environment (`AWS_ACCESS_KEY_ID`, ...), the endpoint from
+/// `--fs-config` (recorded in the lock, as DVC does).
+#[cfg(feature = "cli")]
+fn s3_twins() -> crate::url::Twins {
+    crate::url::Twins::new()
+        .with_env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .with_env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .with_env("HOME", "/nonexistent")
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn s3_url_imports_of_an_object_and_a_prefix_lock_as_dvc_import_url() {
+    let fx = fixture();
+    let prefix = crate::support::cloud::unique("urls");
+    let big = bytes(200_000, 7);
+    put_objects(
+        fx,
+        &[
+            (&format!("{prefix}/single.bin"), &big),
+            (&format!("{prefix}/dir/a.txt"), b"a\n"),
+            (&format!("{prefix}/dir/sub/b.txt"), b"bb\n"),
+        ],
+    );
+    let twins = s3_twins();
+    let fs_config = format!("endpointurl={}", fx.server.endpoint);
+    for (key, out) in [("single.bin", "single.bin"), ("dir", "dir")] {
+        let url = format!("s3://{BUCKET}/{prefix}/{key}");
+        twins.dvc_import(&url, out, &["--fs-config", &fs_config]);
+        twins.import(&url, out, &["--fs-config", &fs_config]);
+        twins.assert_same(&format!("{out}.dvc"));
+    }
+    twins.assert_same(".gitignore");
+    let lock = twins.lock("single.bin.dvc");
+    assert!(
+        lock.starts_with("md5: ") && lock.contains(&format!("- etag: {}\n", Md5::of(&big))),
+        "{lock}"
+    );
+    assert!(
+        lock.contains(&format!(
+            "  fs_config:\n    endpointurl: {}\n",
+            fx.server.endpoint
+        )),
+        "{lock}"
+    );
+    // The prefix is pinned by the tree of its ETags, not its content.
+    let dir = twins.lock("dir.dvc");
+    let (md5s, _): (Vec<&str>, Vec<&str>) = dir
+        .lines()
+        .filter_map(|l| l.trim_start_matches("- ").strip_prefix("md5: "))
+        .partition(|m| m.ends_with(".dir"));
+    assert_eq!(md5s.len(), 2, "{dir}");
+    assert_ne!(md5s[0], md5s[1], "{dir}");
+
+    // Unchanged: both skip. Changed: both rewrite alike.
+    let said = run(twins.dvc().args(["update", "single.bin.dvc", "dir.dvc"]));
+    assert!(String::from_utf8_lossy(&said.stdout).contains("didn't change"));
+    let ours = crate::url::stderr(twins.cargo_dvc().args(["update"]));
+    assert!(ours.matches("Unchanged").count() == 2, "{ours}");
+    put_objects(
+        fx,
+        &[
+            (&format!("{prefix}/single.bin"), b"v2"),
+            (&format!("{prefix}/dir/sub/c.txt"), b"new\n"),
+        ],
+    );
+    let status = run(twins.cargo_dvc().args(["status", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for dep in json["dependencies"].as_array().unwrap() {
+        assert_eq!(dep["update"], "source_changed", "{json}");
+        assert_eq!(dep["source"], "url", "{json}");
+    }
+    run(twins
+        .dvc()
+        .args(["update", "-q", "single.bin.dvc", "dir.dvc"]));
+    run(twins.cargo_dvc().args(["update"]));
+    twins.assert_same("single.bin.dvc");
+    twins.assert_same("dir.dvc");
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn s3_url_import_of_a_missing_object_says_so() {
+    let fx = fixture();
+    let twins = s3_twins();
+    let err = crate::support::run_fail(twins.cargo_dvc().args([
+        "import-url",
+        &format!("s3://{BUCKET}/no/such/key.bin"),
+        "--fs-config",
+        &format!("endpointurl={}", fx.server.endpoint),
+    ]));
+    assert!(err.contains("key.bin` does not exist"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+}

@@ -202,7 +202,7 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
 /// folder of the crate or ends in `/` (`OUT/<last component of PATH>`, as
 /// `dvc import -o DIR` places it), else OUT. A symlinked folder on the way
 /// is refused.
-fn out_inside_folders(root: &Dir, out: &str, default_out: &str) -> Result<String> {
+pub(super) fn out_inside_folders(root: &Dir, out: &str, default_out: &str) -> Result<String> {
     let trimmed = out.trim_end_matches('/');
     if trimmed.is_empty() || trimmed == "." {
         return Ok(default_out.to_string());

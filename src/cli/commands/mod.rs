@@ -8,6 +8,7 @@ pub mod check;
 pub mod fetch;
 pub mod get;
 pub mod import;
+pub mod import_url;
 pub mod pull;
 pub mod status;
 pub mod update;
@@ -24,6 +25,7 @@ use crate::manifest::Dependency;
 pub fn exec(ctx: &Context, command: Command) -> Result<i32> {
     match command {
         Command::Import(args) => import::exec(ctx, args),
+        Command::ImportUrl(args) => import_url::exec(ctx, args),
         Command::Update(args) => update::exec(ctx, args),
         Command::Status(args) => status::exec(ctx, args),
         Command::Fetch(args) => fetch::exec(ctx, args),

@@ -13,11 +13,12 @@ use clap::Args;
 use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::cli::context::Context;
 use crate::cli::json::{
-    self, ArtifactKind, DependencyStatus, LockStatus, StatusReport, UpdateStatus,
+    self, ArtifactKind, DependencyStatus, ImportKind, LockStatus, StatusReport, UpdateStatus,
 };
 use crate::cli::workspace::{self, Package};
-use crate::error::{Error, Result};
-use crate::format::stage::{ImportStage, LockStage};
+use crate::engine::SourceState;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::stage::{ImportStage, ImportUrlStage, LockStage};
 use crate::git::CommitId;
 use crate::lock::{self, LockState};
 use crate::manifest::{Dependency, Import, RegistryImport};
@@ -120,7 +121,11 @@ fn dep_status(
         package: package.manifest.package.clone(),
         name: dep.name.clone(),
         url: crate::redact::strip_userinfo(dep.url()),
-        path: registry.map(|r| r.path.clone()).unwrap_or_default(),
+        source: match &dep.import {
+            Import::Registry(_) => ImportKind::Registry,
+            Import::Url(_) => ImportKind::Url,
+        },
+        path: registry.map(|r| r.path.clone()),
         out: dep.out.clone(),
         lock_path: dep.lock_path().to_string_lossy().into_owned(),
         rev: registry.and_then(|r| r.rev.clone()),
@@ -137,6 +142,7 @@ fn dep_status(
                 ArtifactKind::File
             }
         }),
+        sha256: dep.sha256().map(|s| s.to_string()),
         lock,
         lock_reason,
         cached,
@@ -151,8 +157,14 @@ fn dep_status(
             check_update(ctx, package, decl, Some(s), &mut row)
         }
         (Import::Registry(decl), _) => check_update(ctx, package, decl, None, &mut row),
+        (Import::Url(_), Some(LockStage::ImportUrl(s))) => {
+            check_source(ctx, package, dep, s, &mut row)
+        }
         (Import::Url(_), _) => {
-            row.update_reason = Some("URL dependencies are not supported yet".to_string());
+            row.update_reason = Some(match row.lock {
+                LockStatus::Invalid => "the lock is invalid".to_string(),
+                _ => "no lock yet".to_string(),
+            });
             Ok(())
         }
     };
@@ -165,11 +177,54 @@ fn dep_status(
         }
     };
     row.update_available = match row.update {
-        UpdateStatus::Available => Some(true),
+        UpdateStatus::Available | UpdateStatus::SourceChanged => Some(true),
         UpdateStatus::UpToDate | UpdateStatus::NewCommitSameData => Some(false),
         UpdateStatus::Unknown => None,
     };
     Ok((row, error))
+}
+
+/// Fills `update` for a URL dependency: whether its source (asked with a
+/// `HEAD`, a listing or a `stat`; nothing is downloaded) still holds the
+/// version its lock pins.
+fn check_source(
+    ctx: &Context,
+    package: &Package,
+    dep: &Dependency,
+    stage: &ImportUrlStage,
+    row: &mut DependencyStatus,
+) -> Result<()> {
+    if ctx.net().is_offline() {
+        row.update_reason = Some("offline".to_string());
+        return Ok(());
+    }
+    let engine = ctx.engine()?;
+    let base = lock::source_base(&package.root, dep);
+    match engine.url_source_state(&base, stage)? {
+        SourceState::Unchanged => row.update = UpdateStatus::UpToDate,
+        SourceState::Changed { now } => {
+            row.update = UpdateStatus::SourceChanged;
+            row.latest = Some(now);
+        }
+        SourceState::Unknown => {
+            row.update_reason = Some(
+                "the server sends no ETag, Content-MD5 or Last-Modified: only a download \
+                 (`cargo dvc update`) can tell"
+                    .to_string(),
+            );
+        }
+        SourceState::Gone => {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "`{}` does not exist any more",
+                    crate::redact::url(&stage.dep.path)
+                ),
+            )
+            .with_dependency(&dep.name));
+        }
+    }
+    Ok(())
 }
 
 /// Fills `update` and `latest`: where `rev` points now, and whether the data
@@ -240,6 +295,7 @@ fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
             (_, Some(_)) => "error".to_string(),
             (UpdateStatus::UpToDate, _) => "up to date".to_string(),
             (UpdateStatus::Available, _) => format!("available ({})", short(&r.latest)),
+            (UpdateStatus::SourceChanged, _) => "source changed".to_string(),
             (UpdateStatus::NewCommitSameData, _) => {
                 format!("new commit, same data ({})", short(&r.latest))
             }
@@ -251,7 +307,11 @@ fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
         table.push([
             name.clone(),
             r.rev.clone().unwrap_or_else(|| "-".to_string()),
-            short(&r.rev_lock),
+            // A URL dependency's lock pins content, not a commit.
+            match r.source {
+                ImportKind::Registry => short(&r.rev_lock),
+                ImportKind::Url => short(&r.md5),
+            },
             lock.to_string(),
             if r.cached { "cached" } else { "not cached" }.to_string(),
             update,

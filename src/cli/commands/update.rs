@@ -81,14 +81,22 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
         for dep in package.deps(&args.names)? {
             let name = label(package, dep, many);
             let engine = ctx.engine()?;
+            if rev.is_some() && matches!(dep.import, Import::Url(_)) {
+                shell.warn(format!(
+                    "`{name}` is a URL dependency: --rev applies to registry imports and is ignored for it"
+                ));
+            }
             let bar = shell.progress(&name);
             let updated = project::update(engine, &package.root, dep, rev, true)?;
             drop(bar);
+            // Only a registry import has a `rev` to write.
             let declared = match &dep.import {
-                Import::Registry(r) => r.rev.as_deref(),
+                Import::Registry(r) => Some(r.rev.as_deref()),
                 Import::Url(_) => None,
             };
-            if let Some(rev) = rev.filter(|r| declared != Some(*r)) {
+            if let Some(declared) = declared
+                && let Some(rev) = rev.filter(|r| declared != Some(*r))
+            {
                 let text = match manifest_text.take() {
                     Some(text) => text,
                     None => std::fs::read_to_string(&package.manifest_path)
@@ -110,7 +118,15 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 Some(old) => format!("{} -> {}", short(old), short(&updated.new)),
                 None => short(&updated.new),
             };
-            lines.push((updated.changed, name, revs, commits, short(&updated.new)));
+            let is_url = matches!(dep.import, Import::Url(_));
+            lines.push((
+                updated.changed,
+                is_url,
+                name,
+                revs,
+                commits,
+                short(&updated.new),
+            ));
         }
         if let Some(text) = manifest_text {
             let file = package
@@ -133,7 +149,7 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
         }
         batch.commit()?;
     }
-    for (changed, name, revs, commits, new) in lines {
+    for (changed, is_url, name, revs, commits, new) in lines {
         if changed {
             let verb = if args.dry_run {
                 "Would update"
@@ -141,6 +157,9 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 "Updating"
             };
             shell.status(verb, format!("{name}{revs} ({commits})"));
+        } else if is_url {
+            // As `dvc update` says "didn't change, skipping".
+            shell.status("Unchanged", format!("{name} (the source still has {new})"));
         } else {
             shell.detail("Unchanged", format!("{name} ({new})"));
         }

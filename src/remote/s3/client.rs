@@ -9,7 +9,7 @@ use super::credentials::CREDENTIALS_HELP;
 use super::{S3Remote, config_error, sign};
 use crate::error::{ErrorKind, Result};
 use crate::remote::credentials::parse_bool;
-use crate::remote::{Body, FetchError, Remote, rest};
+use crate::remote::{Body, FetchError, ObjectInfo, Remote, rest};
 
 /// The HTTP agent: keep-alive, no redirects (S3 redirects are region errors),
 /// statuses as values, DVC's timeouts and `ssl_verify`.
@@ -35,7 +35,12 @@ pub(super) fn make_agent(url: &str, options: &BTreeMap<String, String>) -> Resul
 }
 
 impl S3Remote {
-    fn fail(&self, kind: ErrorKind, rel_path: &str, what: impl fmt::Display) -> crate::Error {
+    pub(super) fn fail(
+        &self,
+        kind: ErrorKind,
+        rel_path: &str,
+        what: impl fmt::Display,
+    ) -> crate::Error {
         crate::Error::new(
             kind,
             format!(
@@ -58,7 +63,7 @@ impl S3Remote {
 
     /// Switches to `region` after S3 said the bucket lives there. Returns
     /// `false` when nothing changed.
-    fn switch_region(&self, region: &str) -> bool {
+    pub(super) fn switch_region(&self, region: &str) -> bool {
         let Ok(mut t) = self.target.write() else {
             return false;
         };
@@ -96,7 +101,7 @@ impl S3Remote {
     }
 
     /// Turns a non-success answer into the right [`FetchError`].
-    fn status_error(
+    pub(super) fn status_error(
         &self,
         rel_path: &str,
         status: u16,
@@ -213,5 +218,15 @@ impl Remote for S3Remote {
         } else {
             Err(self.status_error(rel_path, status, response))
         }
+    }
+
+    /// An object's size and ETag (`HeadObject`), for a URL import.
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        self.head_info(rel_path)
+    }
+
+    /// Every object under a prefix (`ListObjectsV2`), for a URL import.
+    fn list(&self, rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        self.list_prefix(rel_path)
     }
 }

@@ -86,6 +86,7 @@
 mod client;
 mod credentials;
 mod sign;
+mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;

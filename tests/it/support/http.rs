@@ -18,6 +18,8 @@ use std::time::Duration;
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
     /// The request path, e.g. `/files/md5/ab/cdef...`.
     pub path: String,
     /// The `Range` header, if any.
@@ -117,6 +119,10 @@ struct State {
     injected: Vec<Injected>,
     /// Body bytes per tick, and the tick, when throttled.
     throttle: Option<(usize, Duration)>,
+    /// Send `ETag: "<md5 hex>"` and a `Content-Type` with every file.
+    etag: bool,
+    /// Answer every request with `302 Found` to this URL prefix.
+    redirect_all: Option<String>,
 }
 
 /// A running file server on 127.0.0.1; stopped on drop.
@@ -215,6 +221,27 @@ impl FileServer {
     pub fn throttle(&self, rate: Option<(usize, Duration)>) {
         self.state.lock().unwrap().throttle = rate;
     }
+
+    /// Sends a strong `ETag` (`"<md5 hex of the file>"`, as S3 and many CDNs
+    /// do) and `Content-Type: application/octet-stream` with every file.
+    pub fn send_etags(&self, on: bool) {
+        self.state.lock().unwrap().etag = on;
+    }
+
+    /// Answers every request with `302 Found` to `prefix` + the request's
+    /// path (a CDN in front of a model hub); `None` serves files again.
+    pub fn redirect_all(&self, prefix: Option<String>) {
+        self.state.lock().unwrap().redirect_all = prefix;
+    }
+
+    /// How many requests with `method` asked for `path`.
+    pub fn count_method(&self, method: &str, path: &str) -> usize {
+        let want = format!("/{}", path.trim_start_matches('/'));
+        self.log()
+            .iter()
+            .filter(|r| r.path == want && r.method == method)
+            .count()
+    }
 }
 
 impl Drop for FileServer {
@@ -264,15 +291,18 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
-        let (fault, throttle) = {
+        let (fault, throttle, etag) = {
             let mut st = state.lock().unwrap();
             st.log.push(Request {
+                method: method.clone(),
                 path: path.clone(),
                 range: range.clone(),
                 headers,
             });
             let scripted = st.script.get_mut(&path).and_then(VecDeque::pop_front);
-            let fault = scripted.or_else(|| st.any.pop_front());
+            let fault = scripted
+                .or_else(|| st.any.pop_front())
+                .or_else(|| st.redirect_all.clone().map(Fault::Redirect));
             if let Some(fault) = &fault {
                 st.injected.push(Injected {
                     path: path.clone(),
@@ -280,7 +310,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
                     fault: fault.clone(),
                 });
             }
-            (fault, st.throttle)
+            (fault, st.throttle, st.etag)
         };
         let served = Served {
             method: &method,
@@ -288,6 +318,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             range: range.as_deref(),
             fault,
             throttle,
+            etag,
         };
         if !respond(&mut out, root, served) {
             return;
@@ -302,6 +333,7 @@ struct Served<'a> {
     range: Option<&'a str>,
     fault: Option<Fault>,
     throttle: Option<(usize, Duration)>,
+    etag: bool,
 }
 
 /// Writes one response; `false` when the connection must close.
@@ -328,7 +360,7 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
         };
         return simple(out, &format!("{code} {reason}"));
     }
-    if req.method != "GET" {
+    if req.method != "GET" && req.method != "HEAD" {
         return simple(out, "405 Method Not Allowed");
     }
     let Some(file) = resolve(root, req.path) else {
@@ -373,6 +405,12 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     }
     let mut head =
         format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nAccept-Ranges: bytes\r\n");
+    if req.etag {
+        let digest = md5_hex(&bytes);
+        head.push_str(&format!(
+            "ETag: \"{digest}\"\r\nContent-Type: application/octet-stream\r\n"
+        ));
+    }
     if start > 0 || end < total || status.starts_with("206") {
         head.push_str(&format!(
             "Content-Range: bytes {start}-{}/{total}\r\n",
@@ -382,6 +420,9 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     head.push_str("\r\n");
     if out.write_all(head.as_bytes()).is_err() {
         return false;
+    }
+    if req.method == "HEAD" {
+        return true;
     }
     let prefix = |after: u64| &body[..(after as usize).min(body.len())];
     match req.fault {
@@ -486,4 +527,9 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     }
     let full = root.join(rel);
     full.is_file().then_some(full)
+}
+
+/// The MD5 of `bytes` in hex (the test server's strong ETag).
+fn md5_hex(bytes: &[u8]) -> String {
+    dvc_build::hash::Md5::of(bytes).to_hex()
 }

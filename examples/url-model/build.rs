@@ -1,0 +1,3 @@
+fn main() {
+    dvc_build::fetch().unwrap();
+}
