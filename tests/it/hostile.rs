@@ -208,9 +208,9 @@ fn a_hostile_registry_or_remote_writes_nothing_outside() {
     case("path-dotdot", "../outside", "", "path");
     case("path-absolute", "/etc/passwd", "", "path");
     case(
-        "remote-gs",
+        "remote-hdfs",
         "esc-dot",
-        "remote = { url = \"gs://bucket/x\" }\n",
+        "remote = { url = \"hdfs://host/x\" }\n",
         "not supported",
     );
     case(
