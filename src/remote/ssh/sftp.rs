@@ -232,13 +232,15 @@ impl Pending {
 }
 
 impl Connection {
-    /// Starts a session: sends `INIT`, waits (up to `timeout`) for the
+    /// Starts a session: sends `INIT`, waits (up to `login`) for the
     /// server's `VERSION`, asks for its read limit when it offers
     /// `limits@openssh.com`. `input` is what the server sends, `output`
-    /// where requests go; a reader thread owns `input` from now on.
+    /// where requests go; a reader thread owns `input` from now on. Every
+    /// later reply may take up to `timeout`.
     pub fn start(
         input: impl Read + Send + 'static,
         mut output: impl Write + Send + 'static,
+        login: Duration,
         timeout: Duration,
     ) -> Result<Connection, SftpError> {
         let shared = Arc::new(Shared::default());
@@ -257,7 +259,7 @@ impl Connection {
             .write_all(&init)
             .and_then(|()| output.flush())
             .map_err(|e| lost(&e))?;
-        let version = match first_rx.recv_timeout(timeout) {
+        let version = match first_rx.recv_timeout(login) {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(e),
             Err(RecvTimeoutError::Timeout) => return Err(SftpError::Timeout),
@@ -804,6 +806,113 @@ mod tests {
             read_packet(&mut Cursor::new(b"Welcome to the server\n".to_vec())),
             Err(SftpError::Protocol(_))
         ));
+    }
+
+    /// A scripted SFTP server on a pipe pair: serves `data` as the one file,
+    /// answers every `READ` with at most `max_read` bytes, and answers each
+    /// batch of waiting requests last first (both are allowed by the
+    /// protocol; OpenSSH's server does neither). Stops answering after
+    /// `die_after` reads.
+    fn scripted_server(data: Vec<u8>, max_read: usize, die_after: usize) -> Connection {
+        let (client_in, mut server_out) = std::io::pipe().unwrap();
+        let (mut server_in, client_out) = std::io::pipe().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Ok(Some(req)) = read_packet(&mut server_in) {
+                if tx.send(req).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                batch.extend(rx.try_iter());
+                for req in batch.into_iter().rev() {
+                    let mut f = Fields::new(&req.body);
+                    let mut reply = Vec::new();
+                    let kind = if req.kind == SSH_FXP_INIT {
+                        put_u32(&mut reply, 3);
+                        SSH_FXP_VERSION
+                    } else {
+                        put_u32(&mut reply, f.u32().unwrap());
+                        match req.kind {
+                            SSH_FXP_OPEN => {
+                                put_string(&mut reply, b"h");
+                                SSH_FXP_HANDLE
+                            }
+                            SSH_FXP_FSTAT => {
+                                put_u32(&mut reply, SSH_FILEXFER_ATTR_SIZE);
+                                reply.extend_from_slice(&(data.len() as u64).to_be_bytes());
+                                SSH_FXP_ATTRS
+                            }
+                            SSH_FXP_READ => {
+                                reads += 1;
+                                if reads > die_after {
+                                    return;
+                                }
+                                f.string().unwrap();
+                                let offset = f.u64().unwrap() as usize;
+                                let len = f.u32().unwrap() as usize;
+                                if offset >= data.len() {
+                                    put_u32(&mut reply, FX_EOF);
+                                    put_string(&mut reply, b"EOF");
+                                    put_string(&mut reply, b"");
+                                    SSH_FXP_STATUS
+                                } else {
+                                    let end = data.len().min(offset + len.min(max_read));
+                                    put_string(&mut reply, &data[offset..end]);
+                                    SSH_FXP_DATA
+                                }
+                            }
+                            _ => {
+                                put_u32(&mut reply, 0);
+                                put_string(&mut reply, b"");
+                                put_string(&mut reply, b"");
+                                SSH_FXP_STATUS
+                            }
+                        }
+                    };
+                    let mut packet = Vec::new();
+                    put_u32(&mut packet, reply.len() as u32 + 1);
+                    packet.push(kind);
+                    packet.extend_from_slice(&reply);
+                    if server_out.write_all(&packet).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let second = Duration::from_secs(5);
+        Connection::start(client_in, client_out, second, second).unwrap()
+    }
+
+    fn read_range(conn: Connection, offset: u64, end: Option<u64>) -> io::Result<Vec<u8>> {
+        let handle = conn.open(b"/f").unwrap();
+        let size = conn.fstat(&handle).unwrap().wait_size().unwrap().unwrap();
+        let mut reader = FileReader::new(Arc::new(conn), handle, offset, end);
+        reader.set_size(size);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map(|_| out)
+    }
+
+    #[test]
+    fn short_and_reordered_reads_give_the_exact_bytes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        for (offset, end) in [(0, None), (12_345, Some(250_001)), (299_999, None)] {
+            let conn = scripted_server(data.clone(), 1000 + offset as usize % 7, usize::MAX);
+            let got = read_range(conn, offset, end).unwrap();
+            let stop = end.unwrap_or(data.len() as u64) as usize;
+            assert_eq!(got, &data[offset as usize..stop], "{offset}..{end:?}");
+        }
+    }
+
+    #[test]
+    fn a_server_that_goes_away_is_an_error_not_an_end() {
+        let data = vec![7u8; 100_000];
+        let err = read_range(scripted_server(data, 4096, 5), 0, None).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
     }
 
     #[test]
