@@ -38,6 +38,8 @@ FIGURES = [
     ("rss", "peak RSS importing 256 MiB: cargo dvc import / dvc import", 0.25),
     ("rss-flat", "peak RSS importing 1 GiB / importing 256 MiB (ours)", 1.1),
     ("s3", "cold import, 256 MiB, S3 (SeaweedFS): cargo dvc import / dvc import", 0.4),
+    ("ssh", "cold import, 256 MiB, SSH (OpenSSH sshd): cargo dvc import / dvc import", 0.4),
+    ("dir-ssh", "cold import, 2,000-file dir, SSH (OpenSSH sshd): cargo dvc import / dvc import", 0.2),
     ("compile", "clean compile of the build-dependency (report only)", None),
     # At scale (issue #16): slow servers, many files, incremental updates.
     ("dir-http10", "cold import, 2,000-file dir, HTTP/1.0 without keep-alive (python3 -m http.server): cargo dvc import / curl --parallel --parallel-max 8 of the same objects", 1.5),
@@ -398,6 +400,70 @@ class Bench:
             if time.time() > deadline:
                 raise SystemExit(f"could not push to SeaweedFS: {r.stderr}")
             time.sleep(2)
+
+    def start_ssh(self, names):
+        """A foreground `sshd` of our own (config, host key, client key,
+        known_hosts in the bench folder; /etc/ssh untouched) on a free
+        loopback port; the registry's objects pushed to it by `dvc push`
+        (dvc-ssh). Our `ssh` reads only a config written here
+        (DVC_BUILD_SSH_COMMAND); `dvc` (asyncssh) finds the key in its HOME."""
+        log("starting sshd and pushing to it")
+        sshd = "/usr/sbin/sshd"
+        if not Path(sshd).exists():
+            raise SystemExit("no /usr/sbin/sshd: run build-support/install-test-tools.sh")
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(exist_ok=True)
+        d = self.tmp / "sshd"
+        (d / "store").mkdir(parents=True)
+        for key in ["host_key", "id_ed25519"]:
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)])
+        pub = lambda key: " ".join((d / f"{key}.pub").read_text().split()[:2])
+        (d / "authorized_keys").write_text(pub("id_ed25519") + "\n")
+        (port,) = free_ports(1)
+        (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {pub('host_key')}\n")
+        (d / "sshd_config").write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile none\n"
+            f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+            "MaxStartups 100\nSubsystem sftp internal-sftp\n"
+        )
+        (d / "ssh_config").write_text(
+            f"Host *\n  UserKnownHostsFile {d}/known_hosts\n  GlobalKnownHostsFile /dev/null\n"
+            f"  IdentityFile {d}/id_ed25519\n  IdentitiesOnly yes\n"
+        )
+        self.procs.append(subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(d / "sshd_config")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        home_ssh = Path(self.env["HOME"]) / ".ssh"
+        home_ssh.mkdir(exist_ok=True)
+        shutil.copy(d / "id_ed25519", home_ssh / "id_ed25519")
+        self.env["DVC_BUILD_SSH_COMMAND"] = f"ssh -F {d}/ssh_config"
+        user = run(["id", "-un"], capture=True).stdout.strip()
+        section = (
+            f"['remote \"ssh\"']\n    url = ssh://127.0.0.1:{port}{d}/store\n    user = {user}\n"
+        )
+        self.reg_ssh = self.variant("ssh", "ssh", section)
+        with open(self.reg / ".dvc/config.local", "a") as f:
+            f.write(section)
+        pushed = [f for f, fig in [("data/big.bin.dvc", "ssh"), ("data/dir.dvc", "dir-ssh")] if fig in names]
+        run([self.dvc, "push", "-q", "-r", "ssh", *pushed], cwd=self.reg, env=self.env)
+
+    def fig_ssh(self, names):
+        if "ssh" in names:
+            ours, theirs = self.import_pair(self.reg_ssh, "data/big.bin", "big.bin", discard=True)
+            ma, mb, _, _ = self.side_by_side(ours, theirs)
+            self.record("ssh", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s")
+        if "dir-ssh" in names:
+            ours, theirs = self.import_pair(self.reg_ssh, "data/dir", "dir")
+            ma, mb, _, _ = self.side_by_side(ours, theirs)
+            self.record("dir-ssh", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({self.nfiles} files)")
 
     # ---------- figures ----------
     def import_pair(self, reg, path, out, rss=False, discard=False):
@@ -911,6 +977,8 @@ class Bench:
                 self.start_http10()
             if names & {"s3", "dir-s3"}:
                 self.start_s3(names)
+            if names & {"ssh", "dir-ssh"}:
+                self.start_ssh(names)
             print(f"\n{'figure':13} {'value':>9}  target  verdict  detail   ({self.runs} runs, medians; {os.cpu_count()} cores)")
             if names & {"big-local", "big-md5sum"}:
                 self.fig_big(names)
@@ -928,6 +996,8 @@ class Bench:
                 self.fig_rss(names)
             if "s3" in names:
                 self.fig_s3()
+            if names & {"ssh", "dir-ssh"}:
+                self.fig_ssh(names)
             if "compile" in names:
                 self.fig_compile()
             if "dir-http10" in names:
