@@ -148,6 +148,12 @@ impl Error {
         self
     }
 
+    /// Puts `text` after the message: `"{message}{text}"` (a location line).
+    pub fn append_message(mut self, text: impl fmt::Display) -> Self {
+        self.inner.message = format!("{}{text}", self.inner.message);
+        self
+    }
+
     /// The broad category of the failure.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind

@@ -4,7 +4,10 @@
 //! `[package.metadata.dvc.deps.NAME]` table, validated. Errors name the exact
 //! key (`package.metadata.dvc.deps.classifier.url: missing`), unknown keys are
 //! rejected with a "did you mean" hint, and an `out` that would leave the
-//! crate is refused. Nothing here touches the network or the file system.
+//! crate is refused. Names must make a Rust identifier (`DVC_<NAME>`, the
+//! generated constant), and no two may make the same one. Every error is
+//! reported at once, each with the line and column of the key it is about.
+//! Nothing here touches the network or the file system.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +26,8 @@ const DEP_KEYS: &[&str] = &[
     "config",
     "fs_config",
     "sha256",
+    "feature",
+    "embed",
 ];
 /// The keys only a registry import (with `path`) may hold.
 const REGISTRY_KEYS: &[&str] = &["rev", "remote", "config"];
@@ -49,6 +54,13 @@ pub struct Dependency {
     pub out: String,
     /// What is imported, and from where.
     pub import: Import,
+    /// `feature = "NAME"`: a feature of the declaring crate; the build
+    /// fetches and exports this dependency only when it is on.
+    pub feature: Option<String>,
+    /// `embed = true`: the generated `dvc_deps.rs` embeds the bytes (in its
+    /// `bytes` module); otherwise only the path is generated, and rustc
+    /// never reads the artifact.
+    pub embed: bool,
 }
 
 /// The two kinds of data dependency, as DVC's two import commands.
@@ -185,6 +197,21 @@ impl Dependency {
         }
     }
 
+    /// The name of the constants generated for it in `dvc_deps.rs`: the
+    /// name upper-cased, every non-alphanumeric character turned into `_`
+    /// (so `DVC_<NAME>` is `DVC_` + this).
+    pub fn const_name(&self) -> String {
+        upper_snake(&self.name)
+    }
+
+    /// The variable cargo sets for a build script when `feature` is on
+    /// (`CARGO_FEATURE_<NAME>`).
+    pub fn feature_env(&self) -> Option<String> {
+        self.feature
+            .as_ref()
+            .map(|f| format!("CARGO_FEATURE_{}", upper_snake(f)))
+    }
+
     /// Where the artifact comes from: the registry's URL, or the artifact's.
     pub fn url(&self) -> &str {
         match &self.import {
@@ -216,7 +243,7 @@ impl Manifest {
     /// Reads and parses the `Cargo.toml` at `path`.
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        Manifest::parse(&text).map_err(|e| e.context(path.display()))
+        Manifest::parse_file(&text, path)
     }
 
     /// Parses the text of a `Cargo.toml`. A manifest with no
@@ -238,12 +265,21 @@ impl Manifest {
     /// assert_eq!(registry.rev.as_deref(), Some("v1.2.0"));
     /// ```
     pub fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse_file(text, Path::new("Cargo.toml"))
+    }
+
+    /// [`Manifest::parse`], naming `file` in error locations.
+    pub fn parse_file(text: &str, file: &Path) -> Result<Manifest> {
         let doc: toml::Table = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| format!("\n  --> {}", Locator::position(text, span.start, file)))
+                .unwrap_or_default();
             Error::new(
                 ErrorKind::Manifest,
-                format!("not valid TOML: {}", e.message()),
+                format!("not valid TOML: {}{at}", e.message().trim_end()),
             )
-            .with_help(location_hint(text, e.span()))
+            .with_help("fix the TOML syntax")
         })?;
         let package = doc.get("package").and_then(|p| p.as_table());
         let package_name = package
@@ -261,21 +297,49 @@ impl Manifest {
                 deps: Vec::new(),
             });
         };
+        let locator = Locator::new(text, file);
         let key = "package.metadata.dvc";
-        let dvc = as_table(dvc, key)?;
-        reject_unknown(dvc, DVC_KEYS, key)?;
+        let dvc = as_table(dvc, key).map_err(|e| locator.at(e, &[]))?;
+        reject_unknown(dvc, DVC_KEYS, key).map_err(|e| locator.at(e, &[]))?;
+        let features = declared_features(&doc);
         let mut deps = Vec::new();
+        let mut errors = Vec::new();
         if let Some(table) = dvc.get("deps") {
             let key = "package.metadata.dvc.deps";
-            for (name, value) in as_table(table, key)? {
-                deps.push(parse_dependency(name, value, text)?);
+            for (name, value) in as_table(table, key).map_err(|e| locator.at(e, &["deps"]))? {
+                match parse_dependency(name, value, text, &features) {
+                    Ok(dep) => deps.push(dep),
+                    Err((field, e)) => errors.push(locator.at(e, &["deps", name, &field])),
+                }
             }
         }
-        check_unique_outs(&deps)?;
-        Ok(Manifest {
-            package: package_name,
-            deps,
-        })
+        for (name, field, e) in check_names(&deps)
+            .into_iter()
+            .chain(check_unique_outs(&deps))
+        {
+            errors.push(locator.at(e, &["deps", &name, field]));
+        }
+        match errors.len() {
+            0 => Ok(Manifest {
+                package: package_name,
+                deps,
+            }),
+            1 => Err(errors.remove(0)),
+            n => {
+                let list: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("  {}", e.to_string().replace('\n', "\n  ")))
+                    .collect();
+                Err(Error::new(
+                    ErrorKind::Manifest,
+                    format!(
+                        "{n} errors in [package.metadata.dvc] of `{}`:\n{}",
+                        file.display(),
+                        list.join("\n")
+                    ),
+                ))
+            }
+        }
     }
 
     /// The dependency called `name`, if declared.
@@ -284,18 +348,117 @@ impl Manifest {
     }
 }
 
-fn location_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let start = span.start.min(text.len());
-            let line = text[..start].bytes().filter(|&b| b == b'\n').count() + 1;
-            format!("fix the TOML syntax near line {line}")
+/// Turns byte offsets of `[package.metadata.dvc]` keys into
+/// `file:line:column` (1-based, columns in characters), as rustc and cargo
+/// print them.
+struct Locator<'a> {
+    text: &'a str,
+    file: &'a Path,
+    /// The spanned document, when it parses (it does whenever `toml` did).
+    doc: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(text: &'a str, file: &'a Path) -> Locator<'a> {
+        Locator {
+            text,
+            file,
+            doc: toml::de::DeTable::parse(text).ok(),
         }
-        None => "fix the TOML syntax".to_string(),
+    }
+
+    /// `file:line:column` of byte `offset`.
+    fn position(text: &str, offset: usize, file: &Path) -> String {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("{}:{line}:{column}", file.display())
+    }
+
+    /// The offset of the deepest key of `path` (below
+    /// `package.metadata.dvc`) that exists in the document.
+    fn offset(&self, path: &[&str]) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut table = doc.get_ref();
+        let mut found = None;
+        let full = ["package", "metadata", "dvc"].iter().chain(path);
+        for key in full {
+            let Some((k, v)) = table.get_key_value(*key) else {
+                break;
+            };
+            found = Some(k.span().start);
+            match v.get_ref() {
+                toml::de::DeValue::Table(t) => table = t,
+                _ => break,
+            }
+        }
+        found
+    }
+
+    /// `err` with ` --> file:line:column` of the key at `path` appended.
+    fn at(&self, err: Error, path: &[&str]) -> Error {
+        match self.offset(path) {
+            Some(offset) => {
+                let at = Locator::position(self.text, offset, self.file);
+                err.append_message(format_args!("\n  --> {at}"))
+            }
+            None => err,
+        }
     }
 }
 
-fn parse_dependency(name: &str, value: &toml::Value, text: &str) -> Result<Dependency> {
+/// The features a crate can turn on: `[features]` keys and optional
+/// dependencies (implicit features).
+fn declared_features(doc: &toml::Table) -> Vec<String> {
+    let mut names: Vec<String> = doc
+        .get("features")
+        .and_then(|f| f.as_table())
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
+    for section in ["dependencies", "build-dependencies"] {
+        if let Some(deps) = doc.get(section).and_then(|d| d.as_table()) {
+            for (name, spec) in deps {
+                let optional = spec
+                    .as_table()
+                    .and_then(|t| t.get("optional"))
+                    .and_then(|o| o.as_bool())
+                    .unwrap_or(false);
+                if optional {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// One declaration; on error, the key (`url`, `out`, ...; `""` for the
+/// table itself) the error is about, for its location.
+fn parse_dependency(
+    name: &str,
+    value: &toml::Value,
+    text: &str,
+    features: &[String],
+) -> std::result::Result<Dependency, (String, Error)> {
+    parse_declaration(name, value, text, features).map_err(|e| {
+        let prefix = format!("package.metadata.dvc.deps.{name}.");
+        let field = e
+            .message()
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split([':', '.']).next())
+            .unwrap_or("")
+            .to_string();
+        (field, e)
+    })
+}
+
+fn parse_declaration(
+    name: &str,
+    value: &toml::Value,
+    text: &str,
+    features: &[String],
+) -> Result<Dependency> {
     let key = format!("package.metadata.dvc.deps.{name}");
     let err = |msg: String| Error::new(ErrorKind::Manifest, msg).with_dependency(name);
     if name.is_empty() {
@@ -323,6 +486,34 @@ fn parse_dependency(name: &str, value: &toml::Value, text: &str) -> Result<Depen
             ))),
         }
     };
+    let feature = match table.get("feature") {
+        None => None,
+        Some(toml::Value::String(f)) if features.contains(f) => Some(f.clone()),
+        Some(toml::Value::String(f)) => {
+            return Err(err(format!(
+                "{key}.feature: the crate has no feature `{f}`"
+            ))
+            .with_help(format!(
+                "declare it under [features] (`{f} = []`), then build with `--features {f}` to fetch this dependency"
+            )));
+        }
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.feature: expected a feature name, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    let embed = match table.get("embed") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(other) => {
+            return Err(err(format!(
+                "{key}.embed: expected true or false, found {}",
+                other.type_str()
+            )));
+        }
+    };
     let url = string("url", true)?.unwrap_or_default();
     let kind_only = |keys: &[&str], help: &str| -> Result<()> {
         match keys.iter().find(|k| table.contains_key(**k)) {
@@ -338,7 +529,11 @@ fn parse_dependency(name: &str, value: &toml::Value, text: &str) -> Result<Depen
         .map_err(|e| {
             e.with_help("add `path` if `url` is a DVC registry (a git repository), or remove the key")
         })?;
-        return parse_url_dependency(name, &key, table, url, text);
+        return parse_url_dependency(name, &key, table, url, text).map(|dep| Dependency {
+            feature,
+            embed,
+            ..dep
+        });
     }
     kind_only(URL_KEYS, "only a URL dependency (without `path`) has this")
         .map_err(|e| e.with_help("remove the key, or `path` if `url` names the artifact itself"))?;
@@ -403,6 +598,8 @@ fn parse_dependency(name: &str, value: &toml::Value, text: &str) -> Result<Depen
     Ok(Dependency {
         name: name.to_string(),
         out,
+        feature,
+        embed,
         import: Import::Registry(RegistryImport {
             url,
             path,
@@ -509,6 +706,8 @@ fn parse_url_dependency(
     Ok(Dependency {
         name: name.to_string(),
         out,
+        feature: None,
+        embed: false,
         import: Import::Url(UrlImport {
             url,
             fs_config,
@@ -727,14 +926,16 @@ fn has_drive_prefix(path: &str) -> bool {
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
-fn check_unique_outs(deps: &[Dependency]) -> Result<()> {
+/// Overlapping `out`s: (dependency, key, error) for each.
+fn check_unique_outs(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> {
+    let mut errors = Vec::new();
     for (i, a) in deps.iter().enumerate() {
         for b in &deps[i + 1..] {
             let nested = a.out == b.out
                 || b.out.starts_with(&format!("{}/", a.out))
                 || a.out.starts_with(&format!("{}/", b.out));
             if nested {
-                return Err(Error::new(
+                let e = Error::new(
                     ErrorKind::Manifest,
                     format!(
                         "package.metadata.dvc.deps.{}.out: `{}` overlaps `{}` of dependency `{}`",
@@ -742,11 +943,66 @@ fn check_unique_outs(deps: &[Dependency]) -> Result<()> {
                     ),
                 )
                 .with_dependency(&b.name)
-                .with_help("give each dependency its own `out`"));
+                .with_help("give each dependency its own `out`");
+                errors.push((b.name.clone(), "out", e));
             }
         }
     }
-    Ok(())
+    errors
+}
+
+/// Names that cannot become a Rust identifier (`DVC_<NAME>` and the
+/// constant in `dvc_deps.rs`), and pairs that become the same one.
+fn check_names(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> {
+    let mut errors = Vec::new();
+    let naming_help = "a name starts with an ASCII letter and holds ASCII letters, digits, `-` and `_`; \
+                       it becomes `DVC_<NAME>` and a constant in `dvc_deps.rs` (upper case, `-` as `_`)";
+    for dep in deps {
+        let name = &dep.name;
+        let starts_with_letter = name.starts_with(|c: char| c.is_ascii_alphabetic());
+        let bad = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
+        let problem = match (starts_with_letter, bad) {
+            (_, Some(c)) => Some(format!(
+                "the character `{c}` cannot be part of a Rust identifier"
+            )),
+            (false, None) => Some("it does not start with a letter".to_string()),
+            (true, None) => None,
+        };
+        if let Some(problem) = problem {
+            let e = Error::new(
+                ErrorKind::Manifest,
+                format!(
+                    "package.metadata.dvc.deps.{name}: the name `{name}` cannot name a Rust constant: {problem}"
+                ),
+            )
+            .with_dependency(name)
+            .with_help(naming_help);
+            errors.push((name.clone(), "", e));
+        }
+    }
+    for (i, a) in deps.iter().enumerate() {
+        for b in &deps[i + 1..] {
+            if a.const_name() == b.const_name() {
+                let e = Error::new(
+                    ErrorKind::Manifest,
+                    format!(
+                        "package.metadata.dvc.deps.{}: `{}` and `{}` both become `{}` (and the constant `{}`)",
+                        b.name,
+                        a.name,
+                        b.name,
+                        a.env_var(),
+                        a.const_name()
+                    ),
+                )
+                .with_dependency(&b.name)
+                .with_help("rename one of them: names that differ only in case or in `-`/`_` collide");
+                errors.push((b.name.clone(), "", e));
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]
@@ -956,6 +1212,89 @@ mod tests {
                 .is_empty()
         );
         assert!(Manifest::parse("").unwrap().deps.is_empty());
+    }
+
+    /// Names must make a Rust identifier, and no two the same one (issue 13
+    /// item 1); every error is reported at once, each with its location.
+    #[test]
+    fn names_make_distinct_identifiers() {
+        let decl = |name: &str, out: &str| {
+            format!(
+                "[package.metadata.dvc.deps.{name}]\nurl = \"u\"\npath = \"p\"\nout = \"{out}\"\n"
+            )
+        };
+        let e = parse_err(&format!(
+            "{}{}",
+            decl("\"a-b\"", "a.bin"),
+            decl("a_b", "b.bin")
+        ));
+        assert!(
+            e.contains("`a-b` and `a_b` both become `DVC_A_B` (and the constant `A_B`)"),
+            "{e}"
+        );
+        assert!(e.contains("help: rename one"), "{e}");
+        assert!(e.contains("--> Cargo.toml:5:28"), "{e}");
+        for bad in ["_", "1st", "\"modèle\"", "\"a.b\"", "\"a b\""] {
+            let e = parse_err(&decl(bad, "x.bin"));
+            assert!(e.contains("cannot name a Rust constant"), "{bad}: {e}");
+            assert!(
+                e.contains("help: a name starts with an ASCII letter"),
+                "{bad}: {e}"
+            );
+        }
+        let ok = Manifest::parse(&decl("Model-2_b", "x.bin")).unwrap();
+        assert_eq!(ok.deps[0].const_name(), "MODEL_2_B");
+        assert_eq!(ok.deps[0].env_var(), "DVC_MODEL_2_B");
+    }
+
+    #[test]
+    fn every_error_at_once_with_file_line_and_column() {
+        let text = "[package]\nname = \"app\"\n\n\
+                    [package.metadata.dvc.deps.one]\npath = \"a\"\n\n\
+                    [package.metadata.dvc.deps.two]\nurl = \"u\"\npath = \"b\"\n  outt = \"x\"\n";
+        let e = Manifest::parse_file(text, Path::new("/w/app/Cargo.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("2 errors in [package.metadata.dvc] of `/w/app/Cargo.toml`:"),
+            "{e}"
+        );
+        assert!(e.contains("deps.one.url: missing"), "{e}");
+        assert!(e.contains("--> /w/app/Cargo.toml:4:28"), "{e}");
+        assert!(e.contains("deps.two.outt: unknown key"), "{e}");
+        assert!(e.contains("--> /w/app/Cargo.toml:10:3"), "{e}");
+        assert!(e.contains("did you mean `out`?"), "{e}");
+        // TOML syntax errors point at the place too.
+        let e = parse_err("[package]\nname = \"a\"\nx = [\n");
+        assert!(
+            e.contains("not valid TOML") && e.contains("--> Cargo.toml:"),
+            "{e}"
+        );
+    }
+
+    /// `feature` must name a feature of the crate (or an optional dependency).
+    #[test]
+    fn feature_gates_name_a_feature() {
+        let text = |feature: &str| {
+            format!(
+                "[features]\nbig-model = []\n[dependencies]\nextra = {{ version = \"1\", optional = true }}\n\
+                 [package.metadata.dvc.deps.m]\nurl = \"u\"\npath = \"p\"\nfeature = \"{feature}\"\nembed = true\n"
+            )
+        };
+        let m = Manifest::parse(&text("big-model")).unwrap();
+        assert_eq!(m.deps[0].feature.as_deref(), Some("big-model"));
+        assert_eq!(
+            m.deps[0].feature_env().as_deref(),
+            Some("CARGO_FEATURE_BIG_MODEL")
+        );
+        assert!(m.deps[0].embed);
+        assert!(Manifest::parse(&text("extra")).is_ok());
+        let e = parse_err(&text("huge"));
+        assert!(
+            e.contains("deps.m.feature: the crate has no feature `huge`"),
+            "{e}"
+        );
+        assert!(e.contains("[features]"), "{e}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn model_and_data_metadata(url: &Path) -> String {
     format!(
         "# Data dependencies, resolved by dvc-build.\n\
          [package.metadata.dvc.deps.model]\n\
-         url = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n\n\
+         url = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\nembed = true\n\n\
          [package.metadata.dvc.deps.data-set]\n\
          url = {url:?}\npath = \"data\"\n",
         url = url.to_str().unwrap()
@@ -446,4 +446,170 @@ fn workspace_downloads_each_object_once() {
         "{err}"
     );
     run(cargo_dvc(&ws, &cache).args(["check", "--workspace"]));
+}
+
+/// Issue 13, items 5 and 12: the generated module. Including `dvc_deps.rs`
+/// makes rustc read only the artifacts declared `embed = true` (the dep-info
+/// rustc writes lists every file it read), using some generated items gives
+/// no dead-code warning pointing into `OUT_DIR`, and a dependency gated on a
+/// feature is fetched and exported only with that feature. Measured: the
+/// compile of a consumer of a 64 MiB artifact, path only vs embedded.
+#[test]
+fn generated_code_reads_only_embedded_artifacts() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = Registry::new(root);
+    let big = support::pseudo_random(64 << 20, 7);
+    reg.write("models/big.bin", &big);
+    reg.write("models/small.bin", "small weights\n");
+    reg.write("models/optional.bin", "only with the feature\n");
+    reg.add(&["models/big.bin", "models/small.bin", "models/optional.bin"]);
+    reg.commit("v1");
+    reg.push();
+    let url = reg.repo.to_str().unwrap();
+    let cache = root.join("cache");
+    let krate = root.join("gen");
+    let metadata = |embed_big: bool| {
+        format!(
+            "[features]\nbig-model = []\n\n\
+             [package.metadata.dvc.deps.big]\nurl = {url:?}\npath = \"models/big.bin\"\nembed = {embed_big}\n\n\
+             [package.metadata.dvc.deps.small]\nurl = {url:?}\npath = \"models/small.bin\"\nembed = true\n\n\
+             [package.metadata.dvc.deps.optional]\nurl = {url:?}\npath = \"models/optional.bin\"\nfeature = \"big-model\"\n"
+        )
+    };
+    let main_rs = |embed_big: bool| {
+        format!(
+            "mod dvc_deps {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/dvc_deps.rs\"));\n}}\n\
+             fn main() {{\n\
+             \x20   println!(\"big at {{}}\", dvc_deps::BIG);\n\
+             \x20   println!(\"small: {{}}\", String::from_utf8_lossy(dvc_deps::bytes::SMALL).trim_end());\n\
+             \x20   {}\n\
+             \x20   #[cfg(feature = \"big-model\")]\n\
+             \x20   println!(\"optional at {{}}\", dvc_deps::OPTIONAL);\n\
+             \x20   println!(\"optional env: {{:?}}\", option_env!(\"DVC_OPTIONAL\").is_some());\n}}\n",
+            if embed_big {
+                "println!(\"big embedded: {} bytes\", dvc_deps::bytes::BIG.len());"
+            } else {
+                ""
+            }
+        )
+    };
+    support::write_crate(&krate, "e2e-gen", &metadata(false), &main_rs(false), false);
+    // `cargo build` through GNU time: wall seconds and peak RSS (KiB) of
+    // cargo and the rustc it waits for.
+    let timed_build = |features: &[&str]| -> (String, f64, u64) {
+        let timing = root.join("time.txt");
+        let cmd = cargo(&krate, &cache);
+        let program = cmd.get_program().to_owned();
+        let mut timed = std::process::Command::new("/usr/bin/time");
+        timed
+            .arg("-f")
+            .arg("%e %M")
+            .arg("-o")
+            .arg(&timing)
+            .arg(program)
+            .args(["build", "--quiet"])
+            .args(features)
+            .current_dir(&krate);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => timed.env(k, v),
+                None => timed.env_remove(k),
+            };
+        }
+        let out = run(&mut timed);
+        let text = fs::read_to_string(&timing).unwrap();
+        let mut parts = text.split_whitespace();
+        let secs: f64 = parts.next().unwrap().parse().unwrap();
+        let kib: u64 = parts.next().unwrap().parse().unwrap();
+        (stderr_of(&out), secs, kib)
+    };
+    // rustc's own dep-info (`deps/e2e_gen-HASH.d`: the files rustc read),
+    // not cargo's `debug/e2e-gen.d`, which adds the build script's
+    // `rerun-if-changed` files.
+    let dep_info = || {
+        let deps = support::consumer_target_dir().join("debug/deps");
+        let newest = fs::read_dir(&deps)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with("e2e_gen-") && name.ends_with(".d")
+            })
+            .max_by_key(|p| fs::metadata(p).unwrap().modified().unwrap())
+            .expect("rustc's dep-info of e2e-gen");
+        fs::read_to_string(newest).unwrap()
+    };
+    let (warnings, _, _) = timed_build(&[]);
+    assert!(
+        !warnings.contains("warning"),
+        "no warning at all:\n{warnings}"
+    );
+    let out = run_stdout(&mut std::process::Command::new(consumer_bin("e2e-gen")));
+    assert!(out.contains("small: small weights"), "{out}");
+    assert!(out.contains("optional env: false"), "gated off: {out}");
+    assert!(!out.contains("optional at"), "{out}");
+    let info = dep_info();
+    assert!(
+        info.contains("/out/dvc/small.bin"),
+        "embedded: read by rustc:\n{info}"
+    );
+    assert!(
+        !info.contains("/out/dvc/big.bin"),
+        "not embedded: never read by rustc:\n{info}"
+    );
+    assert!(
+        !krate.join("optional.bin.dvc").exists(),
+        "gated off: not even locked"
+    );
+
+    // The compile after a source edit, path only: three runs, the median.
+    let median = |features: &[&str]| {
+        let mut runs: Vec<(f64, u64)> = (0..3)
+            .map(|_| {
+                support::write(
+                    &krate,
+                    "src/main.rs",
+                    fs::read(krate.join("src/main.rs")).unwrap(),
+                );
+                let (_, secs, kib) = timed_build(features);
+                (secs, kib)
+            })
+            .collect();
+        runs.sort_by_key(|a| a.1);
+        runs[1]
+    };
+    let path_only = median(&[]);
+    // Embedded: rustc reads all 64 MiB on every compile of the crate.
+    fs::write(
+        krate.join("Cargo.toml"),
+        fs::read_to_string(krate.join("Cargo.toml"))
+            .unwrap()
+            .replace("embed = false", "embed = true"),
+    )
+    .unwrap();
+    support::write(&krate, "src/main.rs", main_rs(true));
+    timed_build(&[]);
+    assert!(dep_info().contains("/out/dvc/big.bin"), "embedded now");
+    let embedded = median(&[]);
+    println!(
+        "compile after an edit, consumer of a 64 MiB artifact: path only {:.2} s, {} MiB peak RSS; \
+         embedded {:.2} s, {} MiB",
+        path_only.0,
+        path_only.1 / 1024,
+        embedded.0,
+        embedded.1 / 1024
+    );
+    assert!(
+        path_only.1 + 48 * 1024 < embedded.1,
+        "rustc holds the 64 MiB only when embedded: {path_only:?} vs {embedded:?}"
+    );
+
+    // The feature on: fetched, locked, exported.
+    let (warnings, _, _) = timed_build(&["--features", "big-model"]);
+    assert!(!warnings.contains("warning"), "{warnings}");
+    let out = run_stdout(&mut std::process::Command::new(consumer_bin("e2e-gen")));
+    assert!(out.contains("optional at "), "{out}");
+    assert!(out.contains("optional env: true"), "{out}");
+    assert!(krate.join("optional.bin.dvc").is_file());
 }

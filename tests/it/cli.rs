@@ -794,6 +794,44 @@ fn errors_read_like_cargos() {
     );
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 
+    // Every manifest error at once, each at its file:line:column; a name
+    // collision names both.
+    let bad = root.join("bad");
+    support::write(
+        &bad,
+        "Cargo.toml",
+        format!(
+            "{MANIFEST}\n[package.metadata.dvc.deps.a-b]\nurl = {url:?}\npath = \"models/model.bin\"\nout = \"a.bin\"\n\
+             \n[package.metadata.dvc.deps.a_b]\nurl = {url:?}\npath = \"models/model.bin\"\nout = \"b.bin\"\n\
+             \n[package.metadata.dvc.deps.1st]\nurl = {url:?}\npath = \"models/model.bin\"\nout = \"c.bin\"\n"
+        ),
+    );
+    let err = run_fail(cargo_dvc(&bad, &cache).arg("check"));
+    let manifest = bad.join("Cargo.toml");
+    assert!(
+        err.contains(&format!(
+            "2 errors in [package.metadata.dvc] of `{}`",
+            manifest.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("`a-b` and `a_b` both become `DVC_A_B`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--> {}:17:28", manifest.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("the name `1st` cannot name a Rust constant"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--> {}:22:28", manifest.display())),
+        "{err}"
+    );
+
     // Through a pull that stales, relocks and places: no `Some(`, no
     // `(Hardlink)`, no `UpToDate`.
     let app = root.join("app");

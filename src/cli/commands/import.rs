@@ -251,7 +251,9 @@ pub fn looks_like_scp(url: &str) -> bool {
 }
 
 /// A dependency name from an output file name: its stem, lower-case, with
-/// anything unusual turned into `-`.
+/// anything but ASCII letters, digits, `-` and `_` turned into `-`, and
+/// `data-` in front when it would not start with a letter (a name must make
+/// a Rust identifier).
 pub fn default_name(out: &str) -> String {
     let file = out.rsplit('/').next().unwrap_or(out);
     let stem = match file.find('.') {
@@ -261,17 +263,17 @@ pub fn default_name(out: &str) -> String {
     let name: String = stem
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || c == '_' || c == '-' {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                 c.to_ascii_lowercase()
             } else {
                 '-'
             }
         })
         .collect();
-    if name.is_empty() {
-        "data".to_string()
-    } else {
+    if name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         name
+    } else {
+        format!("data-{name}").trim_end_matches('-').to_string()
     }
 }
 
@@ -283,7 +285,10 @@ mod tests {
     fn names_from_files() {
         assert_eq!(default_name("models/classifier.onnx"), "classifier");
         assert_eq!(default_name("Data Set.tar.gz"), "data-set");
-        assert_eq!(default_name(".hidden"), ".hidden".replace('.', "-"));
+        assert_eq!(default_name(".hidden"), "data--hidden");
+        assert_eq!(default_name("1st.bin"), "data-1st");
+        assert_eq!(default_name("modèle.onnx"), "mod-le");
+        assert_eq!(default_name("_"), "data-_");
     }
 
     #[test]
