@@ -124,6 +124,17 @@ fn brief(e: &dvc_build::Error) -> String {
     format!("error ({:?}): {tail}", e.kind())
 }
 
+/// How long `faults` ask the client to wait (their `Retry-After`s).
+fn asked_wait(faults: &[Fault]) -> Duration {
+    faults
+        .iter()
+        .map(|f| match f {
+            Fault::Throttle { retry_after, .. } => Duration::from_secs(*retry_after),
+            _ => Duration::ZERO,
+        })
+        .sum()
+}
+
 /// The single-file cases: the faults scripted for the object's path, in order.
 fn file_cases(len: u64) -> Vec<(&'static str, Vec<Fault>, bool, Expect)> {
     use Fault::*;
@@ -146,6 +157,15 @@ fn file_cases(len: u64) -> Vec<(&'static str, Vec<Fault>, bool, Expect)> {
             Expect::Ok,
         ),
         ("429 then ok", vec![Status(429)], true, Expect::Ok),
+        (
+            "429 with Retry-After",
+            vec![Throttle {
+                status: 429,
+                retry_after: 1,
+            }],
+            true,
+            Expect::Ok,
+        ),
         (
             "503 burst beyond the retry budget",
             vec![Status(503); 4],
@@ -317,6 +337,7 @@ fn faults_report_every_outcome_and_never_leave_a_bad_file() {
         let cache_dir = tmp.path().join(format!("cache-f{i}"));
         let cache = Cache::open(&cache_dir).unwrap();
         let n = faults.len();
+        let asked = asked_wait(&faults);
         server.script(&key.rel_path(), faults);
         let before = server.log().len();
         let injected_before = server.injected().len();
@@ -324,6 +345,10 @@ fn faults_report_every_outcome_and_never_leave_a_bad_file() {
         let started = Instant::now();
         let result = fetch_file_with(&*remote, &cache, key, size, &quick());
         let millis = started.elapsed().as_millis();
+        assert!(
+            started.elapsed() >= asked,
+            "{name}: waited {millis} ms, the server asked for {asked:?}"
+        );
         assert_eq!(
             server.clear_script(),
             0,
@@ -695,4 +720,255 @@ fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
         Expect::Err("expected MD5"),
         &failed,
     );
+}
+
+/// The object-store remotes (GCS, Azure) through the same faulty server,
+/// serving their URL shapes ([`Store`]), with tokens from a token service
+/// that checks every exchange: 5xx, throttling with `Retry-After`, bodies
+/// cut short or reset, and tokens refused as expired (renewed once, then a
+/// clear error), a token service that is down once. Each case starts from an
+/// empty cache, which ends sound.
+#[cfg(all(feature = "gs", feature = "azure"))]
+#[test]
+fn cloud_remotes_retry_resume_wait_and_renew_tokens() {
+    use crate::support::cloud::TokenServer;
+    use crate::support::http::Store;
+    use Fault::*;
+    use dvc_build::remote::azure::AzureRemote;
+    use dvc_build::remote::gs::GcsRemote;
+    use rsa::pkcs8::DecodePrivateKey as _;
+
+    let tmp = support::tempdir();
+    let data = pseudo_random(200_000, 31);
+    let half = data.len() as u64 / 2;
+    let key = ObjectKey {
+        md5: Md5::of(&data),
+        is_dir: false,
+        layout: Layout::V3,
+    };
+    let tokens = TokenServer::start();
+    let email = "faults@dvc-build-test.iam.gserviceaccount.com";
+    let pem = include_str!("../data/gcs-test-key.pem");
+    let public = rsa::PrivateKey::from_pkcs8_pem(pem)
+        .unwrap()
+        .to_public_key();
+    tokens.add_service_account(email, public, "k1");
+    let key_file = tmp.path().join("sa.json");
+    fs::write(
+        &key_file,
+        serde_json::json!({
+            "type": "service_account",
+            "client_email": email,
+            "private_key": pem,
+            "private_key_id": "k1",
+            "token_uri": tokens.google_token_uri(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    tokens.add_entra_client("tenant-1", "client-1", "client-secret-1");
+    let authority = tokens.url();
+    let opts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let env = |pairs: Vec<(&'static str, String)>| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
+    };
+
+    // (case, faults, a token service outage first, expected outcome)
+    let cases: Vec<(&str, Vec<Fault>, bool, Expect)> = vec![
+        ("503 then ok", vec![Status(503)], false, Expect::Ok),
+        (
+            "500 then 502",
+            vec![Status(500), Status(502)],
+            false,
+            Expect::Ok,
+        ),
+        (
+            "429 with Retry-After",
+            vec![Throttle {
+                status: 429,
+                retry_after: 1,
+            }],
+            false,
+            Expect::Ok,
+        ),
+        (
+            "503 with Retry-After",
+            vec![Throttle {
+                status: 503,
+                retry_after: 1,
+            }],
+            false,
+            Expect::Ok,
+        ),
+        (
+            "truncated body",
+            vec![Truncate { after: half }],
+            false,
+            Expect::Ok,
+        ),
+        (
+            "reset mid-body",
+            vec![Reset { after: half }],
+            false,
+            Expect::Ok,
+        ),
+        (
+            "range: truncated resume",
+            vec![Truncate { after: 1000 }, Truncate { after: 1000 }],
+            false,
+            Expect::Ok,
+        ),
+        ("token expired: renewed", vec![Expired], false, Expect::Ok),
+        (
+            "token expired, token service down once",
+            vec![Expired],
+            true,
+            Expect::Ok,
+        ),
+        (
+            "expired, and the new token refused too",
+            vec![Expired, Expired],
+            false,
+            Expect::Err("access denied"),
+        ),
+        (
+            "503 beyond the retry budget",
+            vec![Status(503); 4],
+            false,
+            Expect::Err("gave up after 4 attempts"),
+        ),
+    ];
+    let mut report = Report { rows: Vec::new() };
+    for kind in ["gs", "azure"] {
+        let dir = tmp.path().join(kind);
+        let name = format!("reg/{}", key.rel_path());
+        support::write(&dir, &name, &data);
+        let (server, remote): (FileServer, Box<dyn Remote>) = if kind == "gs" {
+            let server = FileServer::start_as(
+                &dir,
+                Store::Gcs {
+                    bucket: "bkt".into(),
+                },
+            );
+            let remote = GcsRemote::open_with_env(
+                "gs://bkt/reg",
+                &opts(&[
+                    ("endpointurl", &server.url()),
+                    ("credentialpath", key_file.to_str().unwrap()),
+                ]),
+                &env(vec![("HOME", "/nonexistent".into())]),
+            )
+            .unwrap();
+            (server, Box::new(remote))
+        } else {
+            let server = FileServer::start_as(
+                &dir,
+                Store::Azure {
+                    account: "acct".into(),
+                    container: "cont".into(),
+                },
+            );
+            let remote = AzureRemote::open_with_env(
+                "azure://cont/reg",
+                &opts(&[
+                    (
+                        "connection_string",
+                        &format!("AccountName=acct;BlobEndpoint={}/acct", server.url()),
+                    ),
+                    ("tenant_id", "tenant-1"),
+                    ("client_id", "client-1"),
+                    ("client_secret", "client-secret-1"),
+                ]),
+                &env(vec![
+                    ("HOME", "/nonexistent".into()),
+                    ("AZURE_AUTHORITY_HOST", authority.clone()),
+                ]),
+            )
+            .unwrap();
+            (server, Box::new(remote))
+        };
+        let path = server.object_path(&name);
+        for (i, (case, faults, outage, expect)) in cases.iter().enumerate() {
+            let cache_dir = tmp.path().join(format!("cache-{kind}-{i}"));
+            let cache = Cache::open(&cache_dir).unwrap();
+            let asked = asked_wait(faults);
+            let expired = faults.iter().filter(|f| **f == Expired).count();
+            server.script(&path, faults.iter().cloned());
+            if *outage {
+                tokens.fail_next(1);
+            }
+            let (before, injected_before, exchanges) = (
+                server.log().len(),
+                server.injected().len(),
+                tokens.log().len(),
+            );
+            let started = Instant::now();
+            let result = fetch_file_with(&*remote, &cache, key, Some(data.len() as u64), &quick());
+            let elapsed = started.elapsed();
+            assert_eq!(
+                server.clear_script(),
+                0,
+                "{kind} {case}: every fault injected"
+            );
+            assert!(
+                elapsed >= asked,
+                "{kind} {case}: waited {elapsed:?}, asked {asked:?}"
+            );
+            let outcome = match (&result, expect) {
+                (Ok(got), Expect::Ok) => {
+                    assert_eq!(fs::read(&got.path).unwrap(), data, "{kind} {case}");
+                    "ok: right bytes".to_string()
+                }
+                (Err(e), Expect::Err(want)) => {
+                    let text = e.to_string();
+                    assert!(text.contains(want), "{kind} {case}: {text}");
+                    assert!(text.contains(&key.rel_path()), "{kind} {case}: {text}");
+                    for secret in ["client-secret-1", "ya29.", "BEGIN PRIVATE"] {
+                        assert!(!text.contains(secret), "{kind} {case}: {text}");
+                    }
+                    if *want == "access denied" {
+                        assert_eq!(e.kind(), dvc_build::ErrorKind::Auth, "{kind} {case}");
+                    }
+                    brief(e)
+                }
+                (r, e) => panic!("{kind} {case}: expected {e:?}, got {r:?}"),
+            };
+            // Each refused token was traded once more (twice with the outage).
+            let new_exchanges = tokens.log().len() - exchanges;
+            let first = usize::from(i == 0);
+            let want = first + expired.min(1) + usize::from(*outage);
+            assert_eq!(new_exchanges, want, "{kind} {case}: {:?}", tokens.log());
+            let objects = assert_cache_sound(&cache_dir, false);
+            assert_eq!(
+                objects.len(),
+                usize::from(matches!(expect, Expect::Ok)),
+                "{kind} {case}"
+            );
+            report.rows.push(Row {
+                case: format!("{kind}: {case}"),
+                faults: server.injected()[injected_before..]
+                    .iter()
+                    .map(|f| f.fault.name())
+                    .collect(),
+                requests: server.log().len() - before,
+                outcome,
+                millis: elapsed.as_millis(),
+            });
+        }
+    }
+    let table = report.table();
+    println!("{table}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fault-report-cloud.txt");
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    fs::write(&out, &table).unwrap();
 }

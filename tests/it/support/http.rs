@@ -4,7 +4,10 @@
 //! per request, in order; requests past the script are served normally), and
 //! [`FileServer::injected`] reports every fault that was actually injected.
 //! [`FileServer::throttle`] slows every body down (so a test can kill a
-//! client mid-transfer).
+//! client mid-transfer). [`FileServer::start_as`] serves the folder the way
+//! an object store names its objects ([`Store`]: Google Cloud Storage's JSON
+//! API, Azure Blob's `/<account>/<container>/<blob>`), so the cloud remotes
+//! meet the same faults.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
@@ -78,6 +81,17 @@ pub enum Fault {
     WrongRange,
     /// `302 Found` to this URL prefix (the request path is appended).
     Redirect(String),
+    /// Answer with this status (429, 503) and `Retry-After: <seconds>`.
+    Throttle {
+        /// The status.
+        status: u16,
+        /// The seconds asked for.
+        retry_after: u64,
+    },
+    /// Refuse the request's credentials the way the store refuses an
+    /// expired token: `401` (plain HTTP and GCS, with GCS's JSON error), or
+    /// Azure's `403 AuthenticationFailed`.
+    Expired,
 }
 
 impl Fault {
@@ -94,6 +108,11 @@ impl Fault {
             Fault::IgnoreRange => "range ignored (200)".to_string(),
             Fault::WrongRange => "wrong range (206 from 0)".to_string(),
             Fault::Redirect(to) => format!("redirect to {to}"),
+            Fault::Throttle {
+                status,
+                retry_after,
+            } => format!("status {status}, Retry-After {retry_after}"),
+            Fault::Expired => "credentials expired".to_string(),
         }
     }
 }
@@ -109,8 +128,32 @@ pub struct Injected {
     pub fault: Fault,
 }
 
+/// How request paths name the files of the served folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Store {
+    /// `/<path>`: the file at `<path>` (an HTTP remote).
+    #[default]
+    Plain,
+    /// Google Cloud Storage's JSON API:
+    /// `/storage/v1/b/<bucket>/o/<percent-encoded name>?alt=media` is the
+    /// file `<name>`, and `/storage/v1/b/<bucket>` the bucket's metadata.
+    Gcs {
+        /// The bucket served.
+        bucket: String,
+    },
+    /// Azure Blob: `/<account>/<container>/<blob>` is the file `<blob>`;
+    /// ranges come in `x-ms-range`.
+    Azure {
+        /// The account in the path (as an emulator's endpoint has it).
+        account: String,
+        /// The container served.
+        container: String,
+    },
+}
+
 #[derive(Default)]
 struct State {
+    store: Store,
     log: Vec<Request>,
     /// path -> faults for its next requests, in order.
     script: HashMap<String, VecDeque<Fault>>,
@@ -136,9 +179,17 @@ pub struct FileServer {
 impl FileServer {
     /// Serves `root` on a free loopback port.
     pub fn start(root: &Path) -> FileServer {
+        FileServer::start_as(root, Store::Plain)
+    }
+
+    /// Serves `root` on a free loopback port, with `store`'s paths.
+    pub fn start_as(root: &Path, store: Store) -> FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            store,
+            ..State::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
         let thread = {
@@ -165,6 +216,17 @@ impl FileServer {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The request path of the file `name` (relative to the served folder,
+    /// `/`-separated), in the server's [`Store`] shape: what
+    /// [`FileServer::script`] and [`FileServer::count`] take.
+    pub fn object_path(&self, name: &str) -> String {
+        match &self.state.lock().unwrap().store {
+            Store::Plain => format!("/{name}"),
+            Store::Gcs { bucket } => format!("/storage/v1/b/{bucket}/o/{}", encode_all(name)),
+            Store::Azure { account, container } => format!("/{account}/{container}/{name}"),
+        }
     }
 
     /// Every request so far.
@@ -284,14 +346,14 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
                 break;
             }
             if let Some((name, value)) = h.split_once(':') {
-                if name.eq_ignore_ascii_case("range") {
+                if name.eq_ignore_ascii_case("range") || name.eq_ignore_ascii_case("x-ms-range") {
                     range = Some(value.trim().to_string());
                 }
                 headers.push((name.trim().to_string(), value.trim().to_string()));
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
-        let (fault, throttle, etag) = {
+        let (fault, throttle, etag, store) = {
             let mut st = state.lock().unwrap();
             st.log.push(Request {
                 method: method.clone(),
@@ -310,9 +372,10 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
                     fault: fault.clone(),
                 });
             }
-            (fault, st.throttle, st.etag)
+            (fault, st.throttle, st.etag, st.store.clone())
         };
         let served = Served {
+            store: &store,
             method: &method,
             path: &path,
             range: range.as_deref(),
@@ -328,6 +391,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
 
 /// One request to answer.
 struct Served<'a> {
+    store: &'a Store,
     method: &'a str,
     path: &'a str,
     range: Option<&'a str>,
@@ -350,6 +414,35 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
         );
         return true;
     }
+    if let Some(Fault::Throttle {
+        status,
+        retry_after,
+    }) = req.fault
+    {
+        let _ = write!(
+            out,
+            "HTTP/1.1 {status} Busy\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n\r\n"
+        );
+        return true;
+    }
+    if req.fault == Some(Fault::Expired) {
+        let (head, body) = match req.store {
+            Store::Azure { .. } => (
+                "403 Server failed to authenticate the request\r\nx-ms-error-code: AuthenticationFailed\r\nContent-Type: application/xml",
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail></Error>",
+            ),
+            _ => (
+                "401 Unauthorized\r\nContent-Type: application/json",
+                r#"{"error":{"code":401,"message":"Invalid Credentials"}}"#,
+            ),
+        };
+        let _ = write!(
+            out,
+            "HTTP/1.1 {head}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        return true;
+    }
     if let Some(Fault::Status(code)) = req.fault {
         let reason = match code {
             500 => "Internal Server Error",
@@ -363,7 +456,18 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     if req.method != "GET" && req.method != "HEAD" {
         return simple(out, "405 Method Not Allowed");
     }
-    let Some(file) = resolve(root, req.path) else {
+    if let Store::Gcs { bucket } = req.store
+        && req.path == format!("/storage/v1/b/{bucket}")
+    {
+        let body = format!(r#"{{"kind":"storage#bucket","name":"{bucket}"}}"#);
+        let _ = write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        return true;
+    }
+    let Some(file) = file_of(req.store, req.path).and_then(|rel| resolve(root, &rel)) else {
         return simple(out, "404 Not Found");
     };
     let Ok(bytes) = std::fs::read(&file) else {
@@ -518,6 +622,52 @@ fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
         Some(b.trim().parse().ok()?)
     };
     Some((start, end))
+}
+
+/// The served file a request path names, relative to the root.
+fn file_of(store: &Store, path: &str) -> Option<String> {
+    match store {
+        Store::Plain => Some(path.to_string()),
+        Store::Gcs { bucket } => {
+            let name = path.strip_prefix(&format!("/storage/v1/b/{bucket}/o/"))?;
+            Some(decode(name))
+        }
+        Store::Azure { account, container } => path
+            .strip_prefix(&format!("/{account}/{container}/"))
+            .map(decode),
+    }
+}
+
+/// Every byte but RFC 3986's unreserved characters, percent-encoded.
+fn encode_all(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
