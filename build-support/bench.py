@@ -41,6 +41,11 @@ FIGURES = [
     ("ssh", "cold import, 256 MiB, SSH (OpenSSH sshd): cargo dvc import / dvc import", 0.4),
     ("dir-ssh", "cold import, 2,000-file dir, SSH (OpenSSH sshd): cargo dvc import / dvc import", 0.2),
     ("compile", "clean compile of the build-dependency (report only)", None),
+    # Google Cloud Storage and Azure Blob (issue #14), on their emulators.
+    ("gs-big", "cold import, 256 MiB file, GCS (fake-gcs-server): cargo dvc import / dvc import", 0.4),
+    ("gs-dir", "cold import, 2,000-file dir, GCS (fake-gcs-server): cargo dvc import / dvc import", 0.2),
+    ("azure-big", "cold import, 256 MiB file, Azure (Azurite): cargo dvc import / dvc import", 0.4),
+    ("azure-dir", "cold import, 2,000-file dir, Azure (Azurite): cargo dvc import / dvc import", 0.2),
     # At scale (issue #16): slow servers, many files, incremental updates.
     ("dir-http10", "cold import, 2,000-file dir, HTTP/1.0 without keep-alive (python3 -m http.server): cargo dvc import / curl --parallel --parallel-max 8 of the same objects", 1.5),
     ("dir-http11", "same, keep-alive server (bench_http.py): cargo dvc import / curl --parallel --parallel-max 8", 1.3),
@@ -148,6 +153,9 @@ class Bench:
                 tools = alt
         self.dvc = str(tools / "bin/dvc")
         self.weed = str(tools / "bin/weed")
+        self.fake_gcs = str(tools / "bin/fake-gcs-server")
+        self.azurite = str(tools / "bin/azurite-blob")
+        self.tools_python = str(tools / "dvc3/bin/python")
         if not Path(self.dvc).exists():
             raise SystemExit(f"no dvc in {tools}/bin: run build-support/install-test-tools.sh")
         self.env = dict(os.environ)
@@ -163,6 +171,13 @@ class Bench:
             AWS_ACCESS_KEY_ID="k",
             AWS_SECRET_ACCESS_KEY="s",
             HOME=str(self.tmp / "home"),
+            # dvc-gs against fake-gcs-server (see the facts file), and no
+            # probe of a metadata server or ~/.azure.
+            GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",
+            NO_GCE_CHECK="true",
+            GCE_METADATA_HOST="127.0.0.1:9",
+            GCE_METADATA_IP="127.0.0.1:9",
+            AZURE_CONFIG_DIR=str(self.tmp / "home/.azure"),
             XDG_CACHE_HOME=str(self.tmp / "home/.cache"),
         )
         (self.tmp / "home").mkdir()
@@ -464,6 +479,90 @@ class Bench:
             ours, theirs = self.import_pair(self.reg_ssh, "data/dir", "dir")
             ma, mb, _, _ = self.side_by_side(ours, theirs)
             self.record("dir-ssh", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({self.nfiles} files)")
+
+    def push_variant(self, name, section, remote, pushed, what):
+        """A registry variant whose default remote is `section`, and a push of
+        `pushed` to it (from the registry that holds the data)."""
+        reg = self.variant(name, remote, section)
+        with open(self.reg / ".dvc/config.local", "a") as f:
+            f.write(section)
+        deadline = time.time() + 180
+        while True:
+            r = run([self.dvc, "push", "-q", "-r", remote, *pushed], cwd=self.reg,
+                    env=self.env, check=False)
+            if r.returncode == 0:
+                return reg
+            if time.time() > deadline:
+                raise SystemExit(f"could not push to {what}: {r.stderr}")
+            time.sleep(2)
+
+    def pushed_for(self, names, prefix):
+        return [f for f, fig in [("data/big.bin.dvc", f"{prefix}-big"), ("data/dir.dvc", f"{prefix}-dir")]
+                if fig in names]
+
+    def start_gcs(self, names):
+        log("starting fake-gcs-server and pushing to it")
+        (port,) = free_ports(1)
+        data = self.tmp / "gcs"
+        data.mkdir()
+        endpoint = f"http://127.0.0.1:{port}"
+        logf = open(self.tmp / "gcs.log", "w")
+        self.procs.append(subprocess.Popen(
+            [self.fake_gcs, "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+             "-backend", "filesystem", "-filesystem-root", str(data),
+             "-external-url", endpoint, "-public-host", f"127.0.0.1:{port}"],
+            stdout=logf, stderr=subprocess.STDOUT,
+        ))
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{endpoint}/storage/v1/b", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        req = urllib.request.Request(
+            f"{endpoint}/storage/v1/b?project=bench", data=b'{"name":"bench"}',
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        urllib.request.urlopen(req, timeout=10).read()
+        section = f"['remote \"gcs\"']\n    url = gs://bench/store\n    endpointurl = {endpoint}\n"
+        self.reg_gcs = self.push_variant("gcs", section, "gcs", self.pushed_for(names, "gs"), "fake-gcs-server")
+
+    def start_azure(self, names):
+        log("starting Azurite and pushing to it")
+        (port,) = free_ports(1)
+        data = self.tmp / "azurite"
+        data.mkdir()
+        logf = open(self.tmp / "azurite.log", "w")
+        # Always without telemetry (it would call out), any API version.
+        self.procs.append(subprocess.Popen(
+            [self.azurite, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),
+             "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+        key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+        conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
+                f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        make = ("import sys\nfrom azure.storage.blob import BlobServiceClient\n"
+                "BlobServiceClient.from_connection_string(sys.argv[1]).create_container('bench')\n")
+        deadline = time.time() + 120
+        while run([self.tools_python, "-c", make, conn], env=self.env, check=False).returncode != 0:
+            if time.time() > deadline:
+                raise SystemExit(f"Azurite did not start: {(self.tmp / 'azurite.log').read_text()}")
+            time.sleep(1)
+        # Both sides read the credentials from the environment.
+        self.env["AZURE_STORAGE_CONNECTION_STRING"] = conn
+        section = "['remote \"az\"']\n    url = azure://bench/store\n"
+        self.reg_azure = self.push_variant("azure", section, "az", self.pushed_for(names, "azure"), "Azurite")
+
+    def fig_cloud(self, names, prefix, reg, store):
+        if f"{prefix}-big" in names:
+            ours, theirs = self.import_pair(reg, "data/big.bin", "big.bin", discard=True)
+            ma, mb, _, _ = self.side_by_side(ours, theirs)
+            self.record(f"{prefix}-big", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({store})")
+        if f"{prefix}-dir" in names:
+            ours, theirs = self.import_pair(reg, "data/dir", "dir")
+            ma, mb, _, _ = self.side_by_side(ours, theirs)
+            self.record(f"{prefix}-dir", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({self.nfiles} files, {store})")
 
     # ---------- figures ----------
     def import_pair(self, reg, path, out, rss=False, discard=False):
@@ -979,6 +1078,10 @@ class Bench:
                 self.start_s3(names)
             if names & {"ssh", "dir-ssh"}:
                 self.start_ssh(names)
+            if names & {"gs-big", "gs-dir"}:
+                self.start_gcs(names)
+            if names & {"azure-big", "azure-dir"}:
+                self.start_azure(names)
             print(f"\n{'figure':13} {'value':>9}  target  verdict  detail   ({self.runs} runs, medians; {os.cpu_count()} cores)")
             if names & {"big-local", "big-md5sum"}:
                 self.fig_big(names)
@@ -1018,11 +1121,15 @@ class Bench:
                 self.fig_huge_http()
             if "compile-paths" in names:
                 self.fig_compile_paths()
+            if names & {"gs-big", "gs-dir"}:
+                self.fig_cloud(names, "gs", self.reg_gcs, "fake-gcs-server")
+            if names & {"azure-big", "azure-dir"}:
+                self.fig_cloud(names, "azure", self.reg_azure, "Azurite")
             self.table()
         finally:
             for p in self.procs:
                 try:
-                    if p.args and p.args[0] == self.weed:
+                    if p.args and p.args[0] in (self.weed, self.azurite):
                         os.killpg(p.pid, signal.SIGTERM)
                     else:
                         p.terminate()

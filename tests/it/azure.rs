@@ -1003,3 +1003,40 @@ fn azure_consumer_crate_builds_with_a_service_principal() {
     );
     assert_no_secret(&fx.secrets(), &[&output], &[&krate, &cache]);
 }
+
+#[test]
+fn azure_consumer_build_with_a_wrong_secret_fails_naming_the_dependency() {
+    let fx = fixture();
+    let tmp = support::tempdir();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let krate = tmp.path().join("consumer");
+    let url = fx.registry.to_str().unwrap();
+    let metadata = format!(
+        "[package.metadata.dvc.deps.model]\nurl = {url:?}\npath = \"model.bin\"\n\n\
+         [package.metadata.dvc.deps.data]\nurl = {url:?}\npath = \"data\"\n"
+    );
+    support::write_crate(&krate, "e2e-azure-wrong", &metadata, CONSUMER_MAIN, false);
+    support::set_dvc_build_features(&krate, &["gs", "azure"]);
+    let cache = tmp.path().join("cache");
+    let keyless = fx.endpoint_only();
+    let wrong = unique("WrongClientSecret");
+    let mut build = support::cargo(&krate, &cache);
+    isolate_azure_env(&mut build, &home);
+    let out = support::run_fail(build.args(["build", "-q"]).envs([
+        ("AZURE_STORAGE_CONNECTION_STRING", keyless.as_str()),
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_CLIENT_SECRET", wrong.as_str()),
+        ("AZURE_AUTHORITY_HOST", fx.tokens.url().as_str()),
+        ("SSL_CERT_FILE", fx.cert.to_str().unwrap()),
+    ]));
+    assert!(out.contains("dependency `data`: "), "{out}");
+    assert!(out.contains("invalid_client"), "{out}");
+    assert!(out.contains("AZURE_CLIENT_SECRET"), "{out}");
+    assert!(out.contains("help: "), "{out}");
+    assert!(!krate.join("data.dvc").exists() && !krate.join("model.bin.dvc").exists());
+    let mut secrets = fx.secrets();
+    secrets.push(wrong);
+    assert_no_secret(&secrets, &[&out], &[&krate, &cache]);
+}

@@ -896,3 +896,34 @@ fn gs_consumer_crate_builds_with_a_service_account_key() {
     }
     assert_no_secret(&fx.secrets(), &[&output], &[&krate, &cache]);
 }
+
+#[test]
+fn gs_consumer_build_without_credentials_fails_naming_the_dependency() {
+    let fx = fixture();
+    let tmp = support::tempdir();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let krate = tmp.path().join("consumer");
+    let url = fx.registry.to_str().unwrap();
+    let config = format!(
+        "config = {{ remote = {{ gcs = {{ endpointurl = {:?} }} }} }}",
+        fx.gate.url()
+    );
+    let metadata = format!(
+        "[package.metadata.dvc.deps.model]\nurl = {url:?}\npath = \"model.bin\"\n{config}\n\n\
+         [package.metadata.dvc.deps.data]\nurl = {url:?}\npath = \"data\"\n{config}\n"
+    );
+    support::write_crate(&krate, "e2e-gs-nocreds", &metadata, CONSUMER_MAIN, false);
+    support::set_dvc_build_features(&krate, &["gs", "azure"]);
+    let cache = tmp.path().join("cache");
+    let mut build = support::cargo(&krate, &cache);
+    isolate_google_env(&mut build, &home);
+    let out = support::run_fail(build.args(["build", "-q"]));
+    // Dependencies run in name order: `data` first.
+    assert!(out.contains("dependency `data`: "), "{out}");
+    assert!(out.contains("anonymous access refused"), "{out}");
+    assert!(out.contains(&format!("bucket `{BUCKET}`")), "{out}");
+    assert!(out.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{out}");
+    assert!(!krate.join("data.dvc").exists() && !krate.join("model.bin.dvc").exists());
+    assert_no_secret(&fx.secrets(), &[&out], &[&krate, &cache]);
+}
