@@ -83,7 +83,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use self::sftp::{Connection, FileReader, SftpError};
-use super::{Body, FetchError, Remote};
+use super::{Body, FetchError, ObjectInfo, Pin, Remote};
 use crate::error::{Error, ErrorKind, Result};
 use crate::redact;
 
@@ -357,7 +357,10 @@ impl SshRemote {
         };
         Ok(SshRemote {
             shown,
-            root: parsed.path.trim_end_matches('/').to_string(),
+            root: match parsed.path.trim_end_matches('/') {
+                "" if parsed.path.starts_with('/') => "/".to_string(),
+                root => root.to_string(),
+            },
             target: Arc::new(target),
             slot: Mutex::new(Slot::Empty),
         })
@@ -369,10 +372,14 @@ impl SshRemote {
     }
 
     fn object_path(&self, rel_path: &str) -> String {
-        if self.root.is_empty() && !rel_path.starts_with('/') {
-            rel_path.to_string()
-        } else {
-            format!("{}/{}", self.root, rel_path.trim_start_matches('/'))
+        let rel = rel_path.trim_matches('/');
+        match self.root.as_str() {
+            // `ssh://host`: relative to the login folder, as SFTP resolves it.
+            "" if rel.is_empty() => ".".to_string(),
+            "" => rel.to_string(),
+            root if rel.is_empty() => root.to_string(),
+            "/" => format!("/{rel}"),
+            root => format!("{root}/{rel}"),
         }
     }
 
@@ -489,8 +496,9 @@ impl Remote for SshRemote {
         let stat = session.conn.fstat(&handle);
         let mut reader = FileReader::new(Live(Arc::clone(&session)), handle, offset, end);
         let size = stat
-            .and_then(|pending| pending.wait_size())
-            .map_err(|e| self.request_error(&session, &path, e))?;
+            .and_then(|pending| pending.wait_attrs())
+            .map_err(|e| self.request_error(&session, &path, e))?
+            .size;
         let len = match size {
             Some(size) => {
                 reader.set_size(size);
@@ -506,6 +514,92 @@ impl Remote for SshRemote {
 
     fn max_parallel(&self) -> usize {
         8
+    }
+
+    /// A regular file's size (symbolic links followed); `None` for a folder
+    /// or nothing. DVC pins an `ssh://` URL import by the MD5 of its content
+    /// (dvc-ssh computes it with `md5sum` on the server; we hash what we
+    /// download).
+    fn info(&self, rel_path: &str) -> std::result::Result<Option<ObjectInfo>, FetchError> {
+        let session = self.session()?;
+        let path = self.object_path(rel_path);
+        match session.conn.stat(path.as_bytes()) {
+            Ok(attrs) if attrs.is_file() => Ok(Some(ObjectInfo {
+                size: attrs.size,
+                pin: Pin::ContentMd5,
+            })),
+            Ok(_) => Ok(None),
+            Err(SftpError::Status {
+                code: sftp::FX_NO_SUCH_FILE,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(self.request_error(&session, &path, e)),
+        }
+    }
+
+    /// Every regular file under the folder, at any depth (symbolic links to
+    /// files followed, to folders not), sorted by relative path; empty when
+    /// there is no such folder.
+    fn list(&self, rel_path: &str) -> std::result::Result<Vec<(String, ObjectInfo)>, FetchError> {
+        let session = self.session()?;
+        let root = self.object_path(rel_path);
+        let mut out = Vec::new();
+        let mut pending = vec![(root.clone(), String::new())];
+        while let Some((dir, prefix)) = pending.pop() {
+            let entries = match session.conn.read_dir(dir.as_bytes()) {
+                Ok(entries) => entries,
+                // No such folder, or a file: nothing under it.
+                Err(SftpError::Status { .. })
+                    if dir == root
+                        && !matches!(session.conn.stat(dir.as_bytes()), Ok(a) if a.is_dir()) =>
+                {
+                    return Ok(out);
+                }
+                Err(e) => return Err(self.request_error(&session, &dir, e)),
+            };
+            for (name, attrs) in entries {
+                let name = String::from_utf8(name).map_err(|e| {
+                    FetchError::Permanent(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "`{dir}/{}` on `{}` has a name that is not UTF-8",
+                            String::from_utf8_lossy(e.as_bytes()),
+                            self.target.shown()
+                        ),
+                    ))
+                })?;
+                let path = format!("{dir}/{name}");
+                let rel = format!("{prefix}{name}");
+                let attrs = if attrs.is_symlink() || attrs.mode.is_none() {
+                    match session.conn.stat(path.as_bytes()) {
+                        // A link to a folder is not followed (no loops).
+                        Ok(target) if target.is_file() || attrs.mode.is_none() => target,
+                        Ok(_) => continue,
+                        // A dangling link.
+                        Err(SftpError::Status {
+                            code: sftp::FX_NO_SUCH_FILE,
+                            ..
+                        }) => continue,
+                        Err(e) => return Err(self.request_error(&session, &path, e)),
+                    }
+                } else {
+                    attrs
+                };
+                if attrs.is_dir() {
+                    pending.push((path, format!("{rel}/")));
+                } else if attrs.is_file() {
+                    out.push((
+                        rel,
+                        ObjectInfo {
+                            size: attrs.size,
+                            pin: Pin::ContentMd5,
+                        },
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 }
 
@@ -1200,6 +1294,23 @@ mod tests {
             "/store/files/md5/ab/cd"
         );
         assert_eq!(remote.target.agent, None);
+    }
+
+    #[test]
+    fn object_paths_under_every_kind_of_root() {
+        let at = |url: &str, rel: &str| {
+            SshRemote::open_with_env(url, &BTreeMap::new(), &|_| None)
+                .unwrap()
+                .object_path(rel)
+        };
+        assert_eq!(
+            at("ssh://h/srv/store/", "files/md5/ab/cd"),
+            "/srv/store/files/md5/ab/cd"
+        );
+        assert_eq!(at("ssh://h/srv/store", ""), "/srv/store");
+        assert_eq!(at("ssh://h/", "f.txt"), "/f.txt");
+        assert_eq!(at("ssh://h", "f.txt"), "f.txt");
+        assert_eq!(at("ssh://h", ""), ".");
     }
 
     #[test]

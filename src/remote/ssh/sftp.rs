@@ -27,9 +27,13 @@ const SSH_FXP_OPEN: u8 = 3;
 const SSH_FXP_CLOSE: u8 = 4;
 const SSH_FXP_READ: u8 = 5;
 const SSH_FXP_FSTAT: u8 = 8;
+const SSH_FXP_OPENDIR: u8 = 11;
+const SSH_FXP_READDIR: u8 = 12;
+const SSH_FXP_STAT: u8 = 17;
 const SSH_FXP_STATUS: u8 = 101;
 const SSH_FXP_HANDLE: u8 = 102;
 const SSH_FXP_DATA: u8 = 103;
+const SSH_FXP_NAME: u8 = 104;
 const SSH_FXP_ATTRS: u8 = 105;
 const SSH_FXP_EXTENDED: u8 = 200;
 const SSH_FXP_EXTENDED_REPLY: u8 = 201;
@@ -194,12 +198,11 @@ impl Pending {
         }
     }
 
-    /// Waits for the reply to an `FSTAT`: the file's size, if the server
-    /// gave it.
-    pub fn wait_size(self) -> Result<Option<u64>, SftpError> {
+    /// Waits for the reply to an `FSTAT` or `STAT`.
+    pub fn wait_attrs(self) -> Result<Attrs, SftpError> {
         let reply = self.wait()?;
         match reply.kind {
-            SSH_FXP_ATTRS => parse_size(&mut Fields::new(&reply.body)),
+            SSH_FXP_ATTRS => parse_attrs(&mut Fields::new(&reply.body)),
             SSH_FXP_STATUS => Err(status_error(&reply.body)),
             other => Err(unexpected("ATTRS", other)),
         }
@@ -383,11 +386,66 @@ impl Connection {
         }
     }
 
-    /// Asks for an open file's attributes; [`Pending::wait_size`] gives its size.
+    /// Asks for an open file's attributes ([`Pending::wait_attrs`]).
     pub fn fstat(&self, handle: &Handle) -> Result<Pending, SftpError> {
         let mut fields = Vec::with_capacity(handle.0.len() + 4);
         put_string(&mut fields, &handle.0);
         self.send(SSH_FXP_FSTAT, &fields)
+    }
+
+    /// The attributes of `path` (symbolic links followed).
+    pub fn stat(&self, path: &[u8]) -> Result<Attrs, SftpError> {
+        let mut fields = Vec::with_capacity(path.len() + 4);
+        put_string(&mut fields, path);
+        self.send(SSH_FXP_STAT, &fields)?.wait_attrs()
+    }
+
+    /// Every entry of the folder `path` but `.` and `..`: its name and
+    /// attributes (symbolic links not followed).
+    pub fn read_dir(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Attrs)>, SftpError> {
+        let mut fields = Vec::with_capacity(path.len() + 4);
+        put_string(&mut fields, path);
+        let reply = self.send(SSH_FXP_OPENDIR, &fields)?.wait()?;
+        let handle = match reply.kind {
+            SSH_FXP_HANDLE => Handle(Fields::new(&reply.body).string()?.to_vec()),
+            SSH_FXP_STATUS => return Err(status_error(&reply.body)),
+            other => return Err(unexpected("HANDLE", other)),
+        };
+        let mut request = Vec::with_capacity(handle.0.len() + 4);
+        put_string(&mut request, &handle.0);
+        let mut entries = Vec::new();
+        let listed = loop {
+            let reply = match self.send(SSH_FXP_READDIR, &request).and_then(Pending::wait) {
+                Ok(reply) => reply,
+                Err(e) => break Err(e),
+            };
+            match reply.kind {
+                SSH_FXP_NAME => {
+                    let mut fields = Fields::new(&reply.body);
+                    let parsed = (|| {
+                        for _ in 0..fields.u32()? {
+                            let name = fields.string()?.to_vec();
+                            let _long_name = fields.string()?;
+                            let attrs = parse_attrs(&mut fields)?;
+                            if name != b"." && name != b".." {
+                                entries.push((name, attrs));
+                            }
+                        }
+                        Ok(())
+                    })();
+                    if let Err(e) = parsed {
+                        break Err(e);
+                    }
+                }
+                SSH_FXP_STATUS => match status_error(&reply.body) {
+                    SftpError::Status { code: FX_EOF, .. } => break Ok(()),
+                    e => break Err(e),
+                },
+                other => break Err(unexpected("NAME", other)),
+            }
+        };
+        self.close_detached(&handle);
+        listed.map(|()| entries)
     }
 
     /// Asks for `len` bytes of an open file from `offset`.
@@ -579,22 +637,49 @@ fn status_error(body: &[u8]) -> SftpError {
     SftpError::Status { code, message }
 }
 
-/// The size in an ATTRS structure.
-fn parse_size(fields: &mut Fields<'_>) -> Result<Option<u64>, SftpError> {
+/// What an ATTRS structure says of a file (the parts we use).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// Its mode, with the file type bits (`S_IFMT`).
+    pub mode: Option<u32>,
+}
+
+impl Attrs {
+    fn kind(&self) -> Option<u32> {
+        self.mode.map(|m| m & 0o170_000)
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.kind() == Some(0o100_000)
+    }
+
+    /// A folder.
+    pub fn is_dir(&self) -> bool {
+        self.kind() == Some(0o040_000)
+    }
+
+    /// A symbolic link (as `READDIR` reports entries, unfollowed).
+    pub fn is_symlink(&self) -> bool {
+        self.kind() == Some(0o120_000)
+    }
+}
+
+/// Reads an ATTRS structure.
+fn parse_attrs(fields: &mut Fields<'_>) -> Result<Attrs, SftpError> {
     let flags = fields.u32()?;
-    let size = if flags & SSH_FILEXFER_ATTR_SIZE != 0 {
-        Some(fields.u64()?)
-    } else {
-        None
-    };
-    // The rest is not needed; check it is there, so that a garbled reply is
-    // not taken for a size.
+    let mut attrs = Attrs::default();
+    if flags & SSH_FILEXFER_ATTR_SIZE != 0 {
+        attrs.size = Some(fields.u64()?);
+    }
     if flags & SSH_FILEXFER_ATTR_UIDGID != 0 {
         fields.u32()?;
         fields.u32()?;
     }
     if flags & SSH_FILEXFER_ATTR_PERMISSIONS != 0 {
-        fields.u32()?;
+        attrs.mode = Some(fields.u32()?);
     }
     if flags & SSH_FILEXFER_ATTR_ACMODTIME != 0 {
         fields.u32()?;
@@ -606,7 +691,7 @@ fn parse_size(fields: &mut Fields<'_>) -> Result<Option<u64>, SftpError> {
             fields.string()?;
         }
     }
-    Ok(size)
+    Ok(attrs)
 }
 
 /// The reader thread: reads replies until the pipe ends, handing each to
@@ -769,19 +854,21 @@ mod tests {
                 | SSH_FILEXFER_ATTR_EXTENDED,
         );
         b.extend_from_slice(&12345u64.to_be_bytes());
-        for v in [0, 0, 0o644, 1, 2, 1] {
+        for v in [0, 0, 0o100_644, 1, 2, 1] {
             put_u32(&mut b, v);
         }
         put_string(&mut b, b"k");
         put_string(&mut b, b"v");
-        assert_eq!(parse_size(&mut Fields::new(&b)), Ok(Some(12345)));
+        let attrs = parse_attrs(&mut Fields::new(&b)).unwrap();
+        assert_eq!(attrs.size, Some(12345));
+        assert!(attrs.is_file() && !attrs.is_dir() && !attrs.is_symlink());
         // Cut anywhere: an error, never a panic or a wrong size.
         for cut in 0..b.len() {
-            assert!(parse_size(&mut Fields::new(&b[..cut])).is_err(), "{cut}");
+            assert!(parse_attrs(&mut Fields::new(&b[..cut])).is_err(), "{cut}");
         }
         let mut none = Vec::new();
         put_u32(&mut none, 0);
-        assert_eq!(parse_size(&mut Fields::new(&none)), Ok(None));
+        assert_eq!(parse_attrs(&mut Fields::new(&none)), Ok(Attrs::default()));
     }
 
     #[test]
@@ -890,7 +977,13 @@ mod tests {
 
     fn read_range(conn: Connection, offset: u64, end: Option<u64>) -> io::Result<Vec<u8>> {
         let handle = conn.open(b"/f").unwrap();
-        let size = conn.fstat(&handle).unwrap().wait_size().unwrap().unwrap();
+        let size = conn
+            .fstat(&handle)
+            .unwrap()
+            .wait_attrs()
+            .unwrap()
+            .size
+            .unwrap();
         let mut reader = FileReader::new(Arc::new(conn), handle, offset, end);
         reader.set_size(size);
         let mut out = Vec::new();
