@@ -626,7 +626,9 @@ fn parse_url_dependency(
     }
     if let Some((_, rest)) = url.split_once("://") {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.contains('@') {
+        // An ssh user name (`ssh://git@host/...`) is no secret, as in git
+        // URLs; a password is (`redact::url` tells them apart).
+        if authority.contains('@') && crate::redact::url(&url) != url {
             return Err(err(format!(
                 "{key}.url: credentials do not belong in Cargo.toml (it is committed, and the lock would copy them)"
             ))
@@ -1014,6 +1016,13 @@ mod tests {
     }
 
     #[test]
+    fn an_ssh_user_name_is_no_credential() {
+        let m = Manifest::parse("[package.metadata.dvc.deps.e]\nurl = \"ssh://git@h/srv/m.bin\"\n")
+            .unwrap();
+        assert_eq!(m.deps.len(), 1);
+    }
+
+    #[test]
     fn full_declaration() {
         let m = Manifest::parse(
             r#"
@@ -1116,6 +1125,11 @@ mod tests {
         let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"https://u:S3CR3T@h/m\"\n");
         assert!(e.contains("credentials do not belong"), "{e}");
         assert!(!e.contains("S3CR3T"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"ssh://u:S3CR3T@h/m\"\n");
+        assert!(e.contains("credentials do not belong"), "{e}");
+        assert!(!e.contains("S3CR3T"), "{e}");
+        let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"https://tok@h/m\"\n");
+        assert!(e.contains("credentials do not belong"), "{e}");
         let e = parse_err("[package.metadata.dvc.deps.e]\nurl = \"https://h/\"\n");
         assert!(e.contains("deps.e.out: missing"), "{e}");
         let e =
