@@ -1045,3 +1045,114 @@ fn ssh_build_script_fetches_through_a_consumer_crate() {
     assert_eq!(out.lines().collect::<Vec<_>>(), want);
     assert!(krate.join("model.bin.dvc").exists() && krate.join("data.dvc").exists());
 }
+
+#[test]
+fn ssh_info_and_list_for_url_sources() {
+    let fx = fixture();
+    let tmp = tempdir();
+    let base = fx.server.storage("listing");
+    for (rel, data) in [
+        ("top.bin", &b"top"[..]),
+        ("d/a.txt", b"alpha\n"),
+        ("d/sub/b.txt", b"beta beta\n"),
+        ("d/sub/deeper/c.txt", b""),
+    ] {
+        crate::support::write(&base, rel, data);
+    }
+    std::os::unix::fs::symlink(base.join("top.bin"), base.join("d/link-to-file")).unwrap();
+    std::os::unix::fs::symlink(base.join("d/sub"), base.join("d/link-to-dir")).unwrap();
+    std::os::unix::fs::symlink(base.join("nowhere"), base.join("d/dangling")).unwrap();
+    let url = format!("ssh://127.0.0.1:{}{}", fx.server.port, base.display());
+    let remote = remote_in(tmp.path(), &url, &[]);
+    let info = remote.info("top.bin").unwrap().expect("a file");
+    assert_eq!(info.size, Some(3));
+    assert_eq!(info.pin, dvc_build::remote::Pin::ContentMd5);
+    assert!(remote.info("d").unwrap().is_none(), "a folder is no object");
+    assert!(remote.info("nope").unwrap().is_none());
+    let listed: Vec<(String, Option<u64>)> = remote
+        .list("d")
+        .unwrap()
+        .into_iter()
+        .map(|(rel, info)| (rel, info.size))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a.txt".to_string(), Some(6)),
+            ("link-to-file".to_string(), Some(3)),
+            ("sub/b.txt".to_string(), Some(10)),
+            ("sub/deeper/c.txt".to_string(), Some(0)),
+        ]
+    );
+    assert!(remote.list("nope").unwrap().is_empty());
+    assert!(remote.list("top.bin").unwrap().is_empty());
+    // The URL of the folder itself, and of the server's root.
+    let remote = remote_in(tmp.path(), &format!("{url}/d/sub"), &[]);
+    assert_eq!(remote.list("").unwrap().len(), 2);
+    let at_root = remote_in(
+        tmp.path(),
+        &format!("ssh://127.0.0.1:{}/", fx.server.port),
+        &[],
+    );
+    let top = base.join("top.bin");
+    let rel = top.to_str().unwrap().trim_start_matches('/');
+    assert_eq!(at_root.info(rel).unwrap().and_then(|i| i.size), Some(3));
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn ssh_cargo_dvc_import_url_writes_what_dvc_import_url_writes() {
+    use crate::support::cargo_dvc;
+    let fx = fixture();
+    let tmp = tempdir();
+    let base = fx.server.storage("import-url");
+    crate::support::write(&base, "model.bin", pseudo_random(50_000, 31));
+    crate::support::write(&base, "set/a.txt", "alpha\n");
+    crate::support::write(&base, "set/sub/b.txt", "beta\n");
+    let url = |rel: &str| {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}/{rel}",
+            fx.server.user,
+            fx.server.port,
+            base.display()
+        )
+    };
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    app(&ours, "");
+    crate::support::consumer(&theirs);
+    let command = fx
+        .server
+        .ssh_command(tmp.path(), "", None, Some(&fx.server.client_key));
+    let dvc_home = dvc_home_with_key(tmp.path());
+    let cache = tmp.path().join("cache");
+    for (rel, out) in [("model.bin", "model.bin"), ("set", "set")] {
+        run(ssh_env(&mut cargo_dvc(&ours, &cache), &command).args([
+            "import-url",
+            "-q",
+            &url(rel),
+            out,
+        ]));
+        run(crate::support::dvc(&theirs).env("HOME", &dvc_home).args([
+            "import-url",
+            "-q",
+            &url(rel),
+            out,
+        ]));
+        let lock = format!("{out}.dvc");
+        assert_eq!(
+            std::fs::read_to_string(ours.join(&lock)).unwrap(),
+            std::fs::read_to_string(theirs.join(&lock)).unwrap(),
+            "{lock}"
+        );
+    }
+    run(ssh_env(&mut cargo_dvc(&ours, &cache), &command).args(["pull", "-q"]));
+    assert_eq!(
+        crate::support::tree(&ours.join("set")),
+        crate::support::tree(&theirs.join("set"))
+    );
+    assert_eq!(
+        std::fs::read(ours.join("model.bin")).unwrap(),
+        std::fs::read(theirs.join("model.bin")).unwrap()
+    );
+}
