@@ -715,8 +715,9 @@ fn connect(target: &Target) -> std::result::Result<Session, FetchError> {
         FetchError::Permanent(
             Error::new(
                 ErrorKind::Remote,
-                format!("ssh to `{host}`: cannot run `{shown}`: {e}"),
+                format!("ssh to `{host}`: cannot run `{shown}`"),
             )
+            .with_source(e)
             .with_help("install the OpenSSH client (`ssh`), or name it in DVC_BUILD_SSH_COMMAND"),
         )
     })?;
