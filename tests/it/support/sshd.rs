@@ -225,17 +225,27 @@ impl Agent {
             .spawn()
             .expect("start ssh-agent");
         let agent = Agent { child, socket };
+        // The socket appears (bind) a moment before the agent listens:
+        // retry until it takes the key.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.socket.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent made no socket");
-            std::thread::sleep(Duration::from_millis(10));
+        loop {
+            let added = Command::new("ssh-add")
+                .arg("-q")
+                .arg(key)
+                .env("SSH_AUTH_SOCK", &agent.socket)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run ssh-add");
+            if added.status.success() {
+                return agent;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ssh-add failed: {}",
+                String::from_utf8_lossy(&added.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        run(Command::new("ssh-add")
-            .arg("-q")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &agent.socket)
-            .stdin(Stdio::null()));
-        agent
     }
 }
 
