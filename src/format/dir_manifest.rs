@@ -3,7 +3,9 @@
 //! must not make us write outside the directory) and written exactly as DVC
 //! writes it, so a subtree's manifest hashes to the `md5` DVC records.
 
-use serde_json::Value as Json;
+use std::fmt;
+
+use serde_core::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::pyjson;
 use super::yaml::{Map, Value};
@@ -39,14 +41,17 @@ impl DirManifest {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(bad("too large"));
         }
-        // serde_json limits nesting to 128 levels itself, so hostile input can't overflow.
-        let json: Json =
+        // serde_json limits nesting to 128 levels itself, so hostile input
+        // can't overflow. Read entry by entry, keeping only `md5` and
+        // `relpath`: a JSON tree of the whole list would cost about 600
+        // bytes per entry, 12 MB for a 20,000-file directory.
+        let list: List =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        let Json::Array(items) = json else {
+        let List::Entries(items) = list else {
             return Err(bad("expected a list"));
         };
         let entries = items
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, item)| parse_entry(item).map_err(|e| e.context(format!("entry {i}"))))
             .collect::<Result<Vec<_>>>()?;
@@ -140,20 +145,202 @@ impl DirManifest {
     }
 }
 
-fn parse_entry(item: &Json) -> Result<DirEntry> {
-    let Json::Object(obj) = item else {
+fn parse_entry(item: RawEntry) -> Result<DirEntry> {
+    let RawEntry::Object { md5, relpath } = item else {
         return Err(bad("expected an object"));
     };
-    let field = |key: &str| match obj.get(key) {
-        Some(Json::String(s)) => Ok(s.as_str()),
-        Some(_) => Err(bad(format!("`{key}`: expected a string"))),
+    let field = |key: &str, value: Option<Field>| match value {
+        Some(Field::Str(s)) => Ok(s),
+        Some(Field::Other) => Err(bad(format!("`{key}`: expected a string"))),
         None => Err(bad(format!("`{key}`: missing"))),
     };
-    let relpath = field("relpath")?.to_string();
-    let md5 = field("md5")?
+    let relpath = field("relpath", relpath)?;
+    let md5 = field("md5", md5)?
         .parse()
         .map_err(|e: Error| bad(e.message().to_string()))?;
     Ok(DirEntry { relpath, md5 })
+}
+
+/// The manifest as read: a list of entries, or any other JSON value.
+enum List {
+    Entries(Vec<RawEntry>),
+    Other,
+}
+
+/// One item of the list as read, before it is checked: an object's `md5`
+/// and `relpath` (a key given twice: the last), or any other JSON value.
+enum RawEntry {
+    Object {
+        md5: Option<Field>,
+        relpath: Option<Field>,
+    },
+    Other,
+}
+
+/// The value of a field we read: a string, or anything else.
+enum Field {
+    Str(String),
+    Other,
+}
+
+/// A visitor that turns every JSON value but the one kind it wants into
+/// `$other`, consuming it.
+macro_rules! other_values {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+/// Consumes the rest of a list.
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> std::result::Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Consumes the rest of an object.
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> std::result::Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<List, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = List;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of entries")
+            }
+            other_values!(List::Other);
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<List, E> {
+                Ok(List::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<List, A::Error> {
+                skip_map(map)?;
+                Ok(List::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<List, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(item) = seq.next_element::<RawEntry>()? {
+                    items.push(item);
+                }
+                Ok(List::Entries(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<RawEntry, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an entry")
+            }
+            other_values!(RawEntry::Other);
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<RawEntry, A::Error> {
+                skip_seq(seq)?;
+                Ok(RawEntry::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawEntry, A::Error> {
+                let (mut md5, mut relpath) = (None, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Md5 => md5 = Some(map.next_value::<Field>()?),
+                        Key::Relpath => relpath = Some(map.next_value::<Field>()?),
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RawEntry::Object { md5, relpath })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The key of an entry's field, without allocating it.
+enum Key {
+    Md5,
+    Relpath,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Key, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Key, E> {
+                Ok(match key {
+                    "md5" => Key::Md5,
+                    "relpath" => Key::Relpath,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Field, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value")
+            }
+            other_values!(Field::Other);
+            fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<Field, E> {
+                Ok(Field::Str(s.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> std::result::Result<Field, E> {
+                Ok(Field::Str(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Field, A::Error> {
+                skip_seq(seq)?;
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Field, A::Error> {
+                skip_map(map)?;
+                Ok(Field::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Rejects a relpath that could leave the directory or is ambiguous: empty,
