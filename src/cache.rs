@@ -44,11 +44,11 @@
 //!    ([`Cache::set_legacy_alias`]), so a second fetch of the same legacy
 //!    object finds it without the network.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tempfile::NamedTempFile;
 
@@ -103,6 +103,10 @@ impl Eq for CachedFile {}
 /// would have.
 pub const OWN_RECORD_MIN: u64 = 64 << 10;
 
+/// The write buffer of an [`Incoming`] file (several network reads per
+/// write; each of a directory's concurrent downloads holds one).
+const INCOMING_BUFFER: usize = 256 << 10;
+
 /// The content cache rooted at one folder. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -113,12 +117,83 @@ pub struct Cache {
     /// Objects found corrupt (and removed) since [`Cache::take_repairs`]
     /// was last called: what a build warns about.
     repairs: Arc<Mutex<Vec<PathBuf>>>,
+    /// The striped object locks, shared by every clone.
+    stripes: Arc<Stripes>,
+}
+
+/// How many striped object locks there are (one per first byte of a hash).
+const STRIPES: usize = 256;
+
+/// The object-lock files, each opened once per process and kept open: a
+/// lock costs a `flock` and an unlock, not an `open`, a `flock` and a
+/// `close`. An OS file lock belongs to an open file, which this process's
+/// threads share, so each stripe also says whether a thread of this process
+/// holds it; the others wait for it here before locking the file.
+#[derive(Debug)]
+struct Stripes {
+    slots: Vec<Stripe>,
+    /// Signalled when a stripe is released.
+    released: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Stripe {
+    state: Mutex<StripeState>,
+}
+
+#[derive(Debug, Default)]
+struct StripeState {
+    /// A thread of this process holds the stripe.
+    held: bool,
+    /// The lock file, once opened.
+    file: Option<Arc<File>>,
+}
+
+impl Stripes {
+    fn new() -> Stripes {
+        Stripes {
+            slots: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            released: Condvar::new(),
+        }
+    }
 }
 
 /// An exclusive lock on one cache object, released on drop.
 #[derive(Debug)]
 pub struct ObjectLock {
-    _file: File,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// A lock file of its own, released when closed.
+    Named { _file: File },
+    /// One of the shared stripes.
+    Stripe {
+        stripes: Arc<Stripes>,
+        index: usize,
+        file: Arc<File>,
+    },
+}
+
+impl Drop for ObjectLock {
+    fn drop(&mut self) {
+        if let Held::Stripe {
+            stripes,
+            index,
+            file,
+        } = &self.held
+        {
+            // Unlocking an open file that holds the lock cannot fail in a
+            // way that leaves it held; a failure here would at worst make
+            // another process wait until this one exits.
+            let _ = file.unlock();
+            if let Some(slot) = stripes.slots.get(*index) {
+                slot.state.lock().unwrap_or_else(|e| e.into_inner()).held = false;
+            }
+            stripes.released.notify_all();
+        }
+    }
 }
 
 impl Cache {
@@ -136,6 +211,7 @@ impl Cache {
             root,
             made_dirs: Arc::default(),
             repairs: Arc::default(),
+            stripes: Arc::new(Stripes::new()),
         };
         cache.remove_stale_temp_files();
         Ok(cache)
@@ -268,12 +344,23 @@ impl Cache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Check::Missing),
             Err(e) => return Err(Error::io("stat", &path, e)),
         };
+        self.check_record(md5, is_dir, path, &meta)
+    }
+
+    /// [`Cache::quick_check`] of the object at `path`, whose `stat` is `meta`.
+    fn check_record(
+        &self,
+        md5: &Md5,
+        is_dir: bool,
+        path: PathBuf,
+        meta: &fs::Metadata,
+    ) -> Result<Check> {
         if !meta.is_file() {
             return Ok(Check::Unverified);
         }
         let state = self.state_path(md5, is_dir);
         let recorded = fs::read_to_string(&state).ok();
-        let now = Stamp::of(&meta);
+        let now = Stamp::of(meta);
         let trusted = CachedFile {
             md5: *md5,
             size: meta.len(),
@@ -361,7 +448,7 @@ impl Cache {
         if let Some(found) = self.trusted_set(key, objects) {
             return Ok(Some(found));
         }
-        let found: Option<Vec<CachedFile>> = self.find_many(objects)?.into_iter().collect();
+        let found: Option<Vec<CachedFile>> = self.find_many(objects, &[])?.into_iter().collect();
         let Some(files) = found else {
             return Ok(None);
         };
@@ -392,24 +479,28 @@ impl Cache {
 
     /// Each of `objects` (plain MD5s of files, not `.dir` objects) that is
     /// in the cache, verified, else `None`; on up to a few threads. As
-    /// [`Cache::get`], except that a small read-only object with no record
-    /// of its own (one fetched with its directory, see [`OWN_RECORD_MIN`])
+    /// [`Cache::get`], except that a small read-only object (one fetched
+    /// with its directory has no record of its own, see [`OWN_RECORD_MIN`])
     /// is hashed without taking its lock and trusted for this call without
     /// writing a record: the caller records the set it belongs to.
-    pub fn find_many(&self, objects: &[Md5]) -> Result<Vec<Option<CachedFile>>> {
+    ///
+    /// `known`: sets whose records are asked first (directories fetched
+    /// before, such as the version an update replaces): an object whose
+    /// `stat` matches its stamp there is trusted with that one `stat`.
+    pub fn find_many(&self, objects: &[Md5], known: &[Md5]) -> Result<Vec<Option<CachedFile>>> {
+        let mut recorded: HashMap<Md5, Stamp> = HashMap::new();
+        for key in known {
+            if let Ok(text) = fs::read_to_string(self.set_path(key)) {
+                recorded.extend(text.lines().filter_map(|line| {
+                    let (hex, stamp) = line.split_once(' ')?;
+                    Some((hex.parse().ok()?, Stamp::parse(stamp)?))
+                }));
+            }
+        }
         let chunks = parallel::map_chunks(objects, |chunk| {
             chunk
                 .iter()
-                .map(|md5| match self.quick_check(md5, false)? {
-                    Check::Trusted(file) => Ok(Some(file)),
-                    Check::Missing => Ok(None),
-                    Check::Unverified => match self.hash_small(md5)? {
-                        Some(file) => Ok(Some(file)),
-                        // Changed, writable, large or corrupt: the locked
-                        // path verifies it (and removes it when corrupt).
-                        None => self.get(md5, false),
-                    },
-                })
+                .map(|md5| self.find_one(md5, recorded.get(md5)))
                 .collect::<Result<Vec<_>>>()
         });
         let mut found = Vec::with_capacity(objects.len());
@@ -419,36 +510,68 @@ impl Cache {
         Ok(found)
     }
 
-    /// The object `md5` when it is a read-only regular file smaller than
-    /// [`OWN_RECORD_MIN`] whose bytes hash to its name and whose `stat` did
-    /// not move while they were read; `None` otherwise (nothing changed).
-    /// No lock: objects are only ever renamed into place whole, and a
-    /// corrupt one is left to the locked path.
-    fn hash_small(&self, md5: &Md5) -> Result<Option<CachedFile>> {
+    /// One object for [`Cache::find_many`], `recorded` its stamp in a known
+    /// set's record.
+    fn find_one(&self, md5: &Md5, recorded: Option<&Stamp>) -> Result<Option<CachedFile>> {
         let path = self.object_path(md5, false);
-        let Ok(mut file) = File::open(&path) else {
-            return Ok(None);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("stat", &path, e)),
         };
-        let before = match file.metadata() {
-            Ok(m) if m.is_file() && m.len() < OWN_RECORD_MIN => Stamp::of(&m),
-            _ => return Ok(None),
-        };
-        if writable(before.mode) {
-            return Ok(None);
-        }
-        let mut bytes = Vec::with_capacity(before.size as usize + 1);
-        if file.read_to_end(&mut bytes).is_err() || Md5::of(&bytes) != *md5 {
-            return Ok(None);
-        }
-        match file.metadata() {
-            Ok(m) if Stamp::of(&m) == before => Ok(Some(CachedFile {
+        let now = Stamp::of(&meta);
+        if let Some(recorded) = recorded
+            && meta.is_file()
+            && (now == *recorded || recorded.only_links_changed(&now))
+        {
+            return Ok(Some(CachedFile {
                 md5: *md5,
-                size: bytes.len() as u64,
+                size: meta.len(),
                 path,
-                stamp: before,
-            })),
-            _ => Ok(None),
+                stamp: now,
+            }));
         }
+        if meta.is_file() && meta.len() < OWN_RECORD_MIN && !writable(now.mode) {
+            if let Some(file) = self.hash_small(md5, &path, now) {
+                return Ok(Some(file));
+            }
+        } else if let Check::Trusted(file) = self.check_record(md5, false, path, &meta)? {
+            return Ok(Some(file));
+        }
+        // Changed, writable or corrupt: the locked path verifies it (and
+        // removes it when corrupt).
+        self.get(md5, false)
+    }
+
+    /// The small object at `path` when its bytes hash to `md5` and its
+    /// `stat` is still `before` once they are read; `None` otherwise
+    /// (nothing changed). No lock: objects are only ever renamed into place
+    /// whole, and a corrupt one is left to the locked path.
+    fn hash_small(&self, md5: &Md5, path: &Path, before: Stamp) -> Option<CachedFile> {
+        let mut file = File::open(path).ok()?;
+        let size = usize::try_from(before.size).ok()?;
+        let mut bytes = vec![0u8; size];
+        let mut got = 0;
+        // Exactly the size `stat` gave: a file that grew meanwhile shows in
+        // the second `stat`.
+        while got < size {
+            match file.read(&mut bytes[got..]) {
+                Ok(0) => return None,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if Md5::of(&bytes) != *md5 {
+            return None;
+        }
+        let after = Stamp::of(&file.metadata().ok()?);
+        (after == before).then(|| CachedFile {
+            md5: *md5,
+            size: before.size,
+            path: path.to_path_buf(),
+            stamp: before,
+        })
     }
 
     /// The set's objects when every one matches its recorded stamp. The
@@ -503,20 +626,71 @@ impl Cache {
     /// would cost a new inode per object; striping bounds them, and holders
     /// never take a second object lock, so it cannot deadlock.
     pub fn lock_object(&self, md5: &Md5, _is_dir: bool) -> Result<ObjectLock> {
-        self.lock(&format!("objects-{:02x}", md5.as_bytes()[0]))
+        let index = usize::from(md5.as_bytes()[0]);
+        let stripes = &self.stripes;
+        let slot = &stripes.slots[index];
+        let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.held {
+            state = stripes
+                .released
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        let file = match &state.file {
+            Some(file) => Arc::clone(file),
+            None => {
+                let file = Arc::new(self.open_lock_file(&format!("objects-{index:02x}"))?);
+                state.file = Some(Arc::clone(&file));
+                file
+            }
+        };
+        state.held = true;
+        drop(state);
+        // Built before locking: dropping it releases the stripe, whether
+        // the OS lock was taken or not.
+        let lock = ObjectLock {
+            held: Held::Stripe {
+                stripes: Arc::clone(stripes),
+                index,
+                file: Arc::clone(&file),
+            },
+        };
+        file.lock().map_err(|e| {
+            Error::io(
+                "lock",
+                &self
+                    .root
+                    .join("locks")
+                    .join(format!("objects-{index:02x}.lock")),
+                e,
+            )
+        })?;
+        Ok(lock)
     }
 
     /// Waits for, then takes, the exclusive lock called `name` (a file name).
     pub fn lock(&self, name: &str) -> Result<ObjectLock> {
+        let file = self.open_lock_file(name)?;
+        file.lock().map_err(|e| {
+            Error::io(
+                "lock",
+                &self.root.join("locks").join(format!("{name}.lock")),
+                e,
+            )
+        })?;
+        Ok(ObjectLock {
+            held: Held::Named { _file: file },
+        })
+    }
+
+    fn open_lock_file(&self, name: &str) -> Result<File> {
         let path = self.root.join("locks").join(format!("{name}.lock"));
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io("open the lock file", &path, e))?;
-        file.lock().map_err(|e| Error::io("lock", &path, e))?;
-        Ok(ObjectLock { _file: file })
+            .map_err(|e| Error::io("open the lock file", &path, e))
     }
 
     /// Starts writing a new object whose SHA-256 is computed too, in the
@@ -536,7 +710,7 @@ impl Cache {
             .tempfile_in(&dir)
             .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
         Ok(Incoming {
-            file: BufWriter::with_capacity(hash::CHUNK_SIZE, file),
+            file: BufWriter::with_capacity(INCOMING_BUFFER, file),
             hasher: Hasher::new(),
             in_set: false,
         })
@@ -1329,7 +1503,9 @@ mod tests {
         // still no record of its own.
         let absent = Md5::of(b"absent");
         assert_eq!(
-            cache.find_many(&[small.md5, absent, large.md5]).unwrap(),
+            cache
+                .find_many(&[small.md5, absent, large.md5], &[])
+                .unwrap(),
             vec![Some(small.clone()), None, Some(large.clone())]
         );
         assert!(!cache.state_path(&small.md5, false).exists());
@@ -1339,9 +1515,53 @@ mod tests {
         fs::write(&small.path, b"smalL").unwrap();
         fs::set_permissions(&small.path, fs::Permissions::from_mode(0o444)).unwrap();
         assert_eq!(cache.trusted_set(&key, &set), None);
-        assert_eq!(cache.find_many(&[small.md5]).unwrap(), vec![None]);
+        assert_eq!(cache.find_many(&[small.md5], &[key]).unwrap(), vec![None]);
         assert!(!small.path.exists(), "the corrupt object was removed");
         assert_eq!(cache.get_set(&key, &set).unwrap(), None);
+    }
+
+    #[test]
+    fn a_stripe_is_held_by_one_thread_at_a_time_and_one_open_file() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (_d, cache) = cache();
+        // Two objects on one stripe (same first byte), one on another.
+        let a: Md5 = "ab000000000000000000000000000000".parse().unwrap();
+        let b: Md5 = "ab111111111111111111111111111111".parse().unwrap();
+        let other: Md5 = "cd000000000000000000000000000000".parse().unwrap();
+        let inside = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (cache, inside) = (&cache, &inside);
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        let _lock = cache
+                            .lock_object(if i % 2 == 0 { &a } else { &b }, false)
+                            .unwrap();
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        // The other stripe is free meanwhile.
+                        drop(cache.lock_object(&other, false).unwrap());
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        // A second cache handle (as another process would) waits for the
+        // file lock itself.
+        let held = cache.lock_object(&a, false).unwrap();
+        let other_handle = Cache::open(cache.root()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _lock = other_handle.lock_object(&b, false).unwrap();
+                tx.send(()).unwrap();
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(rx.try_recv().is_err(), "taken while held elsewhere");
+            drop(held);
+            rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        });
+        let files = fs::read_dir(cache.root().join("locks")).unwrap().count();
+        assert_eq!(files, 2, "one lock file per stripe used");
     }
 
     #[test]

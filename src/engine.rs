@@ -116,6 +116,9 @@ pub struct Engine {
     progress: Option<Arc<dyn Progress>>,
     /// Compute (and record) the SHA-256 of every URL import's download.
     want_sha256: std::sync::atomic::AtomicBool,
+    /// Directories cached before that a fetch may share files with
+    /// ([`Engine::reuse_dir`]).
+    known_dirs: Mutex<Vec<Md5>>,
 }
 
 impl Engine {
@@ -128,6 +131,18 @@ impl Engine {
             resolved: Mutex::new(HashMap::new()),
             progress: None,
             want_sha256: std::sync::atomic::AtomicBool::new(false),
+            known_dirs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Says that the directory whose lock records `md5` was fetched before
+    /// (the version an update replaces): a directory fetched later in this
+    /// session trusts the files it shares with it by its record, one `stat`
+    /// each, instead of hashing them again.
+    pub fn reuse_dir(&self, md5: Md5) {
+        let mut known = self.known_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if !known.contains(&md5) {
+            known.push(md5);
         }
     }
 
@@ -487,7 +502,19 @@ impl Engine {
             .iter()
             .map(|e| (e.relpath.clone(), e.md5))
             .collect();
-        let fetched = transfer::fetch_dir(remote, &self.cache, out.key, &entries)?;
+        let known = self
+            .known_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let fetched = transfer::fetch_dir_reusing(
+            remote,
+            &self.cache,
+            out.key,
+            &entries,
+            &known,
+            &transfer::Options::default(),
+        )?;
         let md5 = if whole {
             out.key.md5
         } else {

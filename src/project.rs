@@ -82,6 +82,7 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
         };
         return Err(lock::locked_error(dep, &why));
     }
+    reuse(engine, old.as_ref());
     let (stage, artifact) = resolve(engine, root, dep, None)?;
     let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
     lock::write(root, dep, &text)?;
@@ -122,6 +123,7 @@ pub fn update(
         LockState::Fresh(lock) => (Some(lock), true),
         LockState::Stale { lock, .. } => (Some(lock), false),
     };
+    reuse(engine, old.as_ref());
     let (stage, artifact) = match (&dep.import, &old) {
         // `dvc update` of an import-url stage: ask the source first; only
         // a changed source (or one that only a download can check) is
@@ -141,6 +143,14 @@ pub fn update(
         changed,
         text,
     })
+}
+
+/// A new version of a directory mostly shares its files with the one its
+/// old lock names: tell the engine, so that those cost a `stat` each.
+fn reuse(engine: &Engine, old: Option<&Lock>) {
+    if let Some(out) = old.map(|o| o.stage.out()).filter(|out| out.is_dir) {
+        engine.reuse_dir(out.md5);
+    }
 }
 
 /// Resolves the declaration (with `rev` overriding a registry import's

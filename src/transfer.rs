@@ -363,6 +363,44 @@ impl Attempt {
     }
 }
 
+/// The read buffer of single-stream downloads: one per thread, reused (each
+/// of a directory's downloads would otherwise allocate and zero 64 KiB).
+struct Scratch(Vec<u8>);
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+const SCRATCH_SIZE: usize = 64 << 10;
+
+fn scratch() -> Scratch {
+    let mut buf = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
+    if buf.len() < SCRATCH_SIZE {
+        buf = vec![0u8; SCRATCH_SIZE];
+    }
+    Scratch(buf)
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        let _ = SCRATCH.try_with(|s| s.set(buf));
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
 /// What a download fetches: where it is on the remote, and what it must be.
 struct Target {
     /// Its path relative to the remote's root.
@@ -417,7 +455,7 @@ fn download(
     if in_set {
         incoming.in_set();
     }
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = scratch();
     let mut restarted = false;
     let parallel = options
         .parallel
@@ -920,42 +958,54 @@ pub fn fetch_dir_with(
     entries: &[(String, Md5)],
     options: &Options,
 ) -> Result<CachedDir> {
+    fetch_dir_reusing(remote, cache, dir_key, entries, &[], options)
+}
+
+/// [`fetch_dir_with`] for a directory that shares files with directories
+/// fetched before (`known`, the hashes their locks record, such as the
+/// version an update replaces): files their records vouch for are trusted
+/// with one `stat` each (see [`Cache::find_many`]).
+pub fn fetch_dir_reusing(
+    remote: &dyn Remote,
+    cache: &Cache,
+    dir_key: ObjectKey,
+    entries: &[(String, Md5)],
+    known: &[Md5],
+    options: &Options,
+) -> Result<CachedDir> {
     let key_of = |md5: Md5| ObjectKey {
         md5,
         is_dir: false,
         layout: dir_key.layout,
     };
-    let mut first_path: HashMap<Md5, &str> = HashMap::new();
-    for (rel, md5) in entries {
-        first_path.entry(*md5).or_insert(rel);
-    }
-    let mut unique = Vec::with_capacity(first_path.len());
-    let mut seen = std::collections::HashSet::with_capacity(first_path.len());
-    for (_, md5) in entries {
-        if seen.insert(*md5) {
-            unique.push(*md5);
-        }
-    }
-    drop(seen);
-    let looked_up = match dir_key.layout {
+    // Each distinct object once: `unique[slot]`, first named by entry
+    // `first[slot]`; `slot_of[entry]`.
+    let mut unique: Vec<Md5> = Vec::new();
+    let mut first: Vec<usize> = Vec::new();
+    let slot_of: Vec<usize> = {
+        let mut index: HashMap<Md5, usize> = HashMap::with_capacity(entries.len());
+        entries
+            .iter()
+            .enumerate()
+            .map(|(e, (_, md5))| {
+                *index.entry(*md5).or_insert_with(|| {
+                    unique.push(*md5);
+                    first.push(e);
+                    unique.len() - 1
+                })
+            })
+            .collect()
+    };
+    let mut slots: Vec<Option<CachedFile>> = match dir_key.layout {
         // Small files fetched with a directory have no record of their own:
         // they are checked in bulk (see `Cache::find_many`).
-        Layout::V3 => cache.find_many(&unique)?,
+        Layout::V3 => cache.find_many(&unique, known)?,
         Layout::V2 => unique
             .iter()
             .map(|md5| lookup(cache, &key_of(*md5), None))
             .collect::<Result<_>>()?,
     };
-    let mut found: HashMap<Md5, CachedFile> = HashMap::with_capacity(unique.len());
-    let mut missing = Vec::new();
-    for (md5, file) in unique.into_iter().zip(looked_up) {
-        match file {
-            Some(file) => {
-                found.insert(md5, file);
-            }
-            None => missing.push(md5),
-        }
-    }
+    let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
     let in_set = dir_key.layout == Layout::V3;
 
     if !missing.is_empty() {
@@ -965,22 +1015,23 @@ pub fn fetch_dir_with(
             .clamp(1, missing.len());
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let done: Mutex<Vec<(Md5, CachedFile)>> = Mutex::new(Vec::with_capacity(missing.len()));
+        let done: Mutex<Vec<(usize, CachedFile)>> = Mutex::new(Vec::with_capacity(missing.len()));
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(md5) = missing.get(i) else { break };
-                        match fetch_missing(remote, cache, key_of(*md5), None, options, in_set) {
+                        let Some(&slot) = missing.get(i) else { break };
+                        let md5 = unique[slot];
+                        match fetch_missing(remote, cache, key_of(md5), None, options, in_set) {
                             Ok(file) => done
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
-                                .push((*md5, file)),
+                                .push((slot, file)),
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
-                                let rel = first_path.get(md5).copied().unwrap_or("?");
+                                let rel = &entries[first[slot]].0;
                                 let e = e.context(format_args!("file `{rel}`"));
                                 failure
                                     .lock()
@@ -999,13 +1050,22 @@ pub fn fetch_dir_with(
                 remote.display_url()
             )));
         }
-        found.extend(done.into_inner().unwrap_or_else(|e| e.into_inner()));
+        for (slot, file) in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            slots[slot] = Some(file);
+        }
     }
 
-    let mut files = Vec::with_capacity(entries.len());
+    let mut files: Vec<(String, CachedFile)> = Vec::with_capacity(entries.len());
     let mut size = 0u64;
-    for (rel, md5) in entries {
-        let file = found.get(md5).cloned().ok_or_else(|| {
+    for (e, (rel, md5)) in entries.iter().enumerate() {
+        let slot = slot_of[e];
+        // Moved out for the entry that first named it, cloned for others.
+        let file = if first[slot] == e {
+            slots[slot].take()
+        } else {
+            files.get(first[slot]).map(|(_, file)| file.clone())
+        };
+        let file = file.ok_or_else(|| {
             Error::new(
                 ErrorKind::Integrity,
                 format!("file `{rel}` ({md5}) is missing from the cache"),
