@@ -830,6 +830,12 @@ fn classify_login_failure(target: &Target, stderr: &str, err: &SftpError) -> Fet
             .and_then(|l| l.split(" key in ").nth(1))
             .map(str::trim);
         let known_as = between(stderr, "Host key for ", " has changed").unwrap_or(&target.host);
+        // ssh says how to remove the old key from the file that holds it.
+        let remove = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("ssh-keygen ") && l.contains(" -R "))
+            .map_or_else(|| format!("ssh-keygen -R '{known_as}'"), str::to_string);
         let mut message = format!(
             "ssh to `{host}`: the server's host key has CHANGED: it is not the key recorded for `{known_as}`"
         );
@@ -845,7 +851,7 @@ fn classify_login_failure(target: &Target, stderr: &str, err: &SftpError) -> Fet
                 "someone may be intercepting the connection, or the server was reinstalled or \
                  replaced; nothing was downloaded. Ask the server's administrator for its key \
                  fingerprint; only if it matches, remove the old key with \
-                 `ssh-keygen -R '{known_as}'` and record the new one (log in once with `ssh`, \
+                 `{remove}` and record the new one (log in once with `ssh`, \
                  or `ssh-keyscan`); dvc-build never replaces a host key by itself"
             ),
         );
@@ -1370,7 +1376,7 @@ mod tests {
         }
         let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
             The fingerprint for the ED25519 key sent by the remote host is\nSHA256:abc.\n\
-            Offending ED25519 key in /k/known_hosts:1\n\
+            Offending ED25519 key in /k/known_hosts:1\n  remove with:\n  ssh-keygen -f \"/k/known_hosts\" -R \"[h]:2200\"\n\
             Host key for [h]:2200 has changed and you have requested strict checking.\nHost key verification failed.\n";
         match classify_login_failure(t, changed, &lost) {
             FetchError::Permanent(e) => {
@@ -1379,8 +1385,9 @@ mod tests {
                     text.contains("CHANGED") && text.contains("SHA256:abc"),
                     "{text}"
                 );
+                assert!(text.contains("/k/known_hosts:1"), "{text}");
                 assert!(
-                    text.contains("/k/known_hosts:1") && text.contains("ssh-keygen -R '[h]:2200'"),
+                    text.contains(r#"ssh-keygen -f "/k/known_hosts" -R "[h]:2200""#),
                     "{text}"
                 );
             }

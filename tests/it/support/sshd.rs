@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{free_port, run, run_stdout, wait_for_port};
+use super::{free_port, run, run_stdout};
 
 /// The login name of the user running the tests (sshd started by that user
 /// can only log that user in).
@@ -297,7 +297,7 @@ impl CuttingProxy {
                 std::thread::spawn(move || pump(server, client, Some(limit), Some(down)));
             }
         });
-        wait_for_port(port);
+        // Bound above: connections wait in the backlog until accepted.
         CuttingProxy {
             port,
             connections,
