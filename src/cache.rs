@@ -1070,8 +1070,9 @@ impl Incoming {
     /// back *from this file*: what is hashed is what the cache will hold,
     /// and no byte crosses into user space on the way in. For local remotes,
     /// where a read-and-write loop spends most of its time copying pages
-    /// through a buffer. Returns the number of bytes copied.
-    pub fn copy_from_file(&mut self, src: &mut File) -> Result<u64> {
+    /// through a buffer. Returns the number of bytes copied; `copied` is told
+    /// the size of each step as it lands (for a progress bar).
+    pub fn copy_from_file(&mut self, src: &mut File, copied: &dyn Fn(u64)) -> Result<u64> {
         use std::sync::mpsc::channel;
         const STEP: u64 = 16 << 20;
         if !self.is_empty() {
@@ -1116,6 +1117,7 @@ impl Incoming {
                     Ok(0) => break Ok(total),
                     Ok(n) => {
                         total += n;
+                        copied(n);
                         if done_tx.send(total).is_err() {
                             break Ok(total);
                         }
@@ -1656,7 +1658,7 @@ mod tests {
         std::fs::write(&src_path, &bytes).unwrap();
         let mut incoming = cache.incoming().unwrap();
         let n = incoming
-            .copy_from_file(&mut File::open(&src_path).unwrap())
+            .copy_from_file(&mut File::open(&src_path).unwrap(), &|_| {})
             .unwrap();
         assert_eq!(n, bytes.len() as u64);
         assert_eq!(incoming.digest(), (Md5::of(&bytes), bytes.len() as u64));
@@ -1665,7 +1667,7 @@ mod tests {
         // Only into an empty file.
         assert!(
             incoming
-                .copy_from_file(&mut File::open(&src_path).unwrap())
+                .copy_from_file(&mut File::open(&src_path).unwrap(), &|_| {})
                 .is_err()
         );
     }

@@ -257,6 +257,13 @@ impl Engine {
         Ok(Probe { commit, md5 })
     }
 
+    /// Tells the progress sink how many bytes are coming, when known.
+    fn expect(&self, size: Option<u64>) {
+        if let (Some(progress), Some(size)) = (&self.progress, size) {
+            progress.expect(size);
+        }
+    }
+
     /// `rev` resolved in `db`, once per session.
     fn resolve_rev(&self, db: &GitDatabase, rev: Option<&str>) -> Result<CommitId> {
         let key = (db.remote().canonical().to_string(), rev.map(str::to_string));
@@ -431,11 +438,13 @@ impl Engine {
         match found.located {
             Located::Output(out) if !out.key.is_dir => {
                 let remote = remote()?;
+                self.expect(out.size);
                 let file = transfer::fetch_file(&*remote, &self.cache, out.key, out.size)?;
                 Ok(Artifact::File(file))
             }
             Located::Output(out) => {
                 let remote = remote()?;
+                self.expect(out.size);
                 let manifest = self.dir_manifest(&*remote, &out)?;
                 // The lock names a whole directory by the hash its registry
                 // recorded, DVC 2 (legacy) hashes included, as `dvc import` does.
@@ -638,6 +647,7 @@ impl Engine {
         if let Some(r) = remotes.get(&key) {
             return Ok(Arc::clone(r));
         }
+        crate::trace::event("Opening", || format!("remote {}", redact::url(&url)));
         let mut remote: Arc<dyn Remote> = Arc::from(remote::open_remote(&url, &options)?);
         if let Some(progress) = &self.progress {
             remote = Arc::new(CountingRemote::new(remote, Arc::clone(progress)));

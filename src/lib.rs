@@ -36,6 +36,7 @@ pub mod project;
 pub mod redact;
 pub mod remote;
 pub mod source;
+pub mod trace;
 pub mod transfer;
 
 pub use build_script::{Fetch, Fetched, FetchedDep, fetch};

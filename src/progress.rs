@@ -11,6 +11,10 @@ use crate::remote::{Body, FetchError, ObjectInfo, Remote};
 pub trait Progress: Send + Sync {
     /// `bytes` more were received.
     fn received(&self, bytes: u64);
+
+    /// `bytes` in all are about to be downloaded (the size a DVC file
+    /// records), so a bar can show the total and the time left.
+    fn expect(&self, _bytes: u64) {}
 }
 
 /// A remote whose downloads report to a [`Progress`].
@@ -52,6 +56,10 @@ impl Remote for CountingRemote {
 
     fn local_file(&self, rel_path: &str) -> Option<std::path::PathBuf> {
         self.inner.local_file(rel_path)
+    }
+
+    fn copied(&self, bytes: u64) {
+        self.progress.received(bytes);
     }
 
     fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {

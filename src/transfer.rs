@@ -495,7 +495,9 @@ fn download(
     if !restarted
         && let Some(path) = remote.local_file(&rel)
         && let Ok(mut src) = std::fs::File::open(&path)
-        && incoming.copy_from_file(&mut src).is_ok()
+        && incoming
+            .copy_from_file(&mut src, &|n| remote.copied(n))
+            .is_ok()
     {
         match verify(target, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {

@@ -3,9 +3,11 @@
 //! (opened on first use, so commands that need no cache open none).
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use crate::cache::Cache;
 use crate::cli::args::{GlobalArgs, ManifestPath, OnePackage, PackageSelection};
+use crate::cli::progress::Meter;
 use crate::cli::shell::Shell;
 use crate::cli::workspace::{self, Package};
 use crate::engine::Engine;
@@ -16,18 +18,32 @@ use crate::project::LockMode;
 /// The global options, the shell and the engine.
 pub struct Context {
     global: GlobalArgs,
-    shell: Shell,
+    shell: Arc<Shell>,
     engine: OnceCell<Engine>,
+    meter: Arc<Meter>,
 }
 
 impl Context {
-    /// A context for `global`, printing through `shell`.
+    /// A context for `global`, printing through `shell`. At `-v`, the
+    /// library's trace (git commands run, remotes opened) goes to the shell.
     pub fn new(global: GlobalArgs, shell: Shell) -> Context {
+        let shell = Arc::new(shell);
+        if shell.verbosity() >= crate::cli::shell::Verbosity::Verbose {
+            let traced = Arc::clone(&shell);
+            crate::trace::set_sink(Box::new(move |verb, message| traced.detail(verb, message)));
+        }
+        let meter = Arc::new(Meter::new(shell.bars()));
         Context {
             global,
             shell,
             engine: OnceCell::new(),
+            meter,
         }
+    }
+
+    /// Bytes downloaded (or copied from a local remote) so far.
+    pub fn received(&self) -> u64 {
+        self.meter.received()
     }
 
     /// Where output goes.
@@ -60,10 +76,8 @@ impl Context {
         if let Some(engine) = self.engine.get() {
             return Ok(engine);
         }
-        let mut engine = Engine::new(Cache::open_default()?, self.net());
-        if let Some(sink) = self.shell.progress_sink() {
-            engine = engine.with_progress(sink);
-        }
+        let engine = Engine::new(Cache::open_default()?, self.net())
+            .with_progress(Arc::clone(&self.meter) as Arc<dyn crate::progress::Progress>);
         Ok(self.engine.get_or_init(|| engine))
     }
 

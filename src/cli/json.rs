@@ -158,8 +158,8 @@ pub struct DependencyUpdate {
     pub rev_after: Option<String>,
     /// The locked commit before; `null` when there was no lock.
     pub rev_lock_before: Option<String>,
-    /// The locked commit after.
-    pub rev_lock_after: String,
+    /// The locked commit after (`null` for a URL dependency).
+    pub rev_lock_after: Option<String>,
     /// The data's MD5 before; `null` when there was no lock.
     pub md5_before: Option<String>,
     /// The data's MD5 after.

@@ -5,6 +5,7 @@
 //! counter otherwise. The [`Shell`](super::shell::Shell) owns it and prints
 //! every line above it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +35,8 @@ impl Bars {
         }
     }
 
-    /// Shows a bar for `name`; a spinner until [`BarGuard::set_total`].
+    /// Shows a bar for `name`; a spinner until the engine says how much is
+    /// coming ([`crate::progress::Progress::expect`]).
     pub fn start(self: &Arc<Self>, name: &str) -> BarGuard {
         let bar = ProgressBar::new_spinner().with_message(name.to_string());
         if let Ok(style) = ProgressStyle::with_template(WITHOUT_TOTAL) {
@@ -73,13 +75,11 @@ impl crate::progress::Progress for Bars {
             bar.inc(bytes);
         }
     }
-}
 
-impl BarGuard {
     /// The total size is known: draw a bar with the time left.
-    pub fn set_total(&self, total: u64) {
-        if let Some(bar) = &*self.bars.slot() {
-            bar.set_length(total);
+    fn expect(&self, total: u64) {
+        if let Some(bar) = &*self.slot() {
+            bar.set_length(bar.position() + total);
             if let Ok(style) = ProgressStyle::with_template(WITH_TOTAL) {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -91,6 +91,44 @@ impl Drop for BarGuard {
     fn drop(&mut self) {
         if let Some(bar) = self.bars.slot().take() {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The engine's progress sink in the CLI: counts every byte received (so a
+/// command can tell "downloaded" from "was in the cache") and feeds the bar,
+/// if one is drawn.
+pub struct Meter {
+    received: AtomicU64,
+    bars: Option<Arc<Bars>>,
+}
+
+impl Meter {
+    /// A meter feeding `bars`.
+    pub fn new(bars: Option<Arc<Bars>>) -> Meter {
+        Meter {
+            received: AtomicU64::new(0),
+            bars,
+        }
+    }
+
+    /// Bytes received (or copied from a local remote) so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+impl crate::progress::Progress for Meter {
+    fn received(&self, bytes: u64) {
+        self.received.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            bars.received(bytes);
+        }
+    }
+
+    fn expect(&self, total: u64) {
+        if let Some(bars) = &self.bars {
+            bars.expect(total);
         }
     }
 }

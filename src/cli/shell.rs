@@ -252,11 +252,9 @@ impl Shell {
         self.print_stdout(value);
     }
 
-    /// The sink the engine reports downloads to, when a bar is drawn.
-    pub fn progress_sink(&self) -> Option<Arc<dyn crate::progress::Progress>> {
-        self.bars
-            .as_ref()
-            .map(|b| Arc::clone(b) as Arc<dyn crate::progress::Progress>)
+    /// The progress bar, when one is drawn (a terminal, not `-q`).
+    pub fn bars(&self) -> Option<Arc<Bars>> {
+        self.bars.clone()
     }
 
     /// Shows a progress bar for `name` (a spinner while its size is not

@@ -77,8 +77,35 @@ pub(crate) struct Finished {
     pub(crate) stderr: String,
 }
 
+/// Reports `cmd` to the verbose trace (`cargo dvc -v`): `git` and its
+/// arguments after our fixed options, URLs redacted.
+pub(crate) fn trace(cmd: &Command) {
+    if !crate::trace::enabled() {
+        return;
+    }
+    crate::trace::event("Running", || {
+        let mut args: Vec<String> = Vec::new();
+        let mut skip_value = false;
+        for arg in cmd.get_args() {
+            let arg = arg.to_string_lossy();
+            if skip_value {
+                skip_value = false;
+                continue;
+            }
+            match &*arg {
+                "--no-pager" => {}
+                "-c" | "--git-dir" => skip_value = true,
+                _ if arg.contains("://") || arg.contains('@') => args.push(redact::url(&arg)),
+                _ => args.push(arg.into_owned()),
+            }
+        }
+        format!("`git {}`", args.join(" "))
+    });
+}
+
 /// Runs `cmd` to completion. Only a failure to start it is an error here.
 pub(crate) fn output(cmd: &mut Command) -> Result<Finished> {
+    trace(cmd);
     let Output {
         status,
         stdout,
@@ -107,6 +134,7 @@ pub(crate) fn stream(
     out: &mut dyn Write,
     what: impl FnOnce() -> String,
 ) -> Result<u64> {
+    trace(cmd);
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -141,9 +141,10 @@ impl GitDatabase {
             input.push_str(oid.as_str());
             input.push('\n');
         }
-        let mut child = self
-            .git()
-            .args(["cat-file", "--batch"])
+        let mut command = self.git();
+        command.args(["cat-file", "--batch"]);
+        super::cmd::trace(&command);
+        let mut child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

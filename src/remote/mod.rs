@@ -165,6 +165,10 @@ pub trait Remote: Send + Sync {
         None
     }
 
+    /// `bytes` more of a [`Remote::local_file`] were copied into the cache
+    /// (outside [`Remote::open`]'s bodies): for progress reporting.
+    fn copied(&self, _bytes: u64) {}
+
     /// What the remote says about the object at `rel_path` without reading
     /// it, for a URL import (`dvc import-url`) of it: its size and how DVC
     /// pins its version. `Ok(None)` when there is no such object (it may be

@@ -861,3 +861,250 @@ fn errors_read_like_cargos() {
         assert!(!all.contains(debug), "{debug} in:\n{all}");
     }
 }
+
+/// Issue 13, items 3 and 4: `update --rev` without names is refused unless
+/// exactly one dependency is selected; an update that moves only the
+/// commit says "same data"; nothing to do is said; `--json` follows the
+/// README; offline, `update` refuses instead of saying nothing.
+#[test]
+fn update_rev_needs_a_name_and_says_what_moved() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    run(cargo_dvc(&app, &cache).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "--rev",
+        "v1",
+        "--name",
+        "model",
+    ]));
+    run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "data"]));
+    publish_v2(&reg);
+    let before = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    let locks = tree_of_locks(&app);
+    let err = run_fail(cargo_dvc(&app, &cache).args(["update", "--rev", "v2"]));
+    assert!(
+        err.contains("`--rev v2` pins one dependency, but 2 are selected: `data`, `model`"),
+        "{err}"
+    );
+    assert!(err.contains("help: name the one(s) to pin"), "{err}");
+    assert_eq!(fs::read_to_string(app.join("Cargo.toml")).unwrap(), before);
+    assert_eq!(tree_of_locks(&app), locks, "nothing written");
+
+    // Named: pinned, and the JSON says what moved.
+    let out = run(cargo_dvc(&app, &cache).args(["update", "model", "--rev", "v2", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["dry_run"], false);
+    let updates = report["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1);
+    support::check_json_schema(&updates[0], "`cargo dvc update --json`:");
+    assert_eq!(updates[0]["rev_before"], "v1");
+    assert_eq!(updates[0]["rev_after"], "v2");
+    assert_eq!(updates[0]["data_changed"], true);
+    assert_eq!(updates[0]["written"], true);
+
+    // A commit that leaves data/ as it is: `update data` moves the commit only.
+    run(cargo_dvc(&app, &cache).args(["update", "-q", "data"]));
+    reg.write("models/other.bin", "unrelated\n");
+    reg.add(&["models/other.bin"]);
+    reg.commit("unrelated");
+    reg.push();
+    let out = run(cargo_dvc(&app, &cache).args(["update", "--json"]));
+    assert!(stderr(&out).contains("same data"), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data = &report["updates"][0];
+    assert_eq!(data["name"], "data");
+    assert_eq!(data["changed"], true);
+    assert_eq!(data["data_changed"], false, "{report}");
+    // Nothing left to do: one line says so.
+    let out = run(cargo_dvc(&app, &cache).arg("update"));
+    assert!(
+        stderr(&out).contains("Fresh all 2 locks are up to date"),
+        "{}",
+        stderr(&out)
+    );
+    // Offline, update cannot look: an error, not silence.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["update", "--offline", "--dry-run"]));
+    assert!(err.contains("offline"), "{err}");
+
+    // One dependency selected: `--rev` without a name pins it.
+    let one = root.join("one");
+    app_crate(&one);
+    run(cargo_dvc(&one, &cache).args(["import", "-q", &url, "models/model.bin", "--rev", "v1"]));
+    run(cargo_dvc(&one, &cache).args(["update", "-q", "--rev", "v2"]));
+    assert!(
+        fs::read_to_string(one.join("Cargo.toml"))
+            .unwrap()
+            .contains("rev = \"v2\"")
+    );
+}
+
+/// Issue 13, item 6: `fetch` says what it downloads and what was fresh;
+/// `-v` shows the git commands run and the remotes opened; `--json`.
+#[test]
+fn fetch_says_what_it_does() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    let out = run(cargo_dvc(&app, &cache).args([
+        "-v",
+        "import",
+        &url,
+        "models/model.bin",
+        "--name",
+        "model",
+    ]));
+    let err = stderr(&out);
+    assert!(err.contains("Running `git ls-remote"), "{err}");
+    assert!(err.contains("Opening remote"), "{err}");
+    run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "data"]));
+
+    let cold = root.join("cold");
+    let out = run(cargo_dvc(&app, &cold).args(["fetch", "--json"]));
+    let err = stderr(&out);
+    assert!(err.contains("Downloading model (9 B)"), "{err}");
+    assert!(err.contains("Fetched model (9 B) in "), "{err}");
+    assert!(err.contains("Fetched data (1 file, 6 B) in "), "{err}");
+    assert!(!err.contains("Running"), "git only with -v: {err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    for entry in report["fetched"].as_array().unwrap() {
+        support::check_json_schema(entry, "`cargo dvc fetch --json`:");
+        assert_eq!(entry["downloaded"], true);
+        assert_eq!(entry["lock"], "used");
+    }
+    // Warm: one line says there was nothing to do; -v names each.
+    let out = run(cargo_dvc(&app, &cold).args(["fetch"]));
+    assert_eq!(
+        stderr(&out).trim(),
+        "Fresh all 2 artifacts are in the cache",
+        "{}",
+        stderr(&out)
+    );
+    let out = run(cargo_dvc(&app, &cold).args(["fetch", "-v", "--json"]));
+    assert!(
+        stderr(&out).contains("Fresh model (9 B)"),
+        "{}",
+        stderr(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["fetched"][0]["downloaded"], false);
+}
+
+/// Issue 13, items 8 and 9: `check` verifies each lock's own checksum and
+/// says which command fixes what; it warns about what breaks a published
+/// crate and about orphaned locks; with nothing declared it says so.
+#[test]
+fn check_finds_broken_locks_and_publishing_problems() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    support::write(&app, "src/main.rs", "fn main() {}\n");
+    let out = run(cargo_dvc(&app, &cache).arg("check"));
+    assert!(
+        stderr(&out).contains("no data dependencies declared"),
+        "{}",
+        stderr(&out)
+    );
+    run(cargo_dvc(&app, &cache).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "--name",
+        "model",
+    ]));
+    run(cargo_dvc(&app, &cache).args(["import", "-q", &url, "data"]));
+
+    // A lock edited by hand (a merge): its own md5 no longer matches.
+    let lock = fs::read_to_string(app.join("model.bin.dvc")).unwrap();
+    let (md5, _) = support::out_md5_and_size(&lock);
+    let edited = lock.replace(&md5, &format!("{}0", &md5[..31]));
+    fs::write(app.join("model.bin.dvc"), &edited).unwrap();
+    // An orphaned lock: a copy of an import stage nobody declares.
+    fs::write(app.join("old-model.bin.dvc"), &lock).unwrap();
+    // A package that leaves the locks out, with a local-path registry.
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    fs::write(
+        app.join("Cargo.toml"),
+        toml.replace(
+            "edition = \"2021\"\n",
+            "edition = \"2021\"\ninclude = [\"src/**\", \"Cargo.toml\"]\n",
+        ),
+    )
+    .unwrap();
+    let out = cargo_dvc(&app, &cache)
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the lock `model.bin.dvc` was changed after it was written"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: restore it from git (`git checkout -- model.bin.dvc`)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`old-model.bin.dvc` is an import stage no declaration"),
+        "{err}"
+    );
+    assert!(err.contains("is a local path"), "{err}");
+    assert!(
+        err.contains("the lock `data.dvc` is not in the package"),
+        "{err}"
+    );
+    assert!(err.contains("add it to `include`"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["ok"], false);
+    for dep in report["dependencies"].as_array().unwrap() {
+        support::check_json_schema(dep, "`cargo dvc check --json`:");
+    }
+    for warning in report["warnings"].as_array().unwrap() {
+        support::check_json_schema(warning, "and each warning");
+    }
+    assert_eq!(report["dependencies"][1]["lock"], "invalid");
+    assert_eq!(report["warnings"].as_array().unwrap().len(), 5, "{report}");
+
+    // A missing lock whose declaration has a typo: the help says how a lock
+    // is written and that a broken declaration will say so.
+    fs::write(app.join("model.bin.dvc"), &lock).unwrap();
+    fs::remove_file(app.join("data.dvc")).unwrap();
+    let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
+    assert!(err.contains("the lock `data.dvc` is missing"), "{err}");
+    assert!(
+        err.contains("run `cargo dvc fetch data` (or `cargo build`)"),
+        "{err}"
+    );
+    // publish = false: no packaging warnings.
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    fs::write(
+        app.join("Cargo.toml"),
+        toml.replace("include =", "publish = false\ninclude ="),
+    )
+    .unwrap();
+    let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
+    assert!(
+        !err.contains("local path") && !err.contains("not in the package"),
+        "{err}"
+    );
+}

@@ -74,7 +74,9 @@ pub fn describe(artifact: &Artifact) -> String {
     match artifact {
         Artifact::File(f) => human_size(f.size),
         Artifact::Dir { files, size, .. } => {
-            format!("{} files, {}", files.len(), human_size(*size))
+            let n = files.len();
+            let plural = if n == 1 { "" } else { "s" };
+            format!("{n} file{plural}, {}", human_size(*size))
         }
     }
 }

@@ -49,10 +49,10 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
     let shell = ctx.shell();
     let packages = ctx.packages(&args.packages, &args.manifest)?;
     let many = packages.len() > 1;
-    for package in &packages {
-        for dep in package.deps(&args.names)? {
+    for (package, deps) in crate::cli::workspace::select_deps(&packages, &args.names)? {
+        for dep in deps {
             let name = label(package, dep, many);
-            let synced = super::fetch::sync(ctx, package, dep, &name)?;
+            let synced = super::fetch::sync(ctx, package, dep, &name)?.synced;
             let engine = ctx.engine()?;
             let root = Dir::open_root(&package.root)?;
             let rel = Path::new(&dep.out);

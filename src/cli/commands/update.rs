@@ -4,13 +4,18 @@
 //!
 //! Every dependency is resolved first; only then are `Cargo.toml` and the
 //! locks written, together (a [`Batch`]): a failure anywhere writes
-//! nothing.
+//! nothing. `--rev` pins what is named; without names it is refused unless
+//! exactly one dependency is selected (as `cargo update --precise` needs a
+//! package), so it never re-pins dependencies of other registries. An
+//! update that moves only the commit, not the data, says so.
 
 use clap::Args;
 
 use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::cli::context::Context;
+use crate::cli::json::{self, DependencyUpdate, UpdateReport};
 use crate::cli::manifest_edit;
+use crate::cli::workspace;
 use crate::confined::{Batch, Dir};
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::{self, LockMode};
@@ -34,6 +39,9 @@ pub struct UpdateArgs {
     /// Say what would change without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print what changed as JSON (one line, format version 1) on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Package selection.
     #[command(flatten)]
     pub packages: PackageSelection,
@@ -58,15 +66,48 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
         )
         .with_help("use `--dry-run` to see what would change"));
     }
+    if ctx.net().is_offline() {
+        return Err(Error::new(
+            ErrorKind::Offline,
+            "`update` looks for new revisions, which needs the network, but offline mode is on",
+        )
+        .with_help("run without `--offline` / `--frozen` (and with CARGO_NET_OFFLINE unset)"));
+    }
     let shell = ctx.shell();
     let packages = ctx.packages(&args.packages, &args.manifest)?;
     let many = packages.len() > 1;
     let rev = args.rev.as_deref();
+    let selected = workspace::select_deps(&packages, &args.names)?;
+    let count: usize = selected.iter().map(|(_, deps)| deps.len()).sum();
+    if let Some(rev) = rev
+        && args.names.is_empty()
+        && count != 1
+    {
+        let names: Vec<String> = selected
+            .iter()
+            .flat_map(|(p, deps)| deps.iter().map(|d| format!("`{}`", label(p, d, many))))
+            .collect();
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!(
+                "`--rev {rev}` pins one dependency, but {count} are selected{}",
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", names.join(", "))
+                }
+            ),
+        )
+        .with_help(format!(
+            "name the one(s) to pin: `cargo dvc update NAME --rev {rev}`"
+        )));
+    }
+    let mut report = Vec::new();
     // Resolve everything first: a failure here writes nothing.
     let mut lines = Vec::new();
     let mut roots = Vec::with_capacity(packages.len());
     let mut writes: Vec<(Folder, std::path::PathBuf, String)> = Vec::new();
-    for package in &packages {
+    for (package, deps) in &selected {
         let index = roots.len();
         roots.push((
             Dir::open_root(&package.root)?,
@@ -78,7 +119,7 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 .transpose()?,
         ));
         let mut manifest_text: Option<String> = None;
-        for dep in package.deps(&args.names)? {
+        for dep in deps {
             let name = label(package, dep, many);
             let engine = ctx.engine()?;
             if rev.is_some() && matches!(dep.import, Import::Url(_)) {
@@ -118,6 +159,36 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 Some(old) => format!("{} -> {}", short(old), short(&updated.new)),
                 None => short(&updated.new),
             };
+            let data_changed = updated
+                .old
+                .as_ref()
+                .is_none_or(|old| old.out().md5 != updated.new.out().md5);
+            let pin = |stage: &crate::format::stage::LockStage| match stage {
+                crate::format::stage::LockStage::Import(s) => s.repo.rev_lock.clone(),
+                crate::format::stage::LockStage::ImportUrl(_) => None,
+            };
+            report.push(DependencyUpdate {
+                package: package.manifest.package.clone(),
+                name: dep.name.clone(),
+                lock_path: dep.lock_path().to_string_lossy().into_owned(),
+                rev_before: declared.flatten().map(str::to_string),
+                rev_after: match declared {
+                    Some(declared) => rev.or(declared).map(str::to_string),
+                    None => None,
+                },
+                rev_lock_before: updated.old.as_ref().and_then(pin),
+                rev_lock_after: pin(&updated.new),
+                md5_before: updated.old.as_ref().map(|o| o.out().md5.to_hex()),
+                md5_after: updated.new.out().md5.to_hex(),
+                changed: updated.changed,
+                data_changed,
+                written: updated.changed && !args.dry_run,
+            });
+            let commits = if updated.changed && !data_changed {
+                format!("{commits}, same data")
+            } else {
+                commits
+            };
             let is_url = matches!(dep.import, Import::Url(_));
             lines.push((
                 updated.changed,
@@ -149,6 +220,7 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
         }
         batch.commit()?;
     }
+    let changed = lines.iter().filter(|l| l.0).count();
     for (changed, is_url, name, revs, commits, new) in lines {
         if changed {
             let verb = if args.dry_run {
@@ -163,6 +235,21 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
         } else {
             shell.detail("Unchanged", format!("{name} ({new})"));
         }
+    }
+    if changed == 0 {
+        let what = match count {
+            0 => "no data dependencies declared".to_string(),
+            1 => "the lock is up to date".to_string(),
+            n => format!("all {n} locks are up to date"),
+        };
+        shell.status("Fresh", what);
+    }
+    if args.json {
+        shell.print_stdout(json::to_line(&UpdateReport {
+            version: json::FORMAT_VERSION,
+            dry_run: args.dry_run,
+            updates: report,
+        }));
     }
     Ok(0)
 }
