@@ -9,7 +9,9 @@
 //! <root>/state/<2 hex>/<30 hex>[.dir]       when each object was last verified
 //! <root>/state/<2 hex>/<30 hex>.set         the same for every file of a directory
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
-//! <root>/locks/objects-<2 hex>.lock        256 striped object locks (never removed)
+//! <root>/locks/                            named locks; on Unix the 256 striped object
+//!                                           locks are `flock`s of the shard folders,
+//!                                           elsewhere objects-<2 hex>.lock files
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
 //! <root>/tmp/                               downloads in progress (abandoned ones
 //!                                           are removed after a day)
@@ -24,7 +26,7 @@
 //!    caller expected; only then is the file made read-only (0444) and
 //!    renamed into place. An object's name is always the MD5 of its bytes.
 //! 2. **Concurrent processes do not collide.** Writers of one object hold
-//!    its lock ([`Cache::lock`], an OS file lock on `<root>/locks/...`):
+//!    its lock ([`Cache::lock_object`], an OS lock on its shard folder):
 //!    the loser waits and then finds the object present. Renames are atomic,
 //!    so a reader sees no object or a whole one.
 //! 3. **A changed entry is verified again before use.** After verifying an
@@ -172,7 +174,8 @@ enum Held {
     Stripe {
         stripes: Arc<Stripes>,
         index: usize,
-        file: Arc<File>,
+        /// What the OS lock is on, once taken.
+        file: Option<Arc<File>>,
     },
 }
 
@@ -187,7 +190,9 @@ impl Drop for ObjectLock {
             // Unlocking an open file that holds the lock cannot fail in a
             // way that leaves it held; a failure here would at worst make
             // another process wait until this one exits.
-            let _ = file.unlock();
+            if let Some(file) = file {
+                let _ = file.unlock();
+            }
             if let Some(slot) = stripes.slots.get(*index) {
                 slot.state.lock().unwrap_or_else(|e| e.into_inner()).held = false;
             }
@@ -622,9 +627,15 @@ impl Cache {
     }
 
     /// Waits for, then takes, the exclusive lock of object `md5`: one of 256
-    /// lock files, chosen by the hash's first byte. One file per object
+    /// stripes, chosen by the hash's first byte. One lock file per object
     /// would cost a new inode per object; striping bounds them, and holders
     /// never take a second object lock, so it cannot deadlock.
+    ///
+    /// On Unix the stripe's OS lock is a `flock` of the object's shard
+    /// folder (`files/md5/<2 hex>`, which the object needs anyway): a new
+    /// cache then creates no lock files (256 inodes saved). Where a folder
+    /// cannot be locked (some network file systems), and elsewhere, it is
+    /// `locks/objects-<2 hex>.lock`.
     pub fn lock_object(&self, md5: &Md5, _is_dir: bool) -> Result<ObjectLock> {
         let index = usize::from(md5.as_bytes()[0]);
         let stripes = &self.stripes;
@@ -636,36 +647,55 @@ impl Cache {
                 .wait(state)
                 .unwrap_or_else(|e| e.into_inner());
         }
-        let file = match &state.file {
-            Some(file) => Arc::clone(file),
-            None => {
-                let file = Arc::new(self.open_lock_file(&format!("objects-{index:02x}"))?);
-                state.file = Some(Arc::clone(&file));
-                file
-            }
+        let opened = match &state.file {
+            Some(file) => Ok(Arc::clone(file)),
+            None => self.open_stripe(index).map(Arc::new),
         };
         state.held = true;
         drop(state);
         // Built before locking: dropping it releases the stripe, whether
         // the OS lock was taken or not.
-        let lock = ObjectLock {
+        let mut lock = ObjectLock {
             held: Held::Stripe {
                 stripes: Arc::clone(stripes),
                 index,
-                file: Arc::clone(&file),
+                file: None,
             },
         };
-        file.lock().map_err(|e| {
-            Error::io(
-                "lock",
-                &self
-                    .root
-                    .join("locks")
-                    .join(format!("objects-{index:02x}.lock")),
-                e,
-            )
-        })?;
+        let mut file = opened?;
+        if let Err(e) = file.lock() {
+            // A folder that cannot be locked: a lock file instead.
+            let name = format!("objects-{index:02x}");
+            let fallback = Arc::new(self.open_lock_file(&name)?);
+            fallback.lock().map_err(|_| {
+                Error::io(
+                    "lock",
+                    &self.root.join("locks").join(format!("{name}.lock")),
+                    e,
+                )
+            })?;
+            file = fallback;
+        }
+        slot.state.lock().unwrap_or_else(|e| e.into_inner()).file = Some(Arc::clone(&file));
+        if let Held::Stripe { file: held, .. } = &mut lock.held {
+            *held = Some(file);
+        }
         Ok(lock)
+    }
+
+    /// What stripe `index`'s OS lock is taken on: its shard folder on Unix,
+    /// else its lock file.
+    fn open_stripe(&self, index: usize) -> Result<File> {
+        #[cfg(unix)]
+        {
+            let dir = self.objects_dir().join(format!("{index:02x}"));
+            self.create_dir(&dir)?;
+            File::open(&dir).map_err(|e| Error::io("open", &dir, e))
+        }
+        #[cfg(not(unix))]
+        {
+            self.open_lock_file(&format!("objects-{index:02x}"))
+        }
     }
 
     /// Waits for, then takes, the exclusive lock called `name` (a file name).
@@ -816,9 +846,14 @@ impl Cache {
 
     /// Creates the folder holding `path`, once per process.
     fn create_parent(&self, path: &Path) -> Result<()> {
-        let Some(parent) = path.parent() else {
-            return Ok(());
-        };
+        match path.parent() {
+            Some(parent) => self.create_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the folder `parent`, once per process.
+    fn create_dir(&self, parent: &Path) -> Result<()> {
         let made = |dirs: &Mutex<HashSet<PathBuf>>| {
             dirs.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1523,7 +1558,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stripe_is_held_by_one_thread_at_a_time_and_one_open_file() {
+    fn a_stripe_is_held_by_one_thread_at_a_time_and_by_one_process() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (_d, cache) = cache();
         // Two objects on one stripe (same first byte), one on another.
@@ -1563,7 +1598,11 @@ mod tests {
             rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         });
         let files = fs::read_dir(cache.root().join("locks")).unwrap().count();
-        assert_eq!(files, 2, "one lock file per stripe used");
+        if cfg!(unix) {
+            assert_eq!(files, 0, "shard folders are the locks: no lock files");
+        } else {
+            assert_eq!(files, 2, "one lock file per stripe used");
+        }
     }
 
     #[test]
