@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use crate::confined::Dir;
 use crate::engine::{Artifact, Engine, SourceState};
 use crate::error::Result;
 use crate::format::stage::LockStage;
@@ -52,9 +53,22 @@ pub struct Synced {
     pub old: Option<LockStage>,
 }
 
+/// Refuses a dependency whose lock or `out` path in the crate at `root`
+/// goes through a symlink (a symlinked folder, or a symlink itself): the
+/// lock would be written there, and `pull` would place there, perhaps
+/// outside the crate. `dvc` refuses the same layout.
+pub fn check_layout(root: &Path, dep: &Dependency) -> Result<()> {
+    let crate_root = Dir::open_root(root)?;
+    crate_root
+        .check_writable(&dep.lock_path())
+        .and_then(|()| crate_root.check_writable(Path::new(&dep.out)))
+        .map_err(|e| e.with_dependency(&dep.name))
+}
+
 /// Makes sure `dep` (declared by the crate at `root`) has a current lock and
 /// its artifact is in the cache.
 pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> Result<Synced> {
+    check_layout(root, dep)?;
     let (old, action) = match lock::read(root, dep)? {
         LockState::Fresh(lock) => {
             // The lock has no secrets: fetch with the declaration's.
@@ -118,6 +132,7 @@ pub fn update(
     rev: Option<&str>,
     dry_run: bool,
 ) -> Result<Updated> {
+    check_layout(root, dep)?;
     let (old, fresh): (Option<Lock>, bool) = match lock::read(root, dep)? {
         LockState::Missing => (None, false),
         LockState::Fresh(lock) => (Some(lock), true),

@@ -23,8 +23,16 @@ const REPO_ENV: &[&str] = &[
     "GIT_CEILING_DIRECTORIES",
 ];
 
+/// The transports git may use, whatever the user's config says
+/// (`GIT_ALLOW_PROTOCOL` overrides every `protocol.*.allow`): what a
+/// registry needs (local paths count as `file`). Not `ext::` (runs a
+/// command), nor any other remote helper, even when an `insteadOf` rewrite
+/// leads there.
+pub(crate) const ALLOWED_PROTOCOLS: &str = "file:git:http:https:ssh";
+
 /// A `git` command with our environment: no prompts, no pager, protocol v2,
-/// unquoted paths, C locale, operating on `git_dir` when given.
+/// only [`ALLOWED_PROTOCOLS`], unquoted paths, C locale, operating on
+/// `git_dir` when given.
 ///
 /// The user's global config is read on purpose: credential helpers, proxies
 /// and `url.<base>.insteadOf` live there.
@@ -33,7 +41,8 @@ pub(crate) fn git(git_dir: Option<&Path>) -> Command {
     for var in REPO_ENV {
         cmd.env_remove(var);
     }
-    cmd.env("GIT_TERMINAL_PROMPT", "0")
+    cmd.env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
+        .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_PAGER", "cat")
         .env("GIT_LITERAL_PATHSPECS", "1")
         .env("LC_ALL", "C")

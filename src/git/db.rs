@@ -333,7 +333,8 @@ impl GitDatabase {
         for arg in args.iter().filter(|a| a.starts_with("--")) {
             command.arg(arg);
         }
-        command.arg(self.remote.url());
+        // `--`: whatever the URL looks like, git reads it as one.
+        command.arg("--").arg(self.remote.url());
         command.args(args.iter().filter(|a| !a.starts_with("--")));
         let out = cmd::output(&mut command)?;
         if !out.ok {
@@ -542,7 +543,7 @@ impl GitDatabase {
             if refspecs.iter().any(|r| r.contains('*')) {
                 command.arg("--prune");
             }
-            command.arg(self.remote.url()).args(refspecs);
+            command.arg("--").arg(self.remote.url()).args(refspecs);
             cmd::output(&mut command)
         };
         let mut out = attempt(shallow)?;

@@ -55,7 +55,29 @@ impl GitRemote {
                     .with_help("set `url` to a git URL or a path to a git repository"),
             );
         }
+        if let Some(helper) = remote_helper(url) {
+            return Err(Error::new(
+                ErrorKind::Git,
+                format!(
+                    "`{}` asks git for the remote helper `{helper}` (`<transport>::<address>`), which dvc-build does not allow",
+                    redact::url(url)
+                ),
+            )
+            .with_help(ALLOWED_HELP));
+        }
         match classify(url) {
+            Kind::Url { scheme, .. }
+                if !ALLOWED_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) =>
+            {
+                Err(Error::new(
+                    ErrorKind::Git,
+                    format!(
+                        "`{}` uses the git transport `{scheme}`, which dvc-build does not allow",
+                        redact::url(url)
+                    ),
+                )
+                .with_help(ALLOWED_HELP))
+            }
             Kind::Url { scheme, rest } => {
                 let local = scheme.eq_ignore_ascii_case("file");
                 let canonical = if local {
@@ -193,6 +215,23 @@ enum Kind<'a> {
     Path,
 }
 
+/// The URL schemes a registry may use (see `cmd::ALLOWED_PROTOCOLS`, which
+/// git itself enforces).
+const ALLOWED_SCHEMES: &[&str] = &["file", "git", "http", "https", "ssh", "git+ssh", "ssh+git"];
+
+const ALLOWED_HELP: &str = "a registry is a local path, or a `file://`, `https://`, `http://`, `ssh://` or `git://` URL, or `user@host:path`";
+
+/// The remote helper `<transport>::<address>` names, as git reads it: the
+/// transport is what comes before `::` when that is all letters, digits,
+/// `+`, `-` and `.` (git runs `git-remote-<transport>`; `ext::` runs any
+/// command).
+fn remote_helper(url: &str) -> Option<&str> {
+    let end = url
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .unwrap_or(url.len());
+    (end > 0 && url[end..].starts_with("::")).then(|| &url[..end])
+}
+
 /// Tells URL, scp-like address and local path apart, as git does.
 fn classify(url: &str) -> Kind<'_> {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -315,6 +354,35 @@ mod tests {
     fn option_like_urls_are_refused() {
         assert!(GitRemote::new("-oProxyCommand=x:y").is_err());
         assert!(GitRemote::new("--upload-pack=x").is_err());
+    }
+
+    #[test]
+    fn remote_helpers_and_other_transports_are_refused() {
+        for bad in [
+            "ext::sh -c touch% /tmp/x",
+            "fd::3",
+            "foo::bar",
+            "EXT::sh",
+            "testgit::/x",
+            "ftp://h/x",
+            "foo+bar://h/x",
+        ] {
+            let err = GitRemote::new(bad).unwrap_err();
+            assert!(err.to_string().contains("does not allow"), "{bad}: {err}");
+        }
+        for ok in [
+            "https://h/x",
+            "HTTP://h/x",
+            "ssh://git@h/x",
+            "git+ssh://h/x",
+            "git://h/x",
+            "file:///srv/x",
+            "git@h:x",
+            "git@[::1]:x",
+            "/srv/a::b",
+        ] {
+            assert!(GitRemote::new(ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

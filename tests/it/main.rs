@@ -7,6 +7,8 @@ mod azure;
 mod cargo_build;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod confinement;
 mod crash;
 mod data;
 mod faults;
