@@ -77,10 +77,10 @@ pub struct CachedFile {
 }
 
 impl CachedFile {
-    /// Whether the file on device `dev` with inode `ino` is this very
-    /// object.
-    pub(crate) fn is_linked_by_identity(&self, dev: u64, ino: u64) -> bool {
-        cfg!(unix) && (dev, ino) == self.stamp.identity()
+    /// The object's device and inode (where the platform has them): a
+    /// hard link placed from it has the same.
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
+        cfg!(unix).then(|| self.stamp.identity())
     }
 }
 
@@ -382,6 +382,39 @@ impl Cache {
         }
     }
 
+    /// The object `md5` as it is, looked at without changing anything: no
+    /// lock, no record written, nothing removed (for `status`). Trusted by
+    /// its stamp when that matches its record, else hashed.
+    pub fn inspect(&self, md5: &Md5, is_dir: bool) -> Result<Inspected> {
+        let path = self.object_path(md5, is_dir);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Inspected::Missing),
+            Err(e) => return Err(Error::io("stat", &path, e)),
+        };
+        if !meta.is_file() {
+            return Ok(Inspected::Corrupt(path));
+        }
+        let now = Stamp::of(&meta);
+        let recorded = fs::read_to_string(self.state_path(md5, is_dir))
+            .ok()
+            .and_then(|t| Stamp::parse(&t));
+        let trusted = recorded.is_some_and(|r| r == now || r.only_links_changed(&now));
+        if !trusted {
+            let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+            let (actual, _) = hash::md5_reader(file).map_err(|e| Error::io("read", &path, e))?;
+            if actual != *md5 {
+                return Ok(Inspected::Corrupt(path));
+            }
+        }
+        Ok(Inspected::Good(CachedFile {
+            md5: *md5,
+            size: meta.len(),
+            path,
+            stamp: now,
+        }))
+    }
+
     /// Hashes the object; keeps it (recording a fresh stamp) when it matches
     /// its name, removes it otherwise. Caller holds the lock.
     fn verify(&self, md5: &Md5, is_dir: bool) -> Result<Option<CachedFile>> {
@@ -581,7 +614,7 @@ impl Cache {
 
     /// The set's objects when every one matches its recorded stamp. The
     /// `stat`s run on a few threads (lookups do not wait on one another).
-    fn trusted_set(&self, key: &Md5, objects: &[Md5]) -> Option<Vec<CachedFile>> {
+    pub(crate) fn trusted_set(&self, key: &Md5, objects: &[Md5]) -> Option<Vec<CachedFile>> {
         let text = fs::read_to_string(self.set_path(key)).ok()?;
         let mut lines = text.lines();
         let mut recorded = Vec::with_capacity(objects.len());
@@ -870,6 +903,18 @@ impl Cache {
             .insert(parent.to_path_buf());
         Ok(())
     }
+}
+
+/// What [`Cache::inspect`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspected {
+    /// The object, its bytes matching its name.
+    Good(CachedFile),
+    /// No such object.
+    Missing,
+    /// An object whose bytes no longer match its name (edited through a
+    /// hard link, damaged): the next fetch, pull or build replaces it.
+    Corrupt(PathBuf),
 }
 
 enum Check {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::cache::{Cache, CachedFile};
+use crate::cache::{Cache, CachedFile, Inspected};
 use crate::confined::Dir;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::config::Config;
@@ -22,7 +22,7 @@ use crate::format::stage::{ImportStage, LockStage, NameOrMap, OutInfo, RepoSpec}
 use crate::format::yaml::{Map, Value};
 use crate::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode};
 use crate::hash::Md5;
-use crate::materialize::{self, Placed, Target};
+use crate::materialize::{self, Expected, Placed, Target, Want};
 use crate::progress::{CountingRemote, Progress};
 use crate::redact;
 use crate::remote::{self, ObjectKey, Remote};
@@ -101,6 +101,18 @@ pub struct Probe {
     /// The hash the registry records for the path at that commit (the
     /// `.dir` hash for a directory), when known without downloading data.
     pub md5: Option<Md5>,
+}
+
+/// What the cache holds for a lock's artifact ([`Engine::inspect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The artifact, when every object is cached and matches its hash.
+    pub artifact: Option<Artifact>,
+    /// What belongs at the output, when known: the file's hash, or a
+    /// directory's files when its `.dir` object is cached.
+    pub expected: Option<Expected>,
+    /// Cache objects whose bytes no longer match their name.
+    pub corrupt: Vec<PathBuf>,
 }
 
 /// Shared state for resolving and fetching: the cache (which also holds the
@@ -327,6 +339,93 @@ impl Engine {
             files,
             size,
         }))
+    }
+
+    /// What the cache holds for the artifact a lock names, looked at without
+    /// changing anything (no lock, no record written, a corrupt object left
+    /// where it is): for `status`. See [`Inspection`].
+    pub fn inspect(&self, out: &OutInfo) -> Result<Inspection> {
+        let mut corrupt = Vec::new();
+        // An object by its recorded hash, or by the plain MD5 a DVC 2 hash
+        // is an alias of; `Err(md5)`: not (well) cached, `md5` the plain
+        // hash when known.
+        let mut look = |md5: &Md5, is_dir: bool| -> Result<std::result::Result<CachedFile, Md5>> {
+            let plain = match self.cache.inspect(md5, is_dir)? {
+                Inspected::Missing => match self.cache.legacy_alias(md5, is_dir) {
+                    Some(plain) => plain,
+                    None => return Ok(Err(*md5)),
+                },
+                found => {
+                    return Ok(match found {
+                        Inspected::Good(file) => Ok(file),
+                        Inspected::Corrupt(path) => {
+                            corrupt.push(path);
+                            Err(*md5)
+                        }
+                        Inspected::Missing => Err(*md5),
+                    });
+                }
+            };
+            Ok(match self.cache.inspect(&plain, is_dir)? {
+                Inspected::Good(file) => Ok(file),
+                Inspected::Corrupt(path) => {
+                    corrupt.push(path);
+                    Err(plain)
+                }
+                Inspected::Missing => Err(plain),
+            })
+        };
+        if !out.is_dir {
+            let (artifact, expected) = match look(&out.md5, false)? {
+                Ok(file) => (
+                    Some(Artifact::File(file.clone())),
+                    Expected::File(Want::from(&file)),
+                ),
+                Err(md5) => (None, Expected::File(Want::hash(md5, out.size))),
+            };
+            return Ok(Inspection {
+                artifact,
+                expected: Some(expected),
+                corrupt,
+            });
+        }
+        let manifest = match look(&out.md5, true)? {
+            Ok(dir) => read_manifest(&dir)?,
+            Err(_) => {
+                return Ok(Inspection {
+                    artifact: None,
+                    expected: None,
+                    corrupt,
+                });
+            }
+        };
+        let hashes: Vec<Md5> = manifest.entries().iter().map(|e| e.md5).collect();
+        let trusted = self.cache.trusted_set(&out.md5, &hashes);
+        let mut files = Vec::with_capacity(hashes.len());
+        let mut wants = Vec::with_capacity(hashes.len());
+        for (i, entry) in manifest.entries().iter().enumerate() {
+            let found = match &trusted {
+                Some(set) => Ok(set[i].clone()),
+                None => look(&entry.md5, false)?,
+            };
+            match found {
+                Ok(file) => {
+                    wants.push((entry.relpath.clone(), Want::from(&file)));
+                    files.push((entry.relpath.clone(), file));
+                }
+                Err(md5) => wants.push((entry.relpath.clone(), Want::hash(md5, None))),
+            }
+        }
+        let artifact = (files.len() == hashes.len()).then(|| Artifact::Dir {
+            md5: out.md5,
+            size: files.iter().map(|(_, f)| f.size).sum(),
+            files,
+        });
+        Ok(Inspection {
+            artifact,
+            expected: Some(Expected::Dir(wants)),
+            corrupt,
+        })
     }
 
     /// An object by the hash a registry recorded: its plain MD5, or a DVC 2

@@ -152,6 +152,68 @@ pub enum Target<'a> {
     Dir(&'a [(String, CachedFile)]),
 }
 
+/// What belongs in one file: its bytes' MD5, and when known its size and
+/// the cache object it may be a hard link to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// The plain MD5 of the bytes.
+    pub md5: Md5,
+    /// The size, when known.
+    pub size: Option<u64>,
+    /// Device and inode of the verified cache object holding them.
+    identity: Option<(u64, u64)>,
+}
+
+impl Want {
+    /// Bytes known only by their hash (and maybe size): no cache object.
+    pub fn hash(md5: Md5, size: Option<u64>) -> Want {
+        Want {
+            md5,
+            size,
+            identity: None,
+        }
+    }
+
+    /// `meta` is a hard link to the very object holding these bytes.
+    fn linked_by(&self, meta: &Meta) -> bool {
+        self.size.is_none_or(|s| s == meta.size) && self.identity == Some((meta.dev, meta.ino))
+    }
+}
+
+impl From<&CachedFile> for Want {
+    fn from(file: &CachedFile) -> Want {
+        Want {
+            md5: file.md5,
+            size: Some(file.size),
+            identity: file.identity(),
+        }
+    }
+}
+
+/// What belongs at a destination, for [`state`]: one file, or a
+/// directory's files (relative paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// A single file.
+    File(Want),
+    /// Exactly these files.
+    Dir(Vec<(String, Want)>),
+}
+
+impl From<Target<'_>> for Expected {
+    fn from(target: Target<'_>) -> Expected {
+        match target {
+            Target::File(file) => Expected::File(Want::from(file)),
+            Target::Dir(files) => Expected::Dir(
+                files
+                    .iter()
+                    .map(|(r, f)| (r.clone(), Want::from(f)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// What is at a destination, compared with what belongs there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -252,7 +314,7 @@ pub fn precheck(cache: &Cache, root: &Dir, rel: &Path, options: Options) -> Resu
 /// What is at `rel` below `root` compared with `target`; reads only (no
 /// record is written, nothing removed). Files without a matching record are
 /// hashed.
-pub fn state(cache: &Cache, target: Target<'_>, root: &Dir, rel: &Path) -> Result<State> {
+pub fn state(cache: &Cache, expected: &Expected, root: &Dir, rel: &Path) -> Result<State> {
     let Some((dir, name)) = root.parent_of(rel, false)? else {
         return Ok(State::Missing);
     };
@@ -261,15 +323,15 @@ pub fn state(cache: &Cache, target: Target<'_>, root: &Dir, rel: &Path) -> Resul
     };
     let dest = root.path().join(rel);
     let records = Records::read(cache, &dest);
-    match target {
-        Target::File(file) => {
-            let found = classify(cache, &dir, &name, &meta, Some(file), records.file(), false)?;
+    match expected {
+        Expected::File(want) => {
+            let found = classify(cache, &dir, &name, &meta, Some(want), records.file(), false)?;
             Ok(match found {
                 Found::Same { .. } => State::UpToDate,
                 _ => State::Modified(vec![dest]),
             })
         }
-        Target::Dir(files) => {
+        Expected::Dir(files) => {
             if meta.kind != Kind::Dir {
                 return Ok(State::Modified(vec![dest]));
             }
@@ -324,7 +386,7 @@ fn classify(
     dir: &Dir,
     name: &OsStr,
     meta: &Meta,
-    want: Option<&CachedFile>,
+    want: Option<&Want>,
     recorded: Option<&(Md5, Print)>,
     repair: bool,
 ) -> Result<Found> {
@@ -332,8 +394,7 @@ fn classify(
         return Ok(Found::Modified);
     }
     if let Some(want) = want
-        && meta.size == want.size
-        && want.is_linked_by_identity(meta.dev, meta.ino)
+        && want.linked_by(meta)
     {
         return Ok(Found::Same { record: None });
     }
@@ -386,7 +447,8 @@ fn place_one(
     match existing {
         None => {}
         Some(meta) if meta.kind == Kind::File => {
-            match classify(cache, &dir, &name, &meta, Some(file), records.file(), true)? {
+            let want = Want::from(file);
+            match classify(cache, &dir, &name, &meta, Some(&want), records.file(), true)? {
                 Found::Same { record } => {
                     if let Some(print) = record {
                         records.write_file(cache, &dest, file.md5, print);
@@ -527,14 +589,14 @@ fn survey_dir(
     dir: &Dir,
     name: &OsStr,
     dest: &Path,
-    files: &[(String, CachedFile)],
+    files: &[(String, Want)],
     records: &Records,
     policy: Option<Existing>,
 ) -> Result<Survey> {
     // `None`: a read-only look (status): nothing is repaired.
     let repair = policy.is_some();
     let existing = policy.unwrap_or(Existing::KeepUnsaved);
-    let want: HashMap<&str, &CachedFile> = files.iter().map(|(r, f)| (r.as_str(), f)).collect();
+    let want: HashMap<&str, &Want> = files.iter().map(|(r, w)| (r.as_str(), w)).collect();
     let mut survey = Survey::default();
     let mut present: HashSet<String> = HashSet::with_capacity(files.len());
     let Some(top) = dir.subdir(name, false)? else {
@@ -616,12 +678,16 @@ fn place_tree(
     match dir.stat(&name)? {
         None => {}
         Some(meta) if meta.kind == Kind::Dir => {
+            let wants: Vec<(String, Want)> = files
+                .iter()
+                .map(|(r, f)| (r.clone(), Want::from(f)))
+                .collect();
             let survey = survey_dir(
                 cache,
                 &dir,
                 &name,
                 &dest,
-                files,
+                &wants,
                 &records,
                 Some(options.existing),
             )?;
@@ -1137,7 +1203,7 @@ mod tests {
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(fs::read(&dest).unwrap(), b"my own");
         assert_eq!(
-            state(&cache, Target::File(&v1), &root, rel).unwrap(),
+            state(&cache, &Target::File(&v1).into(), &root, rel).unwrap(),
             State::Modified(vec![dest.clone()])
         );
         // Bytes the cache holds are not lost by replacing them.
@@ -1156,7 +1222,7 @@ mod tests {
         assert_eq!(forced.replaced, vec![dest.clone()]);
         assert_eq!(fs::read(&dest).unwrap(), b"version 2");
         assert_eq!(
-            state(&cache, Target::File(&v2), &root, rel).unwrap(),
+            state(&cache, &Target::File(&v2).into(), &root, rel).unwrap(),
             State::UpToDate
         );
     }

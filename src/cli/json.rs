@@ -59,6 +59,16 @@ pub struct DependencyStatus {
     /// Whether the locked artifact is in the cache (a build needs no
     /// download).
     pub cached: bool,
+    /// Cache objects of the artifact whose bytes no longer match their hash
+    /// (edited through a hard link, damaged); the next `fetch`, `pull` or
+    /// build replaces them. Empty when all is well.
+    pub corrupt: Vec<String>,
+    /// What is at `out` in the crate (what `cargo dvc pull` placed there).
+    pub workspace: WorkspaceStatus,
+    /// The paths at `out` that differ from the lock (modified, added or
+    /// missing files), relative to the crate root; empty unless `workspace`
+    /// is `modified`.
+    pub workspace_changes: Vec<String>,
     /// Whether the declared `rev` points at newer data.
     pub update: UpdateStatus,
     /// The commit `rev` points at now; for a URL dependency whose source
@@ -120,6 +130,22 @@ pub enum ImportKind {
     Registry,
     /// A file or directory named by its URL (`dvc import-url`).
     Url,
+}
+
+/// What is at a dependency's `out` in the crate, compared with its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceStatus {
+    /// Nothing: never pulled (a build needs nothing there).
+    Absent,
+    /// Exactly the locked artifact.
+    UpToDate,
+    /// Something else (see `workspace_changes`): `cargo dvc pull` refuses
+    /// to replace it without `--force`.
+    Modified,
+    /// Cannot be told without the artifact's directory listing (its `.dir`
+    /// object is not cached), or without a lock.
+    Unknown,
 }
 
 /// A file or a directory.

@@ -208,6 +208,7 @@ fn every_command() {
             &v1[..7],
             "fresh",
             "cached",
+            "-",
             "up to date"
         ],
         "{text}"
@@ -220,6 +221,9 @@ fn every_command() {
     assert_eq!(classifier["rev_lock"], v1.as_str());
     assert_eq!(classifier["lock"], "fresh");
     assert_eq!(classifier["cached"], true);
+    assert_eq!(classifier["corrupt"], serde_json::json!([]));
+    assert_eq!(classifier["workspace"], "absent", "not pulled yet");
+    assert_eq!(classifier["workspace_changes"], serde_json::json!([]));
     assert_eq!(classifier["update"], "up_to_date");
     assert_eq!(classifier["update_available"], false);
     assert_eq!(classifier["path"], "models/model.bin");

@@ -7,6 +7,10 @@
 //! commit, same data". A declaration that cannot be resolved (unknown `rev`,
 //! `path` not in the registry, unreachable `url`) is an error, reported with
 //! the others and ending in exit status 101.
+//!
+//! Read only: the cache is inspected without repairing it (a corrupt
+//! object is reported, not removed), and `out` in the crate is compared
+//! with the lock (`modified`, as `dvc status` says).
 
 use clap::Args;
 
@@ -14,14 +18,18 @@ use crate::cli::args::{ManifestPath, PackageSelection};
 use crate::cli::context::Context;
 use crate::cli::json::{
     self, ArtifactKind, DependencyStatus, ImportKind, LockStatus, StatusReport, UpdateStatus,
+    WorkspaceStatus,
 };
 use crate::cli::workspace::{self, Package};
+use crate::confined::Dir;
 use crate::engine::SourceState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::{ImportStage, ImportUrlStage, LockStage};
 use crate::git::CommitId;
 use crate::lock::{self, LockState};
 use crate::manifest::{Dependency, Import, RegistryImport};
+use crate::materialize::{self, Expected, State};
+use std::path::Path;
 
 use super::label;
 
@@ -33,8 +41,13 @@ the next build rewrites it), missing (the next build writes it) or invalid.
 UPDATE is `up to date`, `available` (the data at `rev` changed), `new commit,
 same data`, or unknown (offline, no lock).
 
+DATA is cached, not cached, or corrupt (a cached object no longer matches its
+hash: reported here, replaced by the next fetch, pull or build). OUT is what
+is at `out` in the crate: - (nothing), pulled, modified, or ? (unknown).
+
 Exit status: 0; 101 on an error (a declaration that cannot be resolved); with
---exit-code, 1 when a lock is not fresh or an update is available.")]
+--exit-code, 1 when a lock is not fresh, an update is available, the output
+is modified or a cached object corrupt.")]
 pub struct StatusArgs {
     /// Dependencies to show [default: all].
     pub names: Vec<String>,
@@ -88,9 +101,12 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<i32> {
     if !errors.is_empty() {
         return Ok(crate::cli::ERROR);
     }
-    let attention = rows
-        .iter()
-        .any(|(_, r)| r.lock != LockStatus::Fresh || r.update_available == Some(true));
+    let attention = rows.iter().any(|(_, r)| {
+        r.lock != LockStatus::Fresh
+            || r.update_available == Some(true)
+            || r.workspace == WorkspaceStatus::Modified
+            || !r.corrupt.is_empty()
+    });
     Ok(if args.exit_code && attention { 1 } else { 0 })
 }
 
@@ -109,10 +125,22 @@ fn dep_status(
         }
         Err(e) => (LockStatus::Invalid, Some(e.message_with_causes()), None),
     };
-    let cached = match &stage {
-        Some(s) => engine.cached(s.out())?.is_some(),
-        None => false,
+    // Read only: a corrupt cache object is reported, not removed.
+    let inspection = match &stage {
+        Some(s) => Some(engine.inspect(s.out())?),
+        None => None,
     };
+    let cached = inspection.as_ref().is_some_and(|i| i.artifact.is_some());
+    let corrupt = inspection
+        .as_ref()
+        .map(|i| i.corrupt.iter().map(|p| p.display().to_string()).collect())
+        .unwrap_or_default();
+    let (workspace, workspace_changes) = workspace_state(
+        engine,
+        package,
+        dep,
+        inspection.as_ref().and_then(|i| i.expected.as_ref()),
+    );
     let registry = match &dep.import {
         Import::Registry(r) => Some(r),
         Import::Url(_) => None,
@@ -146,6 +174,9 @@ fn dep_status(
         lock,
         lock_reason,
         cached,
+        corrupt,
+        workspace,
+        workspace_changes,
         update: UpdateStatus::Unknown,
         latest: None,
         update_available: None,
@@ -227,6 +258,45 @@ fn check_source(
     Ok(())
 }
 
+/// What is at `dep`'s `out` in the crate, compared with `expected` (what
+/// its lock names); reads only.
+fn workspace_state(
+    engine: &crate::engine::Engine,
+    package: &Package,
+    dep: &Dependency,
+    expected: Option<&Expected>,
+) -> (WorkspaceStatus, Vec<String>) {
+    let rel = Path::new(&dep.out);
+    let looked = Dir::open_root(&package.root).and_then(|root| match expected {
+        Some(expected) => materialize::state(engine.cache(), expected, &root, rel).map(Some),
+        None => {
+            // Without a listing, only "is anything there" can be told.
+            let there = match root.parent_of(rel, false)? {
+                Some((dir, name)) => dir.stat(&name)?.is_some(),
+                None => false,
+            };
+            Ok((!there).then_some(State::Missing))
+        }
+    });
+    match looked {
+        Ok(Some(State::Missing)) => (WorkspaceStatus::Absent, Vec::new()),
+        Ok(Some(State::UpToDate)) => (WorkspaceStatus::UpToDate, Vec::new()),
+        Ok(Some(State::Modified(paths))) => (
+            WorkspaceStatus::Modified,
+            paths
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(&package.root)
+                        .unwrap_or(p)
+                        .display()
+                        .to_string()
+                })
+                .collect(),
+        ),
+        Ok(None) | Err(_) => (WorkspaceStatus::Unknown, Vec::new()),
+    }
+}
+
 /// Fills `update` and `latest`: where `rev` points now, and whether the data
 /// there differs from the lock's. Without a lock, the declaration is
 /// resolved anyway, so a broken one is an error.
@@ -282,6 +352,7 @@ fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
         "LOCKED".to_string(),
         "LOCK".to_string(),
         "DATA".to_string(),
+        "OUT".to_string(),
         "UPDATE".to_string(),
     ]];
     for (name, r) in rows {
@@ -313,11 +384,25 @@ fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
                 ImportKind::Url => short(&r.md5),
             },
             lock.to_string(),
-            if r.cached { "cached" } else { "not cached" }.to_string(),
+            if !r.corrupt.is_empty() {
+                "corrupt"
+            } else if r.cached {
+                "cached"
+            } else {
+                "not cached"
+            }
+            .to_string(),
+            match r.workspace {
+                WorkspaceStatus::Absent => "-",
+                WorkspaceStatus::UpToDate => "pulled",
+                WorkspaceStatus::Modified => "modified",
+                WorkspaceStatus::Unknown => "?",
+            }
+            .to_string(),
             update,
         ]);
     }
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 7];
     for row in &table {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -346,6 +431,18 @@ fn print_table(ctx: &Context, rows: &[(String, DependencyStatus)]) {
                 r.lock_path
             )),
             _ => {}
+        }
+        if r.workspace == WorkspaceStatus::Modified {
+            shell.note(format!(
+                "`{name}`: `{}` differs from the lock: {}; `cargo dvc pull` keeps it unless `--force`",
+                r.out,
+                r.workspace_changes.join(", ")
+            ));
+        }
+        for path in &r.corrupt {
+            shell.warn(format!(
+                "`{name}`: the cached object `{path}` no longer matches its hash; the next fetch, pull or build replaces it"
+            ));
         }
     }
 }
