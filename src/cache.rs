@@ -13,8 +13,9 @@
 //!                                           locks are `flock`s of the shard folders,
 //!                                           elsewhere objects-<2 hex>.lock files
 //! <root>/placed/<hash of a path>            what a materialised copy looked like
-//! <root>/tmp/                               downloads in progress (abandoned ones
-//!                                           are removed after a day)
+//! <root>/tmp/                               downloads in progress (each locked by its
+//!                                           writer; unlocked ones, abandoned by a
+//!                                           killed process, are removed by the next run)
 //! ```
 //!
 //! Invariants:
@@ -222,21 +223,35 @@ impl Cache {
         Ok(cache)
     }
 
-    /// Best effort: removes downloads abandoned by a crashed process (files
-    /// in `<root>/tmp` untouched for a day).
+    /// Best effort: removes downloads abandoned by a process that was
+    /// killed or crashed. Every download in progress holds an exclusive OS
+    /// lock on its temporary file in `<root>/tmp` (see [`Cache::incoming`]),
+    /// so a file nobody holds is abandoned and goes now, on the next run,
+    /// however recent; a file a live download holds (this machine's, or
+    /// another container's sharing the cache) is left alone. An empty file
+    /// is left for a few seconds: its writer may be between creating and
+    /// locking it.
     fn remove_stale_temp_files(&self) {
-        const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+        const YOUNG: std::time::Duration = std::time::Duration::from_secs(5);
         let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
             return;
         };
         for entry in entries.flatten() {
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
+            let Ok(file) = File::open(entry.path()) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue;
+            }
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            let young = meta
+                .modified()
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE);
-            if stale {
+                .is_none_or(|age| age < YOUNG);
+            if meta.len() > 0 || !young {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -772,6 +787,11 @@ impl Cache {
             .prefix("incoming-")
             .tempfile_in(&dir)
             .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        // Held until the download ends (or its process dies): a later run
+        // removes only files nobody holds.
+        file.as_file()
+            .try_lock()
+            .map_err(|e| Error::io("lock", file.path(), std::io::Error::other(e.to_string())))?;
         Ok(Incoming {
             file: BufWriter::with_capacity(INCOMING_BUFFER, file),
             hasher: Hasher::new(),
@@ -1648,6 +1668,27 @@ mod tests {
         } else {
             assert_eq!(files, 2, "one lock file per stripe used");
         }
+    }
+
+    #[test]
+    fn downloads_abandoned_by_a_dead_process_go_on_the_next_open() {
+        let (d, cache) = cache();
+        let mut live = cache.incoming().unwrap();
+        live.write(&[1u8; 4096]).unwrap();
+        live.flush().unwrap();
+        // Killed mid-download: bytes written, nobody holds it.
+        let abandoned = cache.root().join("tmp/incoming-abandoned");
+        fs::write(&abandoned, vec![0u8; 4096]).unwrap();
+        // Just created by a writer that has not locked it yet: kept.
+        let just_made = cache.root().join("tmp/incoming-just-made");
+        fs::write(&just_made, b"").unwrap();
+        let _again = Cache::open(d.path().join("c")).unwrap();
+        assert!(!abandoned.exists(), "nobody held it: removed at once");
+        assert!(live.path().exists(), "a live download is left alone");
+        assert!(
+            just_made.exists(),
+            "an empty, recent file may be a live one"
+        );
     }
 
     #[test]

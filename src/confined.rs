@@ -711,7 +711,8 @@ impl Dir {
     }
 
     /// Best effort: removes hidden temporary siblings of `name` left by a
-    /// process killed while writing here, once they are `min_age` old (a
+    /// process killed while writing here: at once when the process that
+    /// named it (its pid is in the name) is gone, else once `min_age` old (a
     /// live writer finishes long before).
     pub fn remove_abandoned_temps(&self, name: &OsStr, min_age: std::time::Duration) {
         let prefix = temp_prefix(name);
@@ -722,19 +723,46 @@ impl Dir {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
         for (entry, _) in entries {
-            if !entry
+            let Some(rest) = entry
                 .as_encoded_bytes()
-                .starts_with(prefix.as_encoded_bytes())
-            {
+                .strip_prefix(prefix.as_encoded_bytes())
+            else {
                 continue;
-            }
+            };
+            let writer = std::str::from_utf8(rest)
+                .ok()
+                .and_then(|r| r.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
             let Ok(Some(meta)) = self.stat(&entry) else {
                 continue;
             };
-            if now - meta.mtime_ns > min_age.as_nanos() as i128 {
+            let old = now - meta.mtime_ns > min_age.as_nanos() as i128;
+            if old || writer.is_some_and(process_is_gone) {
                 let _ = self.remove_tree(&entry);
             }
         }
+    }
+}
+
+/// Whether no process `pid` runs (on this machine, in this pid namespace).
+/// `false` when unsure, and for this process itself.
+pub(crate) fn process_is_gone(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        false
     }
 }
 

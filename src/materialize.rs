@@ -1109,11 +1109,18 @@ mod tests {
             .unwrap()
             .set_modified(past)
             .unwrap();
+        // Left by a process that is gone: removed at once, however recent.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let orphan = out.join(format!(".a.bin.dvc-build-{dead}-0"));
+        fs::write(&orphan, b"full size").unwrap();
         place_file(&cache, &file, &out.join("a.bin")).unwrap();
         assert!(!old.exists(), "an abandoned sibling is removed");
+        assert!(!orphan.exists(), "so is one whose writer is gone");
         assert!(
             fresh.exists(),
-            "a recent one may belong to a live placement"
+            "a recent one of a live process may belong to a live placement"
         );
     }
 

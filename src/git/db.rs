@@ -93,13 +93,25 @@ impl GitDatabase {
             path: dir.join(&ident),
             lock_path: dir.join(format!("{ident}.lock")),
         };
-        if !db.path.join("HEAD").is_file() {
-            let _lock = db.lock()?;
-            if !db.path.join("HEAD").is_file() {
-                db.create(&dir, &ident)?;
-            }
-        }
+        db.ensure_created()?;
         Ok(db)
+    }
+
+    /// Creates the database when it is missing (never made, or removed
+    /// after a failed first contact: see `or_forget`).
+    fn ensure_created(&self) -> Result<()> {
+        if self.path.join("HEAD").is_file() {
+            return Ok(());
+        }
+        let (Some(dir), Some(ident)) = (self.path.parent(), self.path.file_name()) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        let _lock = self.lock()?;
+        if !self.path.join("HEAD").is_file() {
+            self.create(dir, &ident.to_string_lossy())?;
+        }
+        Ok(())
     }
 
     fn create(&self, dir: &Path, ident: &str) -> Result<()> {
@@ -125,6 +137,32 @@ impl GitDatabase {
             let _ = std::fs::remove_dir_all(&tmp);
             Error::io("create", &self.path, e)
         })
+    }
+
+    /// `result`, after removing the database when the repository could not
+    /// be reached (a mistyped or unreachable URL) and the database holds
+    /// nothing yet: a failed first contact leaves no empty repository behind
+    /// in the cache. (A wrong `rev` on a good URL keeps it.)
+    fn or_forget<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::Git
+            && is_unreachable(&e.to_string())
+        {
+            self.forget_if_empty();
+        }
+        result
+    }
+
+    /// Best effort: removes the database (and its lock file) when it has no
+    /// ref and no object, under its lock.
+    fn forget_if_empty(&self) {
+        let Ok(lock) = self.lock() else {
+            return;
+        };
+        if is_empty_repository(&self.path) && std::fs::remove_dir_all(&self.path).is_ok() {
+            let _ = std::fs::remove_file(&self.lock_path);
+        }
+        drop(lock);
     }
 
     /// The bare repository's folder.
@@ -197,6 +235,11 @@ impl GitDatabase {
     /// anything missing is an [`ErrorKind::Offline`] error. Tags win over
     /// branches of the same name, as in `git rev-parse`.
     pub fn resolve(&self, rev: Option<&str>, net: NetMode) -> Result<CommitId> {
+        self.ensure_created()?;
+        self.or_forget(self.resolve_inner(rev, net))
+    }
+
+    fn resolve_inner(&self, rev: Option<&str>, net: NetMode) -> Result<CommitId> {
         let rev = rev.map(str::trim);
         if let Some(rev) = rev {
             validate_rev(rev)?;
@@ -276,6 +319,11 @@ impl GitDatabase {
     /// any reachable commit by id, as GitHub and GitLab do), falling back to
     /// fetching all branches and tags.
     pub fn ensure_commit(&self, commit: &CommitId, net: NetMode) -> Result<()> {
+        self.ensure_created()?;
+        self.or_forget(self.ensure_commit_inner(commit, net))
+    }
+
+    fn ensure_commit_inner(&self, commit: &CommitId, net: NetMode) -> Result<()> {
         if self.contains(commit)? {
             return Ok(());
         }
@@ -309,6 +357,11 @@ impl GitDatabase {
     /// at on the remote now, without fetching objects; `None` when the remote
     /// has no such ref (a commit id is not a ref). For "update available".
     pub fn ls_remote(&self, rev: Option<&str>, net: NetMode) -> Result<Option<CommitId>> {
+        self.ensure_created()?;
+        self.or_forget(self.ls_remote_inner(rev, net))
+    }
+
+    fn ls_remote_inner(&self, rev: Option<&str>, net: NetMode) -> Result<Option<CommitId>> {
         if net.is_offline() {
             return Err(Error::new(
                 ErrorKind::Offline,
@@ -599,6 +652,26 @@ impl GitDatabase {
     }
 }
 
+/// A bare repository with no ref (loose or packed), no object and no
+/// shallow file: what `git init --bare` made and nothing has filled.
+fn is_empty_repository(path: &Path) -> bool {
+    fn has_files(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => has_files(&e.path()),
+            Ok(_) => true,
+            Err(_) => true,
+        })
+    }
+    path.join("HEAD").is_file()
+        && !path.join("packed-refs").exists()
+        && !path.join("shallow").exists()
+        && !has_files(&path.join("refs"))
+        && !has_files(&path.join("objects"))
+}
+
 /// Where an offline lookup of `rev` searches, in order.
 fn local_candidates(rev: &str) -> Vec<String> {
     if let Some(branch) = rev.strip_prefix("refs/heads/") {
@@ -681,6 +754,7 @@ fn is_unreachable(message: &str) -> bool {
         "Could not read from remote repository",
         "does not appear to be a git repository",
         "Network is unreachable",
+        "fatal: repository '",
     ];
     SIGNS.iter().any(|s| message.contains(s))
 }

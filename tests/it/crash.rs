@@ -303,6 +303,15 @@ fn sigkill_at_random_points_never_leaves_a_bad_cache_or_file() {
         );
         let objects = assert_cache_sound(&cache, true);
         assert_eq!(objects.len(), 8, "model, 6 files and the .dir: {objects:?}");
+        // What the killed run was downloading is gone, not a full-size orphan.
+        for left in crate::support::invariants::walk(&cache.join("tmp")) {
+            assert_eq!(
+                fs::metadata(&left).unwrap().len(),
+                0,
+                "run {i}: a partial download left in tmp/: {}",
+                left.display()
+            );
+        }
         s.check_out(&out, &deps, true);
     }
     println!("{}", lines.join("\n"));

@@ -27,3 +27,5 @@ mod ssh;
 mod support;
 #[cfg(feature = "cli")]
 mod url;
+#[cfg(feature = "cli")]
+mod user_data;
