@@ -33,8 +33,10 @@ FIGURES = [
     ("update", "update 10 deps of one registry: cargo dvc update / 10 x dvc update", 0.1),
     ("warm-fetch", "warm, 10 deps: cargo dvc fetch / dvc status", 0.05),
     ("build-script", "warm build script, 10 deps (ms, median)", 10.0),
-    ("pull-file", "materialise cached 256 MiB file: cargo dvc pull / cp", 0.1),
-    ("pull-dir", "materialise cached 2,000-file dir: cargo dvc pull / cp -r", 0.5),
+    ("pull-file", "materialise cached 256 MiB file, default (an independent copy): cargo dvc pull / cp", 1.2),
+    ("pull-dir", "materialise cached 2,000-file dir, default (copies): cargo dvc pull / cp -r", 1.2),
+    ("pull-file-link", "materialise cached 256 MiB file, --link (a read-only hard link): cargo dvc pull --link / cp", 0.1),
+    ("pull-dir-link", "materialise cached 2,000-file dir, --link: cargo dvc pull --link / cp -r", 0.5),
     ("rss", "peak RSS importing 256 MiB: cargo dvc import / dvc import", 0.25),
     ("rss-flat", "peak RSS importing 1 GiB / importing 256 MiB (ours)", 1.1),
     ("s3", "cold import, 256 MiB, S3 (SeaweedFS): cargo dvc import / dvc import", 0.4),
@@ -769,12 +771,13 @@ class Bench:
             elif p.exists():
                 p.unlink()
 
-        def pair(name, src, cp):
+        def pair(name, src, cp, link=False):
             out = c / name
+            flags = ["--link"] if link else []
 
             def ours():
                 rm(out)
-                return timed(self.ours("pull", "-q", name), cwd=c, env=env)
+                return timed(self.ours("pull", "-q", *flags, name), cwd=c, env=env)
 
             def theirs():
                 dst = cpdir / name
@@ -783,11 +786,14 @@ class Bench:
 
             return ours, theirs
 
-        if "pull-file" in names:
-            ma, mb, _, _ = self.side_by_side(*pair("big.bin", src_file, ["cp"]), runs=max(self.runs, 3))
-            self.record("pull-file", ma / mb, f"ours {ma * 1000:.1f}ms, cp {mb * 1000:.1f}ms")
-        if "pull-dir" in names:
-            ours, theirs = pair("dir", src_dir, ["cp", "-r"])
+        for row, link in (("pull-file", False), ("pull-file-link", True)):
+            if row in names:
+                ma, mb, _, _ = self.side_by_side(*pair("big.bin", src_file, ["cp"], link), runs=max(self.runs, 3))
+                self.record(row, ma / mb, f"ours {ma * 1000:.1f}ms, cp {mb * 1000:.1f}ms")
+        for row, link in (("pull-dir", False), ("pull-dir-link", True)):
+            if row not in names:
+                continue
+            ours, theirs = pair("dir", src_dir, ["cp", "-r"], link)
             floor = []
 
             def theirs_and_floor():
@@ -801,7 +807,7 @@ class Bench:
 
             ma, mb, _, _ = self.side_by_side(ours, theirs_and_floor, runs=max(self.runs, 3))
             self.record(
-                "pull-dir",
+                row,
                 ma / mb,
                 f"ours {ma * 1000:.1f}ms, cp -r {mb * 1000:.1f}ms (cp -al {statistics.median(floor) * 1000:.1f}ms)",
             )
@@ -1127,7 +1133,7 @@ class Bench:
                 self.fig_warm_fetch()
             if "build-script" in names:
                 self.fig_build_script()
-            if names & {"pull-file", "pull-dir"}:
+            if names & {"pull-file", "pull-dir", "pull-file-link", "pull-dir-link"}:
                 self.fig_pull(names)
             if names & {"rss", "rss-flat"}:
                 self.fig_rss(names)
