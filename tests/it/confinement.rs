@@ -414,3 +414,49 @@ fn hostile_git_urls_never_run_anything() {
     run(&mut cmd);
     assert_eq!(fs::read_to_string(ok.join("s.bin")).unwrap(), "weights\n");
 }
+
+/// A git-tracked symlink in a (local) registry pointing at a file outside
+/// it: `dvc get` reads through it and copies the outside file; we refuse,
+/// on purpose (SECURITY.md). A `Cargo.toml` that is a symlink is never
+/// replaced by a file nor written through.
+#[test]
+fn a_registry_symlink_is_refused_where_dvc_follows_it_and_a_symlinked_manifest_is_kept() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let secret = root.join("outside-secret.txt");
+    fs::write(&secret, "outside secret\n").unwrap();
+    symlink(&secret, reg.repo.join("secret-link")).unwrap();
+    reg.commit("a symlink");
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let work = root.join("work");
+    fs::create_dir_all(&work).unwrap();
+    run(dvc(&work).args(["get", &url, "secret-link", "-o", "dvc.txt"]));
+    assert_eq!(
+        fs::read_to_string(work.join("dvc.txt")).unwrap(),
+        "outside secret\n"
+    );
+    let text =
+        run_fail(cargo_dvc(&work, &cache).args(["get", &url, "secret-link", "-o", "ours.txt"]));
+    assert!(text.contains("secret-link"), "{text}");
+    assert!(!work.join("ours.txt").exists());
+
+    // Cargo.toml as a symlink to a manifest kept elsewhere.
+    let krate = root.join("linked-manifest");
+    fs::create_dir_all(&krate).unwrap();
+    let real = root.join("real-Cargo.toml");
+    let manifest = "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[workspace]\n";
+    fs::write(&real, manifest).unwrap();
+    symlink(&real, krate.join("Cargo.toml")).unwrap();
+    let text = run_fail(cargo_dvc(&krate, &cache).args(["import", &url, "models/s.bin"]));
+    assert!(text.contains("is a symlink"), "{text}");
+    assert!(
+        fs::symlink_metadata(krate.join("Cargo.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_to_string(&real).unwrap(), manifest);
+    assert!(!krate.join("s.bin.dvc").exists(), "nothing written");
+}
