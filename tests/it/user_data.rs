@@ -789,7 +789,8 @@ fn update_of_several_dependencies_writes_all_or_nothing() {
     run(support::git(crate_dir).args(["commit", "-qm", "deps"]));
     let status = || run_stdout(support::git(crate_dir).args(["status", "--porcelain"]));
     // `ok` has no v2: resolving it fails after `m` and `data` resolved.
-    let err = run_fail(cargo_dvc(crate_dir, &p.cache).args(["update", "--rev", "v2"]));
+    let err =
+        run_fail(cargo_dvc(crate_dir, &p.cache).args(["update", "m", "data", "ok", "--rev", "v2"]));
     assert!(err.contains("v2"), "{err}");
     assert_eq!(status(), "", "nothing written");
     // A lock that cannot be written (a folder where it goes), found after
