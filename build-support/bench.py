@@ -59,6 +59,9 @@ FIGURES = [
     ("huge-http", "cold import, 1 GiB file, HTTP with ranges: cargo dvc import / curl (one stream)", 1.0),
     ("growth", "cold import at 1k, 5k, 20k files: cost per added file 5k->20k / 1k->5k, time and peak RSS, ours (max of the two)", 1.1),
     ("compile-paths", "rebuild of a consumer including the generated module with only the path constant of a 400 MiB dependency / the same consumer without it (CPU time)", 1.1),
+    # URL dependencies (issue #15).
+    ("url-http", "cold URL import, 256 MiB file, HTTP (bench_http.py): cargo dvc import-url / dvc import-url", 0.4),
+    ("url-curl", "same: cargo dvc import-url / curl of the same URL (one stream)", 1.3),
 ]
 TARGETS = {name: target for name, _, target in FIGURES}
 
@@ -1036,6 +1039,39 @@ class Bench:
             f"ours {ma:.3f}s, curl {mb:.3f}s, md5sum {mc:.3f}s ({self.huge // MiB} MiB)",
         )
 
+    def fig_url(self, names):
+        """A cold `import-url` of the 256 MiB file served over HTTP, beside
+        `dvc import-url` and `curl` of the same URL."""
+        url = f"{self.http_url}/{self.remote_obj('data/big.bin.dvc').relative_to(self.remote_dir)}"
+
+        def ours():
+            d = self.fresh("ours-url")
+            self.crate(d / "c")
+            took = timed(self.ours("import-url", "-q", url, "big.bin"), cwd=d / "c", env=self.our_env(d / "cache"))
+            shutil.rmtree(d, ignore_errors=True)
+            return took
+
+        def theirs():
+            d = self.fresh("dvc-url")
+            self.dvc_project(d)
+            took = timed([self.dvc, "import-url", "-q", url, "big.bin"], cwd=d, env=self.env)
+            shutil.rmtree(d, ignore_errors=True)
+            return took
+
+        def curl():
+            d = self.fresh("curl-url")
+            took = timed(["curl", "-s", "-f", "-o", str(d / "big.bin"), url])
+            shutil.rmtree(d, ignore_errors=True)
+            return took
+
+        size = f"{self.big // MiB} MiB"
+        if "url-http" in names:
+            ma, mb, _, _ = self.side_by_side(ours, theirs)
+            self.record("url-http", ma / mb, f"ours {ma:.3f}s, dvc {mb:.3f}s ({size})")
+        if "url-curl" in names:
+            ma, mb, _, _ = self.side_by_side(ours, curl)
+            self.record("url-curl", ma / mb, f"ours {ma:.3f}s, curl {mb:.3f}s ({size})")
+
     def fig_compile_paths(self):
         """Two consumers built alike, one declaring the big dependency (not
         `embed = true`) and including the generated module, which then holds
@@ -1107,7 +1143,7 @@ class Bench:
             self.make_registry(need)
             if names & {"update", "warm-fetch", "build-script"}:
                 self.ten_templates()
-            if names & ({"dir-http", "dir-http11", "huge-http"} | big_dir):
+            if names & ({"dir-http", "dir-http11", "huge-http", "url-http", "url-curl"} | big_dir):
                 self.start_http()
             if names & {"warm-fetch-20k", "update-20k"}:
                 self.big_dir_templates(names)
@@ -1165,6 +1201,8 @@ class Bench:
                 self.fig_cloud(names, "gs", self.reg_gcs, "fake-gcs-server")
             if names & {"azure-big", "azure-dir"}:
                 self.fig_cloud(names, "azure", self.reg_azure, "Azurite")
+            if names & {"url-http", "url-curl"}:
+                self.fig_url(names)
             self.table()
         finally:
             for p in self.procs:

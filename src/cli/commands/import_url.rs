@@ -10,6 +10,7 @@ use crate::cli::args::{ManifestPath, OnePackage};
 use crate::cli::context::Context;
 use crate::cli::dvc_project;
 use crate::cli::manifest_edit;
+use crate::cli::shell::Verbosity;
 use crate::confined::{Batch, Dir};
 use crate::engine::Artifact;
 use crate::error::{Error, ErrorKind, Result};
@@ -175,7 +176,10 @@ pub fn exec(ctx: &Context, args: ImportUrlArgs) -> Result<i32> {
         format!("{name} ({})", crate::redact::url(&url)),
     );
     let engine = ctx.engine()?;
-    engine.compute_sha256(true);
+    // The note below shows the SHA-256 to pin: computed in the download's
+    // one pass, unless nobody will read it (`-q`).
+    let noted = sha256.is_none() && shell.verbosity() != Verbosity::Quiet;
+    engine.compute_sha256(noted);
     let bar = shell.progress(&name);
     let updated = project::update(engine, &package.root, dep, None, true)?;
     drop(bar);
@@ -221,9 +225,7 @@ pub fn exec(ctx: &Context, args: ImportUrlArgs) -> Result<i32> {
             describe(&updated.artifact)
         ),
     );
-    if sha256.is_none()
-        && let Artifact::File(file) = &updated.artifact
-    {
+    if noted && let Artifact::File(file) = &updated.artifact {
         let sha = engine.sha256(file)?;
         shell.note(format!(
             "its SHA-256 is {sha}: to have every download checked against it, add \
