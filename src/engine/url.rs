@@ -102,7 +102,7 @@ impl Engine {
         self.require_online(spec)?;
         let source = self.open_source(base, spec)?;
         let info = retrying(|| source.remote.info(&source.rel)).map_err(|e| source.error(e))?;
-        let (pin, size, nfiles, artifact) = match info {
+        let (pin, size, nfiles, version_id, artifact) = match info {
             Some(info) => {
                 let remembered = self.remembered(&source, &info.pin, info.size, false)?;
                 let file = match remembered {
@@ -127,7 +127,7 @@ impl Engine {
                     },
                 };
                 self.remember(&source, &info.pin, info.size, file.md5)?;
-                (pin, info.size, None, Artifact::File(file))
+                (pin, info.size, None, info.version_id, Artifact::File(file))
             }
             None => {
                 let listing =
@@ -164,7 +164,7 @@ impl Engine {
                     self.remember(&source, pin, size, artifact.md5())?;
                 }
                 let pin = dir_pin(&source, &listing, Some(artifact.md5()))?;
-                (pin, size, Some(listing.len() as u64), artifact)
+                (pin, size, Some(listing.len() as u64), None, artifact)
             }
         };
         let stage = ImportUrlStage {
@@ -173,6 +173,7 @@ impl Engine {
                 pin,
                 size,
                 nfiles,
+                version_id,
                 fs_config: spec.fs_config.clone(),
             },
             out: artifact.out_info(out_path),
@@ -289,6 +290,16 @@ impl Engine {
                         SourcePin::Checksum(value)
                     }
                     Pin::Etag(etag) => SourcePin::Etag(etag),
+                    Pin::ContentMd5 if info.size != stage.dep.size => {
+                        return Ok(SourceState::Changed {
+                            now: format!("size {}", info.size.unwrap_or_default()),
+                        });
+                    }
+                    // A file on this machine is hashed where it is; one on
+                    // a server (ssh) only a download can hash.
+                    Pin::ContentMd5 if source.remote.local_file(&source.rel).is_none() => {
+                        return Ok(SourceState::Unknown);
+                    }
                     Pin::ContentMd5 => SourcePin::Md5 {
                         md5: self.hash_local(&source, &source.rel)?,
                         is_dir: false,
@@ -307,7 +318,21 @@ impl Engine {
                 if listing.is_empty() {
                     return Ok(SourceState::Gone);
                 }
-                let content = if listing.iter().all(|(_, i)| i.pin == Pin::ContentMd5) {
+                let by_content = listing.iter().all(|(_, i)| i.pin == Pin::ContentMd5);
+                if by_content && source.remote.local_file(&source.rel).is_none() {
+                    let size = listing.iter().map(|(_, i)| i.size).sum::<Option<u64>>();
+                    return Ok(
+                        if size != stage.dep.size || Some(listing.len() as u64) != stage.dep.nfiles
+                        {
+                            SourceState::Changed {
+                                now: format!("{} files", listing.len()),
+                            }
+                        } else {
+                            SourceState::Unknown
+                        },
+                    );
+                }
+                let content = if by_content {
                     let mut entries = Vec::with_capacity(listing.len());
                     for (rel, _) in &listing {
                         let md5 = self.hash_local(&source, &join(&source.rel, rel))?;

@@ -625,14 +625,17 @@ pub struct UrlDep {
     pub size: Option<u64>,
     /// `nfiles` of a directory.
     pub nfiles: Option<u64>,
+    /// `version_id`: the version the source gave the object (a GCS
+    /// object's generation), recorded by DVC even when not version-aware.
+    pub version_id: Option<String>,
     /// `fs_config`: the file system options, in the order given, values as
     /// written (strings, from `--fs-config`).
     pub fs_config: Map,
 }
 
 impl UrlDep {
-    /// The entry as DVC dumps it: pin, size, nfiles, `hash: md5`, path,
-    /// fs_config.
+    /// The entry as DVC dumps it: pin, size, nfiles, version_id,
+    /// `hash: md5`, path, fs_config.
     pub fn to_map(&self) -> Map {
         let mut m = Map::new();
         m.insert(self.pin.key(), Value::Str(self.pin.value()));
@@ -641,6 +644,9 @@ impl UrlDep {
         }
         if let Some(n) = self.nfiles {
             m.insert("nfiles", int(n));
+        }
+        if let Some(v) = &self.version_id {
+            m.insert("version_id", Value::Str(v.clone()));
         }
         m.insert("hash", Value::Str("md5".into()));
         m.insert("path", Value::Str(self.path.clone()));
@@ -703,9 +709,6 @@ impl ImportUrlStage {
                 format!("stage file: {what} (a version-aware `dvc import-url`) is not supported"),
             )
         };
-        if dep.hash.version_id.is_some() {
-            return Err(unsupported("`deps[0].version_id`"));
-        }
         if dep.extra.get("files").is_some() {
             return Err(unsupported("`deps[0].files`"));
         }
@@ -756,6 +759,7 @@ impl ImportUrlStage {
                 pin,
                 size: h.size,
                 nfiles: h.nfiles,
+                version_id: h.version_id.clone(),
                 fs_config,
             },
             out: out_info(out)?,
@@ -1013,7 +1017,7 @@ outs:
 ";
 
     /// Written by `dvc import-url` 3.67.1 (shared/facts/DVC-IMPORT-URL.md).
-    const IMPORT_URL_FILES: [&str; 5] = [
+    const IMPORT_URL_FILES: [&str; 6] = [
         "md5: abecb27e93d2e7165439d3324a0ead97\nfrozen: true\ndeps:\n\
          - checksum: '3666652321209134395202422085534887170'\n  size: 9\n  hash: md5\n\
          \x20 path: http://127.0.0.1:18120/data.txt\nouts:\n- md5: c8d31c0f6e689cb36643e35315ff5d94\n\
@@ -1034,6 +1038,12 @@ outs:
          - md5: 29d5f748e382adea00b7817984415b94.dir\n  size: 5\n  nfiles: 2\n  hash: md5\n\
          \x20 path: s3://iubkt/dir\n  fs_config:\n    endpointurl: http://127.0.0.1:18116\nouts:\n\
          - md5: 3ccabac68ff12f7672d6f8e3bb43c241.dir\n  size: 5\n  nfiles: 2\n  hash: md5\n  path: dir\n",
+        // dvc-gs 3.1.0 against fake-gcs-server: the generation as `version_id`.
+        "md5: c512822ea98f7b62c4defb9cb026ceee\nfrozen: true\ndeps:\n\
+         - etag: 542f8e1fd9ecac02c0dadc24ab8e67c1\n  size: 9\n  version_id: '1795970991762742'\n\
+         \x20 hash: md5\n  path: gs://bkt/dir/single.txt\n  fs_config:\n\
+         \x20   endpointurl: http://127.0.0.1:18471\n    allow_anonymous_login: 'true'\nouts:\n\
+         - md5: 542f8e1fd9ecac02c0dadc24ab8e67c1\n  size: 9\n  hash: md5\n  path: single.txt\n",
     ];
 
     #[test]
@@ -1088,8 +1098,10 @@ outs:
             "frozen: true\ndeps:\n- hash: md5\n  path: http://h/x\nouts:\n- hash: md5\n  path: x\n";
         let err = LockStage::parse(no_exec).unwrap_err();
         assert!(err.message().contains("--no-exec"), "{err}");
-        let versioned = IMPORT_URL_FILES[3]
-            .replace("  size: 9\n  hash", "  size: 9\n  version_id: abc\n  hash");
+        let versioned = IMPORT_URL_FILES[3].replace(
+            "    endpointurl: http://127.0.0.1:18116\n",
+            "    endpointurl: http://127.0.0.1:18116\n    version_aware: true\n",
+        );
         let err = LockStage::parse(&versioned).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     }

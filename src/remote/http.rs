@@ -423,7 +423,11 @@ impl Remote for HttpRemote {
                 }
             }
         };
-        Ok(Some(ObjectInfo { size, pin }))
+        Ok(Some(ObjectInfo {
+            size,
+            pin,
+            version_id: None,
+        }))
     }
 
     /// HTTP has no folders: nothing to list.

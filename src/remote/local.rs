@@ -81,6 +81,7 @@ impl Remote for LocalRemote {
             Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
                 size: Some(meta.len()),
                 pin: Pin::ContentMd5,
+                version_id: None,
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -129,6 +130,7 @@ impl Remote for LocalRemote {
                         ObjectInfo {
                             size: Some(meta.len()),
                             pin: Pin::ContentMd5,
+                            version_id: None,
                         },
                     )),
                     // A link to a folder, a socket, a dangling link: not a file.

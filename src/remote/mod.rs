@@ -113,6 +113,9 @@ pub struct ObjectInfo {
     pub size: Option<u64>,
     /// How DVC pins this version of the object.
     pub pin: Pin,
+    /// The version the store gave the object, which DVC records beside the
+    /// pin (`version_id`: a GCS object's generation); not compared.
+    pub version_id: Option<String>,
 }
 
 /// How `dvc import-url` pins one version of an object: the first key of
@@ -201,7 +204,9 @@ fn not_a_url_source(url: &str) -> Error {
             redact::url(url)
         ),
     )
-    .with_help("use an http(s)://, s3:// or local URL, or a registry import (`path =`)")
+    .with_help(
+        "use an http(s)://, s3://, gs://, azure://, ssh:// or local URL, or a registry import (`path =`)",
+    )
 }
 
 /// Opens the remote at `url` with DVC's remote `options` (the keys of its

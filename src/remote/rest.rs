@@ -319,6 +319,50 @@ pub fn xml_tag(text: &str, name: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.chars().take(300).collect())
 }
 
+/// The raw (still escaped) text of the first `<name>...</name>` in `text`.
+pub fn xml_element(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&close)?;
+    Some(text[start..start + len].to_string())
+}
+
+/// XML text with its five entities and character references decoded.
+pub fn xml_unescape(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let end = rest[amp..]
+            .find(';')
+            .ok_or_else(|| "an unterminated `&` in the XML".to_string())?;
+        let entity = &rest[amp + 1..amp + end];
+        let c = match entity {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = match entity
+                    .strip_prefix("#x")
+                    .or_else(|| entity.strip_prefix("#X"))
+                {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => entity.strip_prefix('#').and_then(|d| d.parse().ok()),
+                };
+                code.and_then(char::from_u32)
+                    .ok_or_else(|| format!("an unknown XML entity `&{entity};`"))?
+            }
+        };
+        out.push(c);
+        rest = &rest[amp + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// `s` with the query string of every URL in it removed: presigned URLs and
 /// SAS tokens carry signatures there.
 pub fn scrub(s: &str) -> String {

@@ -527,6 +527,7 @@ impl Remote for SshRemote {
             Ok(attrs) if attrs.is_file() => Ok(Some(ObjectInfo {
                 size: attrs.size,
                 pin: Pin::ContentMd5,
+                version_id: None,
             })),
             Ok(_) => Ok(None),
             Err(SftpError::Status {
@@ -593,6 +594,7 @@ impl Remote for SshRemote {
                         ObjectInfo {
                             size: attrs.size,
                             pin: Pin::ContentMd5,
+                            version_id: None,
                         },
                     ));
                 }

@@ -1040,3 +1040,79 @@ fn azure_consumer_build_with_a_wrong_secret_fails_naming_the_dependency() {
     secrets.push(wrong);
     assert_no_secret(&secrets, &[&out], &[&krate, &cache]);
 }
+
+// ---------------------------------------------------------------------------
+// Azure blobs and prefixes as URL dependencies (`dvc import-url azure://...`).
+
+/// Uploads `blobs` (name, bytes) into the main container.
+fn put_blobs(fx: &Fixture, blobs: &[(&str, &[u8])]) {
+    let dir = support::tempdir();
+    let mut script = format!(
+        "import sys\nfrom azure.storage.blob import BlobServiceClient\n\
+         c = BlobServiceClient.from_connection_string(sys.argv[1]).get_container_client({CONTAINER:?})\n"
+    );
+    for (i, (name, bytes)) in blobs.iter().enumerate() {
+        let file = dir.path().join(format!("blob{i}"));
+        std::fs::write(&file, bytes).unwrap();
+        script.push_str(&format!(
+            "c.upload_blob({name:?}, open({:?}, 'rb').read(), overwrite=True)\n",
+            file.to_str().unwrap()
+        ));
+    }
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(support::dvc3_python());
+    isolate_azure_env(&mut cmd, &home);
+    run(cmd
+        .args(["-c", &script, &fx.conn()])
+        .env("REQUESTS_CA_BUNDLE", &fx.cert));
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn azure_url_imports_of_a_blob_and_a_prefix_lock_as_dvc_import_url() {
+    let fx = fixture();
+    let home = server_root("dvc-build-azure-url-home-");
+    let twins = crate::url::Twins::new()
+        .with_env("HOME", home.to_str().unwrap())
+        .with_env("AZURE_CONFIG_DIR", home.join(".azure").to_str().unwrap())
+        .with_env("AZURE_STORAGE_CONNECTION_STRING", &fx.conn())
+        .with_env("SSL_CERT_FILE", fx.cert.to_str().unwrap());
+    let prefix = unique("urls");
+    let model = support::pseudo_random(150_000, 31);
+    put_blobs(
+        fx,
+        &[
+            (&format!("{prefix}/model.bin"), &model),
+            (&format!("{prefix}/dir/a.txt"), b"a\n"),
+            (&format!("{prefix}/dir/sub/b.txt"), b"bb\n"),
+        ],
+    );
+    for (key, out) in [("model.bin", "model.bin"), ("dir", "dir")] {
+        let url = format!("azure://{CONTAINER}/{prefix}/{key}");
+        twins.dvc_import(&url, out, &[]);
+        twins.import(&url, out, &[]);
+        twins.assert_same(&format!("{out}.dvc"));
+    }
+    let lock = twins.lock("model.bin.dvc");
+    assert!(lock.contains("- etag: '\"0x"), "{lock}");
+    assert!(!lock.contains(&fx.key), "{lock}");
+    put_blobs(
+        fx,
+        &[
+            (&format!("{prefix}/model.bin"), b"v2"),
+            (&format!("{prefix}/dir/sub/c.txt"), b"new\n"),
+        ],
+    );
+    let status = run(twins.cargo_dvc().args(["status", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for dep in json["dependencies"].as_array().unwrap() {
+        assert_eq!(dep["update"], "source_changed", "{json}");
+    }
+    run(twins
+        .dvc()
+        .args(["update", "-q", "model.bin.dvc", "dir.dvc"]));
+    run(twins.cargo_dvc().args(["update"]));
+    twins.assert_same("model.bin.dvc");
+    twins.assert_same("dir.dvc");
+}

@@ -927,3 +927,85 @@ fn gs_consumer_build_without_credentials_fails_naming_the_dependency() {
     assert!(!krate.join("data.dvc").exists() && !krate.join("model.bin.dvc").exists());
     assert_no_secret(&fx.secrets(), &[&out], &[&krate, &cache]);
 }
+
+// ---------------------------------------------------------------------------
+// GCS objects and prefixes as URL dependencies (`dvc import-url gs://...`).
+
+/// Uploads `objects` (name, bytes) into the fixture's bucket (fake-gcs-server
+/// takes unauthenticated uploads).
+fn put_gcs_objects(fx: &Fixture, objects: &[(&str, &[u8])]) {
+    let agent = ureq::Agent::new_with_defaults();
+    for (name, bytes) in objects {
+        let url = format!(
+            "{}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={}",
+            fx.endpoint,
+            name.replace('/', "%2F")
+        );
+        let answer = agent
+            .post(&url)
+            .header("Content-Type", "application/octet-stream")
+            .send(*bytes)
+            .expect("upload an object");
+        assert_eq!(answer.status().as_u16(), 200, "{name}");
+    }
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn gs_url_imports_of_an_object_and_a_prefix_lock_as_dvc_import_url() {
+    let fx = fixture();
+    let home = server_root("dvc-build-gcs-url-home-");
+    let twins = crate::url::Twins::new()
+        .with_env("HOME", home.to_str().unwrap())
+        .with_env("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        .with_env("NO_GCE_CHECK", "true")
+        .with_env("GCE_METADATA_HOST", "127.0.0.1:9")
+        .with_env("GCE_METADATA_IP", "127.0.0.1:9");
+    let prefix = unique("urls");
+    let model = support::pseudo_random(150_000, 21);
+    put_gcs_objects(
+        fx,
+        &[
+            (&format!("{prefix}/model.bin"), &model),
+            (&format!("{prefix}/dir/a.txt"), b"a\n"),
+            (&format!("{prefix}/dir/sub/b.txt"), b"bb\n"),
+        ],
+    );
+    let endpoint = format!("endpointurl={}", fx.endpoint);
+    let anonymous = "allow_anonymous_login=true";
+    for (key, out) in [("model.bin", "model.bin"), ("dir", "dir")] {
+        let url = format!("gs://{BUCKET}/{prefix}/{key}");
+        twins.dvc_import(&url, out, &["--fs-config", &endpoint, anonymous]);
+        twins.import(
+            &url,
+            out,
+            &["--fs-config", &endpoint, "--fs-config", anonymous],
+        );
+        twins.assert_same(&format!("{out}.dvc"));
+    }
+    let lock = twins.lock("model.bin.dvc");
+    assert!(
+        lock.contains(&format!("- etag: {}\n", Md5::of(&model))),
+        "{lock}"
+    );
+    assert!(lock.contains("  version_id: '"), "{lock}");
+    // A new version of each: status says so, and both rewrite alike.
+    put_gcs_objects(
+        fx,
+        &[
+            (&format!("{prefix}/model.bin"), b"v2"),
+            (&format!("{prefix}/dir/sub/c.txt"), b"new\n"),
+        ],
+    );
+    let status = run(twins.cargo_dvc().args(["status", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for dep in json["dependencies"].as_array().unwrap() {
+        assert_eq!(dep["update"], "source_changed", "{json}");
+    }
+    run(twins
+        .dvc()
+        .args(["update", "-q", "model.bin.dvc", "dir.dvc"]));
+    run(twins.cargo_dvc().args(["update"]));
+    twins.assert_same("model.bin.dvc");
+    twins.assert_same("dir.dvc");
+}

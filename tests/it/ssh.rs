@@ -1202,3 +1202,49 @@ fn ssh_one_connection_serves_a_whole_directory_and_every_remote_of_the_host() {
     assert_eq!(std::fs::read(&file.path).unwrap(), other);
     assert_eq!(proxy.connections.load(Ordering::SeqCst), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Files and folders on an SSH server as URL dependencies
+// (`dvc import-url ssh://...`).
+
+#[cfg(feature = "cli")]
+#[test]
+fn ssh_url_imports_of_a_file_and_a_folder_lock_as_dvc_import_url() {
+    let fx = fixture();
+    let tmp = tempdir();
+    let dvc_home = dvc_home_with_key(tmp.path());
+    let command = fx
+        .server
+        .ssh_command(tmp.path(), "", None, Some(&fx.server.client_key));
+    let twins = crate::url::Twins::new()
+        .with_env("HOME", dvc_home.to_str().unwrap())
+        .with_env("DVC_BUILD_SSH_COMMAND", &command);
+    let name = crate::support::cloud::unique("urls");
+    let folder = fx.server.storage(&name);
+    let model = pseudo_random(150_000, 41);
+    crate::support::write(&folder, "model.bin", &model);
+    crate::support::write(&folder, "dir/a.txt", "a\n");
+    crate::support::write(&folder, "dir/sub/b.txt", "bb\n");
+    let user = format!("user={}", fx.server.user);
+    for (key, out) in [("model.bin", "model.bin"), ("dir", "dir")] {
+        let url = format!("{}/{key}", fx.server.url(&name));
+        twins.dvc_import(&url, out, &["--fs-config", &user]);
+        twins.import(&url, out, &["--fs-config", &user]);
+        twins.assert_same(&format!("{out}.dvc"));
+    }
+    // A change: `status` sees it from the sizes (only a download can hash
+    // a file on a server); dvc update and cargo dvc update agree.
+    crate::support::write(&folder, "model.bin", "v2");
+    crate::support::write(&folder, "dir/sub/c.txt", "new\n");
+    let status = run(twins.cargo_dvc().args(["status", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for dep in json["dependencies"].as_array().unwrap() {
+        assert_eq!(dep["update"], "source_changed", "{json}");
+    }
+    run(twins
+        .dvc()
+        .args(["update", "-q", "model.bin.dvc", "dir.dvc"]));
+    run(twins.cargo_dvc().args(["update"]));
+    twins.assert_same("model.bin.dvc");
+    twins.assert_same("dir.dvc");
+}

@@ -22,7 +22,7 @@ use crate::support::{
 pub struct Twins {
     _tmp: tempfile::TempDir,
     /// Where the real `dvc import-url` runs.
-    theirs: PathBuf,
+    pub theirs: PathBuf,
     /// Where `cargo dvc import-url` runs.
     ours: PathBuf,
     /// Our content cache.

@@ -77,6 +77,7 @@
 
 mod credentials;
 mod sign;
+mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,7 +90,7 @@ pub use self::credentials::CredentialSource;
 use self::credentials::{Auth, CREDENTIALS_HELP, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::credentials::{Context, Ini, Token};
-use crate::remote::{Body, FetchError, Remote, rest};
+use crate::remote::{Body, FetchError, ObjectInfo, Remote, rest};
 
 /// The Blob service version requests ask for (any from 2017-11-09 takes
 /// Entra ID tokens).
@@ -233,8 +234,26 @@ impl AzureRemote {
         token: Option<&Token>,
         rel_path: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
+        self.request("GET", path, &[], range, token, rel_path)
+    }
+
+    /// One signed request (`GET` or `HEAD`) of `path` (`/<container>[/<blob>]`,
+    /// encoded) with the query parameters `query` (decoded).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        range: Option<&str>,
+        token: Option<&Token>,
+        rel_path: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
         let date = rest::http_date(SystemTime::now());
         let mut url = format!("{}{path}", self.endpoint);
+        let mut params: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", rest::encode(v, false)))
+            .collect();
         let mut ms_headers = vec![("x-ms-date", date.as_str()), ("x-ms-version", API_VERSION)];
         if let Some(range) = range {
             ms_headers.push(("x-ms-range", range));
@@ -242,8 +261,7 @@ impl AzureRemote {
         let authorization = match &self.auth {
             Auth::Anonymous => None,
             Auth::Sas(sas) => {
-                url.push('?');
-                url.push_str(sas.expose());
+                params.push(sas.expose().to_string());
                 None
             }
             Auth::SharedKey(key) => {
@@ -260,15 +278,22 @@ impl AzureRemote {
                 Some(sign::shared_key(
                     &self.account,
                     &key,
-                    "GET",
+                    method,
                     &format!("{endpoint_path}{path}"),
-                    &[],
+                    query,
                     &ms_headers,
                 ))
             }
             Auth::Token(_) => token.map(|t| format!("Bearer {}", t.secret.expose())),
         };
-        let mut req = self.agent.get(&url);
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(&params.join("&"));
+        }
+        let mut req = match method {
+            "HEAD" => self.agent.head(&url),
+            _ => self.agent.get(&url),
+        };
         for (k, v) in &ms_headers {
             req = req.header(*k, *v);
         }
@@ -441,6 +466,15 @@ impl Remote for AzureRemote {
         } else {
             Err(self.status_error(rel_path, status, response))
         }
+    }
+    /// A blob's size and ETag (its properties), for a URL import.
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        self.blob_info(rel_path)
+    }
+
+    /// Every blob under a prefix (the container's listing), for a URL import.
+    fn list(&self, rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        self.list_folder(rel_path)
     }
 }
 

@@ -65,6 +65,7 @@
 //! came from, never them.
 
 mod credentials;
+mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,7 +75,7 @@ pub use self::credentials::CredentialSource;
 use self::credentials::{Auth, CREDENTIALS_HELP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::credentials::{Context, Token};
-use crate::remote::{Body, FetchError, Remote, rest};
+use crate::remote::{Body, FetchError, ObjectInfo, Remote, rest};
 
 /// The Google Cloud Storage endpoint.
 pub const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -382,6 +383,17 @@ impl Remote for GcsRemote {
         } else {
             Err(self.status_error(rel_path, status, response, token.as_deref()))
         }
+    }
+    /// An object's size, ETag and generation (its metadata), for a URL
+    /// import.
+    fn info(&self, rel_path: &str) -> Result<Option<ObjectInfo>, FetchError> {
+        self.object_info(rel_path)
+    }
+
+    /// Every object under a prefix (the JSON API's listing), for a URL
+    /// import.
+    fn list(&self, rel_path: &str) -> Result<Vec<(String, ObjectInfo)>, FetchError> {
+        self.list_folder(rel_path)
     }
 }
 

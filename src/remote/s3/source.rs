@@ -49,6 +49,9 @@ impl S3Remote {
         Ok(Some(ObjectInfo {
             size,
             pin: Pin::Etag(etag.trim_matches('"').to_string()),
+            // DVC records no version of an object it does not read
+            // version-aware (checked on an unversioned bucket).
+            version_id: None,
         }))
     }
 
@@ -109,6 +112,7 @@ impl S3Remote {
                     ObjectInfo {
                         size: Some(size),
                         pin: Pin::Etag(etag.trim_matches('"').to_string()),
+                        version_id: None,
                     },
                 ));
             }
@@ -181,10 +185,11 @@ fn parse_listing(text: &str) -> Result<Listing, String> {
             .find("</Contents>")
             .ok_or("an unclosed <Contents>")?;
         let body = &rest[body_start..body_start + len];
-        let field =
-            |name: &str| element(body, name).ok_or(format!("a <Contents> without <{name}>"));
-        let key = unescape(&field("Key")?)?;
-        let etag = unescape(&field("ETag")?)?;
+        let field = |name: &str| {
+            rest::xml_element(body, name).ok_or(format!("a <Contents> without <{name}>"))
+        };
+        let key = rest::xml_unescape(&field("Key")?)?;
+        let etag = rest::xml_unescape(&field("ETag")?)?;
         let size = field("Size")?
             .trim()
             .parse::<u64>()
@@ -199,55 +204,12 @@ fn parse_listing(text: &str) -> Result<Listing, String> {
                 .map_or(part, |(_, after)| after)
         })
         .collect();
-    listing.truncated = element(&outside, "IsTruncated").is_some_and(|v| v.trim() == "true");
-    listing.next = element(&outside, "NextContinuationToken")
-        .map(|t| unescape(&t))
+    listing.truncated =
+        rest::xml_element(&outside, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    listing.next = rest::xml_element(&outside, "NextContinuationToken")
+        .map(|t| rest::xml_unescape(&t))
         .transpose()?;
     Ok(listing)
-}
-
-/// The raw text of the first `<name>...</name>` in `text`.
-fn element(text: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = text.find(&open)? + open.len();
-    let len = text[start..].find(&close)?;
-    Some(text[start..start + len].to_string())
-}
-
-/// XML text with its five entities and character references decoded.
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let end = rest[amp..]
-            .find(';')
-            .ok_or_else(|| "an unterminated `&` in the XML".to_string())?;
-        let entity = &rest[amp + 1..amp + end];
-        let c = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code = match entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => entity.strip_prefix('#').and_then(|d| d.parse().ok()),
-                };
-                code.and_then(char::from_u32)
-                    .ok_or_else(|| format!("an unknown XML entity `&{entity};`"))?
-            }
-        };
-        out.push(c);
-        rest = &rest[amp + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -285,6 +247,6 @@ mod tests {
             parse_listing("<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>")
                 .is_err()
         );
-        assert!(unescape("&bogus;").is_err());
+        assert!(rest::xml_unescape("&bogus;").is_err());
     }
 }
