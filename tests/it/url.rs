@@ -138,6 +138,10 @@ struct Servers {
     hub: FileServer,
     /// Redirects everything to `etag`.
     cdn_hub: FileServer,
+    /// A weak ETag (`W/"..."`).
+    weak: FileServer,
+    /// `Content-MD5` and no ETag.
+    content_md5: FileServer,
 }
 
 impl Servers {
@@ -158,6 +162,10 @@ impl Servers {
         hub.redirect_all(Some(plain.url()));
         let cdn_hub = FileServer::start(&empty);
         cdn_hub.redirect_all(Some(etag.url()));
+        let weak = FileServer::start(files.path());
+        weak.weak_etags(true);
+        let content_md5 = FileServer::start(files.path());
+        content_md5.send_content_md5(true);
         Servers {
             files,
             etag,
@@ -165,6 +173,8 @@ impl Servers {
             python,
             hub,
             cdn_hub,
+            weak,
+            content_md5,
         }
     }
 
@@ -176,6 +186,8 @@ impl Servers {
             ("python", format!("{}/model.bin", self.python.url)),
             ("hub", format!("{}/model.bin", self.hub.url())),
             ("cdn", format!("{}/model.bin", self.cdn_hub.url())),
+            ("weak", format!("{}/model.bin", self.weak.url())),
+            ("md5", format!("{}/model.bin", self.content_md5.url())),
         ]
     }
 
@@ -237,7 +249,7 @@ fn http_update_rewrites_as_dvc_update_and_says_unchanged() {
     let cases: Vec<_> = servers
         .cases()
         .into_iter()
-        .filter(|(name, _)| ["etag", "python", "cdn"].contains(name))
+        .filter(|(name, _)| ["etag", "python", "cdn", "weak", "md5"].contains(name))
         .collect();
     for (name, url) in &cases {
         let out = format!("{name}.bin");
@@ -553,4 +565,73 @@ fn the_url_model_example_runs() {
         text.contains("release 1") && text.contains("release 2"),
         "{text}"
     );
+}
+
+/// A crate that declares a URL dependency and has no lock: its first build
+/// writes the lock `dvc import-url` would write and embeds the bytes; a
+/// build offline works from the cache; locked mode refuses a missing lock;
+/// offline with an empty cache says what to do.
+#[test]
+fn a_crate_builds_from_a_url_declaration_alone() {
+    use crate::support::{cargo, consumer_bin, write_crate};
+    let servers = Servers::start();
+    let twins = Twins::new();
+    let url = format!("{}/model.bin", servers.etag.url());
+    twins.dvc_import(&url, "model.bin", &[]);
+    let app = twins.ours.parent().unwrap().join("url-app");
+    write_crate(
+        &app,
+        "url-app",
+        &format!("[package.metadata.dvc.deps.model]\nurl = \"{url}\"\n"),
+        "static MODEL: &[u8] = include_bytes!(env!(\"DVC_MODEL\"));\n\
+         fn main() {\n    println!(\"{} bytes\", MODEL.len());\n}\n",
+        false,
+    );
+    let cache = twins.ours.parent().unwrap().join("app-cache");
+    run(cargo(&app, &cache).args(["build", "-q"]));
+    assert_eq!(
+        std::fs::read_to_string(app.join("model.bin.dvc")).unwrap(),
+        std::fs::read_to_string(twins.theirs.join("model.bin.dvc")).unwrap(),
+        "the first build wrote the lock dvc import-url writes"
+    );
+    let out = run(&mut Command::new(consumer_bin("url-app")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000 bytes");
+    let gets = servers.etag.count_method("GET", "model.bin");
+    // Offline, from the cache (the build script runs again: the lock was touched).
+    rewrite(
+        &app.join("model.bin.dvc"),
+        &std::fs::read(app.join("model.bin.dvc")).unwrap(),
+        0,
+    );
+    run(cargo(&app, &cache)
+        .args(["build", "-q"])
+        .env("CARGO_NET_OFFLINE", "true"));
+    assert_eq!(servers.etag.count_method("GET", "model.bin"), gets);
+    // Offline with an empty cache: a clear error naming the dependency.
+    rewrite(
+        &app.join("model.bin.dvc"),
+        &std::fs::read(app.join("model.bin.dvc")).unwrap(),
+        0,
+    );
+    let err = run_fail(
+        cargo(&app, &app.join("empty-cache"))
+            .args(["build", "-q"])
+            .env("CARGO_NET_OFFLINE", "true"),
+    );
+    assert!(
+        err.contains("dependency `model`") && err.contains("offline"),
+        "{err}"
+    );
+    // Locked mode and no lock: refused, nothing written.
+    std::fs::remove_file(app.join("model.bin.dvc")).unwrap();
+    let err = run_fail(
+        cargo(&app, &cache)
+            .args(["build", "-q"])
+            .env("DVC_BUILD_LOCKED", "1"),
+    );
+    assert!(
+        err.contains("dependency `model`") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(!app.join("model.bin.dvc").exists());
 }

@@ -164,6 +164,10 @@ struct State {
     throttle: Option<(usize, Duration)>,
     /// Send `ETag: "<md5 hex>"` and a `Content-Type` with every file.
     etag: bool,
+    /// Send the ETag weak (`W/"..."`).
+    weak: bool,
+    /// Send `Content-MD5` (base64 of the MD5) with every file.
+    content_md5: bool,
     /// Answer every request with `302 Found` to this URL prefix.
     redirect_all: Option<String>,
 }
@@ -290,6 +294,18 @@ impl FileServer {
         self.state.lock().unwrap().etag = on;
     }
 
+    /// Sends `ETag: W/"<md5 hex>"` instead of a strong one.
+    pub fn weak_etags(&self, on: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.etag = on;
+        st.weak = on;
+    }
+
+    /// Sends `Content-MD5: <base64 of the MD5>` with every file.
+    pub fn send_content_md5(&self, on: bool) {
+        self.state.lock().unwrap().content_md5 = on;
+    }
+
     /// Answers every request with `302 Found` to `prefix` + the request's
     /// path (a CDN in front of a model hub); `None` serves files again.
     pub fn redirect_all(&self, prefix: Option<String>) {
@@ -353,7 +369,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
-        let (fault, throttle, etag, store) = {
+        let (fault, throttle, validators, store) = {
             let mut st = state.lock().unwrap();
             st.log.push(Request {
                 method: method.clone(),
@@ -372,7 +388,12 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
                     fault: fault.clone(),
                 });
             }
-            (fault, st.throttle, st.etag, st.store.clone())
+            (
+                fault,
+                st.throttle,
+                (st.etag, st.weak, st.content_md5),
+                st.store.clone(),
+            )
         };
         let served = Served {
             store: &store,
@@ -381,7 +402,7 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             range: range.as_deref(),
             fault,
             throttle,
-            etag,
+            validators,
         };
         if !respond(&mut out, root, served) {
             return;
@@ -397,7 +418,8 @@ struct Served<'a> {
     range: Option<&'a str>,
     fault: Option<Fault>,
     throttle: Option<(usize, Duration)>,
-    etag: bool,
+    /// ETag, weak, Content-MD5.
+    validators: (bool, bool, bool),
 }
 
 /// Writes one response; `false` when the connection must close.
@@ -509,11 +531,17 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     }
     let mut head =
         format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nAccept-Ranges: bytes\r\n");
-    if req.etag {
-        let digest = md5_hex(&bytes);
+    let (etag, weak, content_md5) = req.validators;
+    if etag {
+        let digest = dvc_build::hash::Md5::of(&bytes).to_hex();
+        let weak = if weak { "W/" } else { "" };
         head.push_str(&format!(
-            "ETag: \"{digest}\"\r\nContent-Type: application/octet-stream\r\n"
+            "ETag: {weak}\"{digest}\"\r\nContent-Type: application/octet-stream\r\n"
         ));
+    }
+    if content_md5 {
+        let digest = dvc_build::hash::Md5::of(&bytes);
+        head.push_str(&format!("Content-MD5: {}\r\n", base64(digest.as_bytes())));
     }
     if start > 0 || end < total || status.starts_with("206") {
         head.push_str(&format!(
@@ -679,7 +707,24 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     full.is_file().then_some(full)
 }
 
-/// The MD5 of `bytes` in hex (the test server's strong ETag).
-fn md5_hex(bytes: &[u8]) -> String {
-    dvc_build::hash::Md5::of(bytes).to_hex()
+/// Standard base64 with padding (`Content-MD5`).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
