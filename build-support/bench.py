@@ -758,7 +758,7 @@ class Bench:
         d = self.tmp / "pull"
         c = self.crate(d / "c")
         env = self.our_env(d / "cache")
-        run(self.ours("import", "-q", str(self.reg), "data/big.bin", "-o", "big.bin", "--name", "big.bin"), cwd=c, env=env)
+        run(self.ours("import", "-q", str(self.reg), "data/big.bin", "-o", "big.bin", "--name", "big"), cwd=c, env=env)
         run(self.ours("import", "-q", str(self.reg), "data/dir", "-o", "dir", "--name", "dir"), cwd=c, env=env)
         src_file = self.reg / "data/big.bin"
         src_dir = self.reg / "data/dir"
@@ -774,8 +774,8 @@ class Bench:
             elif p.exists():
                 p.unlink()
 
-        def pair(name, src, cp, link=False):
-            out = c / name
+        def pair(name, out_name, src, cp, link=False):
+            out = c / out_name
             flags = ["--link"] if link else []
 
             def ours():
@@ -783,7 +783,7 @@ class Bench:
                 return timed(self.ours("pull", "-q", *flags, name), cwd=c, env=env)
 
             def theirs():
-                dst = cpdir / name
+                dst = cpdir / out_name
                 rm(dst)
                 return timed([*cp, str(src), str(dst)])
 
@@ -791,12 +791,12 @@ class Bench:
 
         for row, link in (("pull-file", False), ("pull-file-link", True)):
             if row in names:
-                ma, mb, _, _ = self.side_by_side(*pair("big.bin", src_file, ["cp"], link), runs=max(self.runs, 3))
+                ma, mb, _, _ = self.side_by_side(*pair("big", "big.bin", src_file, ["cp"], link), runs=max(self.runs, 3))
                 self.record(row, ma / mb, f"ours {ma * 1000:.1f}ms, cp {mb * 1000:.1f}ms")
         for row, link in (("pull-dir", False), ("pull-dir-link", True)):
             if row not in names:
                 continue
-            ours, theirs = pair("dir", src_dir, ["cp", "-r"], link)
+            ours, theirs = pair("dir", "dir", src_dir, ["cp", "-r"], link)
             floor = []
 
             def theirs_and_floor():

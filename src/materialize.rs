@@ -15,18 +15,21 @@
 //!
 //! What may be replaced is [`Existing`]: in `OUT_DIR` anything
 //! ([`Existing::Replace`]: it is ours, and a file found modified is reported
-//! so the build can warn); in a user's tree ([`Existing::Protect`]) only a
-//! file that holds the wanted bytes, an unmodified earlier placement, or
-//! bytes the cache holds (nothing is lost: as `dvc` decides what is "saved");
-//! anything else is an [`ErrorKind::Conflict`] naming every such path.
+//! so the build can warn; also `--force`); in a user's tree only a file that
+//! holds the wanted bytes or an unmodified earlier placement at that path,
+//! and for `pull` ([`Existing::KeepUnsaved`]) bytes the cache holds (nothing
+//! is lost: as `dvc pull` decides what is "saved"); for `get` and `import`
+//! ([`Existing::KeepOthers`]) nothing else, as `dvc` refuses a file that
+//! "already exists locally". Anything else is an [`ErrorKind::Conflict`]
+//! naming every such path.
 //!
 //! Invariants:
 //!
 //! - **Atomic.** A file is built at a hidden sibling and renamed over the
 //!   destination; a directory is built in a hidden sibling folder and
 //!   swapped in. An interrupted run leaves the old destination or the new
-//!   one, plus at worst a hidden `.*.dvc-build-*` sibling (removed by a
-//!   later placement once a minute old).
+//!   one, plus at worst a hidden `.*.dvc-build-<pid>-*` sibling (removed by
+//!   the next placement there once its process is gone, or a minute old).
 //! - **Never through a symlink.** Folders on the way are opened no-follow
 //!   (a symlink there is refused); a symlink at the destination is never
 //!   followed (replaced as a link, or refused).

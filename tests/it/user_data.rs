@@ -948,3 +948,35 @@ fn a_mistyped_url_leaves_no_git_database() {
         "the database and its lock file"
     );
 }
+
+/// A DVC project whose `cache.type` asks for hard links gets them from
+/// `pull`, read-only, as `dvc pull` places them there; the default stays a
+/// copy.
+#[test]
+fn the_projects_cache_type_chooses_links() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let p = Pair::new(root, "cachetype", &reg);
+    let url = p.url.clone();
+    p.both_succeed(
+        &["import", &url, "models/m.bin", "--rev", "v2"],
+        &["import", &url, "models/m.bin", "--rev", "v2"],
+    );
+    run(cargo_dvc(&p.ours, &p.cache).arg("pull"));
+    assert_eq!(
+        fs::metadata(p.ours.join("m.bin")).unwrap().nlink(),
+        1,
+        "a copy by default"
+    );
+    for dir in [&p.ours, &p.theirs] {
+        run(dvc(dir).args(["config", "cache.type", "hardlink"]));
+        fs::remove_file(dir.join("m.bin")).unwrap();
+    }
+    p.both_succeed(&["pull"], &["pull"]);
+    for dir in [&p.ours, &p.theirs] {
+        let meta = fs::metadata(dir.join("m.bin")).unwrap();
+        assert!(meta.nlink() > 1, "{}: a hard link", dir.display());
+        assert_eq!(meta.mode() & 0o222, 0, "{}: read-only", dir.display());
+    }
+}
