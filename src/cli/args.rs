@@ -154,6 +154,9 @@ pub enum Command {
     Get(commands::get::GetArgs),
     /// Check that every lock agrees with its declaration (for CI); writes nothing.
     Check(commands::check::CheckArgs),
+    /// Remove data dependencies: declaration, lock and `.gitignore` entry
+    /// (as `dvc remove`).
+    Remove(commands::remove::RemoveArgs),
 }
 
 /// The arguments without the `dvc` that cargo inserts when it runs

@@ -64,6 +64,31 @@ pub fn gitignore_edit(root: &Dir, rel: &Path, is_dir: bool) -> Result<Option<(Pa
     )))
 }
 
+/// The `.gitignore` edit that `dvc remove` makes for the output `rel`
+/// below `root`: its `/<file name>` line taken out of the `.gitignore`
+/// beside it. Returns the `.gitignore`'s path relative to `root` and its new
+/// text (empty: DVC then deletes the file); `None` when the line is not
+/// there. Reads only.
+pub fn gitignore_removal(root: &Dir, rel: &Path) -> Result<Option<(PathBuf, String)>> {
+    let (folder, name) = crate::confined::split(rel)?;
+    let entry = format!("/{}", escape(&name.to_string_lossy()));
+    let Some(text) = root
+        .open_dir(&folder, false)?
+        .and_then(|dir| dir.read_to_string(OsStr::new(".gitignore")).transpose())
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    if !text.lines().any(|line| line == entry) {
+        return Ok(None);
+    }
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|line| line.trim_end_matches(['\n', '\r']) != entry)
+        .collect();
+    Ok(Some((folder.join(".gitignore"), kept)))
+}
+
 /// Makes the [`gitignore_edit`] for `rel`, never through a symlink; `true`
 /// when the file changed.
 pub fn gitignore(root: &Dir, rel: &Path, is_dir: bool) -> Result<bool> {
@@ -100,7 +125,7 @@ pub fn tracked_error(paths: &[PathBuf]) -> Error {
 
 /// Escapes what gitignore patterns treat specially, as DVC (pathspec's
 /// `GitWildMatchPattern.escape`) does.
-fn escape(name: &str) -> String {
+pub(crate) fn escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if matches!(c, '[' | ']' | '!' | '*' | '#' | '?') {

@@ -21,6 +21,11 @@ pub struct NewDependency<'a> {
     pub rev: Option<&'a str>,
     /// `out`, when it differs from the default.
     pub out: Option<&'a str>,
+    /// `remote`: a remote of the source project, by name.
+    pub remote: Option<&'a str>,
+    /// `config`: a config file merged over the source's, relative to the
+    /// crate root.
+    pub config: Option<&'a str>,
 }
 
 /// `text` with `[package.metadata.dvc.deps.<name>]` added (or replaced).
@@ -30,6 +35,7 @@ pub struct NewDependency<'a> {
 /// let text = "[package]\nname = \"app\" # mine\n";
 /// let out = add_dependency(text, &NewDependency {
 ///     name: "model", url: "../registry", path: "m.bin", rev: Some("v1"), out: None,
+///     remote: None, config: None,
 /// }).unwrap();
 /// assert!(out.starts_with(text));
 /// assert!(out.contains("[package.metadata.dvc.deps.model]\nurl = \"../registry\"\npath = \"m.bin\"\nrev = \"v1\"\n"));
@@ -48,6 +54,12 @@ pub fn add_dependency(text: &str, dep: &NewDependency<'_>) -> Result<String> {
     }
     if let Some(out) = dep.out {
         table.insert("out", value(out));
+    }
+    if let Some(remote) = dep.remote {
+        table.insert("remote", value(remote));
+    }
+    if let Some(config) = dep.config {
+        table.insert("config", value(config));
     }
     deps.insert(dep.name, Item::Table(table));
     Ok(doc.to_string())
@@ -136,6 +148,33 @@ pub fn set_rev(text: &str, name: &str, rev: &str) -> Result<String> {
     Ok(doc.to_string())
 }
 
+/// `text` without dependency `name`'s declaration (its table, or its key
+/// in an inline `deps = { ... }`); the rest byte for byte as it was.
+///
+/// ```
+/// # use dvc_build::cli::manifest_edit::remove_dependency;
+/// let text = "[package]\nname = \"a\"\n\n[package.metadata.dvc.deps.m]\nurl = \"r\"\npath = \"m\"\n\n[dependencies] # mine\n";
+/// assert_eq!(remove_dependency(text, "m").unwrap(), "[package]\nname = \"a\"\n\n[dependencies] # mine\n");
+/// ```
+pub fn remove_dependency(text: &str, name: &str) -> Result<String> {
+    let mut doc = parse(text)?;
+    let deps = doc
+        .get_mut("package")
+        .and_then(|p| p.get_mut("metadata"))
+        .and_then(|m| m.get_mut("dvc"))
+        .and_then(|d| d.get_mut("deps"))
+        .and_then(|d| d.as_table_like_mut());
+    let removed = deps.and_then(|deps| deps.remove(name));
+    if removed.is_none() {
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!("package.metadata.dvc.deps.{name}: not declared"),
+        )
+        .with_dependency(name));
+    }
+    Ok(doc.to_string())
+}
+
 /// The largest document position of `table` and the tables below it.
 fn max_position(table: &Table) -> Option<isize> {
     let below = table
@@ -189,6 +228,8 @@ mod tests {
                 path: "d/p2",
                 rev: None,
                 out: Some("assets/p2"),
+                remote: None,
+                config: None,
             },
         )
         .unwrap();

@@ -21,7 +21,8 @@ pub struct Package {
 }
 
 impl Package {
-    fn load(manifest_path: PathBuf) -> Result<Package> {
+    /// Reads the package whose `Cargo.toml` is at `manifest_path`.
+    pub fn load(manifest_path: PathBuf) -> Result<Package> {
         let manifest = Manifest::load(&manifest_path)?;
         let root = manifest_path
             .parent()

@@ -1112,3 +1112,223 @@ fn check_finds_broken_locks_and_publishing_problems() {
         "{err}"
     );
 }
+
+/// Issue 13, item 7: `import` keeps a relative registry path as typed (as
+/// `dvc import ../registry` records `../registry`), relative to the crate
+/// root when typed elsewhere; `--remote`/`--config` are written as `dvc
+/// import --remote/--config` writes them (the locks byte for byte); a crate
+/// without a build script or build-dependency gets a note saying what to add.
+#[test]
+fn import_keeps_relative_urls_remote_and_config_as_dvc_does() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    // A second remote in the registry, holding the same objects.
+    let mirror = root.join("mirror");
+    copy_tree(&reg.remote, &mirror);
+    run(reg.dvc().args(["remote", "add", "mirror"]).arg(&mirror));
+    reg.commit("mirror");
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    support::write(&app, "reg.conf", "[core]\n    no_scm = false\n");
+    let reference = root.join("reference");
+    support::consumer(&reference);
+    support::write(&reference, "reg.conf", "[core]\n    no_scm = false\n");
+
+    let out = run(cargo_dvc(&app, &cache).args([
+        "import",
+        "../registry",
+        "models/model.bin",
+        "--remote",
+        "mirror",
+        "--config",
+        "reg.conf",
+    ]));
+    run(dvc(&reference).args([
+        "import",
+        "-q",
+        "../registry",
+        "models/model.bin",
+        "--remote",
+        "mirror",
+        "--config",
+        "reg.conf",
+    ]));
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(
+        toml.contains(
+            "url = \"../registry\"\npath = \"models/model.bin\"\nremote = \"mirror\"\nconfig = \"reg.conf\"\n"
+        ),
+        "{toml}"
+    );
+    assert_eq!(
+        fs::read_to_string(app.join("model.bin.dvc")).unwrap(),
+        fs::read_to_string(reference.join("model.bin.dvc")).unwrap()
+    );
+    // The crate has no build script and no dvc-build build-dependency.
+    let err = stderr(&out);
+    assert!(
+        err.contains("note: the crate has no `dvc-build` build-dependency"),
+        "{err}"
+    );
+    assert!(err.contains("dvc_build::fetch().unwrap();"), "{err}");
+    assert!(
+        err.contains("`cargo dvc pull model` also places a copy at `model.bin`"),
+        "{err}"
+    );
+
+    // Typed in a sub-folder: the same registry, relative to the crate root.
+    fs::create_dir_all(app.join("src")).unwrap();
+    run(cargo_dvc(&app.join("src"), &cache).args(["import", "-q", "../../registry", "data"]));
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(
+        toml.contains("[package.metadata.dvc.deps.data]\nurl = \"../registry\"\n"),
+        "{toml}"
+    );
+    run(dvc(&reference).args(["import", "-q", "../registry", "data"]));
+    assert_eq!(
+        fs::read_to_string(app.join("data.dvc")).unwrap(),
+        fs::read_to_string(reference.join("data.dvc")).unwrap()
+    );
+    // With the build set up, no note about it.
+    support::write(
+        &app,
+        "build.rs",
+        "fn main() { dvc_build::fetch().unwrap(); }\n",
+    );
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    fs::write(
+        app.join("Cargo.toml"),
+        toml.replace(
+            "[dependencies]\n",
+            "[build-dependencies]\ndvc-build = \"0.1\"\n\n[dependencies]\n",
+        ),
+    )
+    .unwrap();
+    let out = run(cargo_dvc(&app, &cache).args([
+        "import",
+        &reg.repo.to_string_lossy(),
+        "models/model.bin",
+        "--name",
+        "again",
+        "-o",
+        "again.bin",
+    ]));
+    assert!(
+        !stderr(&out).contains("build-dependency"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 13, item 7: `cargo dvc remove NAME...` takes out the declaration,
+/// the lock and the `.gitignore` entry, leaving what `dvc remove` leaves;
+/// reports orphaned locks; an unknown name changes nothing.
+#[test]
+fn remove_agrees_with_dvc_remove() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    let reference = root.join("reference");
+    support::consumer(&reference);
+    fs::create_dir_all(reference.join("assets")).unwrap();
+    fs::create_dir_all(app.join("assets")).unwrap();
+    for (ours, args) in [
+        (
+            true,
+            &[
+                "models/model.bin",
+                "-o",
+                "assets/model.bin",
+                "--name",
+                "model",
+            ][..],
+        ),
+        (true, &["data"]),
+        (false, &["models/model.bin", "-o", "assets/model.bin"]),
+        (false, &["data"]),
+    ] {
+        if ours {
+            run(cargo_dvc(&app, &cache)
+                .args(["import", "-q", &url])
+                .args(args));
+        } else {
+            run(dvc(&reference).args(["import", "-q", &url]).args(args));
+        }
+    }
+    let with_data = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    // Unknown name: an error listing what is declared; nothing changes.
+    let err = run_fail(cargo_dvc(&app, &cache).args(["remove", "model", "nope"]));
+    assert!(err.contains("no data dependency called `nope`"), "{err}");
+    assert_eq!(
+        fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        with_data
+    );
+    assert!(app.join("assets/model.bin.dvc").exists());
+    // --dry-run: says, changes nothing.
+    let out = run(cargo_dvc(&app, &cache).args(["remove", "model", "--dry-run"]));
+    assert!(
+        stderr(&out).contains("Would remove model from Cargo.toml"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        with_data
+    );
+
+    // An orphaned lock is reported after the removal.
+    fs::write(
+        app.join("stray.bin.dvc"),
+        fs::read_to_string(app.join("data.dvc")).unwrap(),
+    )
+    .unwrap();
+    let out = run(cargo_dvc(&app, &cache).args(["remove", "model"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "Removing model from Cargo.toml (lock `assets/model.bin.dvc`, `.gitignore` entry)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("`stray.bin.dvc` is an import stage no declaration"),
+        "{err}"
+    );
+    run(dvc(&reference).args(["remove", "-q", "assets/model.bin.dvc"]));
+    let toml = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(!toml.contains("deps.model"), "{toml}");
+    assert!(
+        toml.starts_with(MANIFEST) && toml.contains("[package.metadata.dvc.deps.data]"),
+        "{toml}"
+    );
+    for rel in ["assets/model.bin.dvc", "assets/.gitignore", ".gitignore"] {
+        assert_eq!(
+            fs::read_to_string(app.join(rel)).ok(),
+            fs::read_to_string(reference.join(rel)).ok(),
+            "{rel}: ours, then dvc's"
+        );
+    }
+    // The last one: the crate is as it was before any import, but for the
+    // (emptied) deps table and the stray lock.
+    fs::remove_file(app.join("stray.bin.dvc")).unwrap();
+    run(cargo_dvc(&app, &cache).args(["remove", "-q", "data"]));
+    run(dvc(&reference).args(["remove", "-q", "data.dvc"]));
+    assert_eq!(
+        fs::read_to_string(app.join(".gitignore")).ok(),
+        fs::read_to_string(reference.join(".gitignore")).ok()
+    );
+    assert!(!app.join("data.dvc").exists());
+    assert!(declares_no_deps(
+        &fs::read_to_string(app.join("Cargo.toml")).unwrap()
+    ));
+}
+
+fn declares_no_deps(text: &str) -> bool {
+    !text.contains("[package.metadata.dvc.deps.")
+}

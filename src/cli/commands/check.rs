@@ -297,7 +297,7 @@ fn package_files(manifest_path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Import stages in the crate that no declaration owns (left behind by a
 /// hand-removed declaration or a changed `out`).
-fn orphaned_locks(package: &Package) -> Vec<CheckWarning> {
+pub fn orphaned_locks(package: &Package) -> Vec<CheckWarning> {
     let owned: Vec<PathBuf> = package
         .manifest
         .deps

@@ -26,9 +26,14 @@ use super::{describe, rev_note, short};
 /// `cargo dvc import`'s arguments.
 #[derive(Debug, Args)]
 #[command(after_help = "\
+URL, a local path, and --config are taken relative to the current folder and
+written to Cargo.toml relative to the crate root (as typed, when run there);
+-o is relative to the crate root, as `out` in Cargo.toml.
+
 Examples:
     cargo dvc import https://github.com/acme/registry models/classifier.onnx --rev v1
-    cargo dvc import ../registry data/images -o assets/images --name images")]
+    cargo dvc import ../registry data/images -o assets/images --name images
+    cargo dvc import ../registry models/big.bin --remote s3-mirror")]
 pub struct ImportArgs {
     /// Git URL (or local path) of the source DVC project.
     pub url: String,
@@ -45,6 +50,14 @@ pub struct ImportArgs {
     /// The dependency's name [default: derived from OUT's file name].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// A remote of the source project to use instead of its default
+    /// (written as `remote = "NAME"`, as `dvc import --remote`).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// A DVC config file merged over the source project's `.dvc/config`
+    /// (written as `config = "FILE"`, as `dvc import --config`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
     /// Replace a file or folder already at OUT with the artifact, as
     /// `dvc import --force` (one git tracks is refused even so).
     #[arg(short, long)]
@@ -67,7 +80,16 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     }
     let shell = ctx.shell();
     let package = ctx.single_package(&args.package, &args.manifest)?;
-    let url = url_for_crate(&args.url, &package.root);
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", Path::new("."), e))?;
+    let url = if is_local_relative(&args.url) {
+        relative_to_root(&args.url, &cwd, &package.root)
+    } else {
+        args.url.clone()
+    };
+    let config = args
+        .config
+        .as_deref()
+        .map(|c| relative_to_root(c, &cwd, &package.root));
     let path_clean = args.path.trim_matches('/');
     let default_out = path_clean.rsplit('/').next().unwrap_or(path_clean);
     let root = Dir::open_root(&package.root)?;
@@ -99,6 +121,8 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
             path: path_clean,
             rev,
             out: out_value.filter(|o| *o != default_out),
+            remote: args.remote.as_deref(),
+            config: config.as_deref(),
         },
     )?;
     let manifest = Manifest::parse(&edited)?;
@@ -195,7 +219,68 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
             describe(&updated.artifact)
         ),
     );
+    if existing.is_none() {
+        shell.note(format!(
+            "the build fetches `{name}` into OUT_DIR (`env!(\"{}\")`); `cargo dvc pull {name}` also places a copy at `{}`",
+            dep.env_var(),
+            dep.out
+        ));
+    }
+    if let Some(missing) = build_setup_missing(&package.manifest_path, &package.root) {
+        shell.note(format!(
+            "{missing}, so `cargo build` will not fetch data dependencies yet; add\n\
+             \x20     [build-dependencies]\n\
+             \x20     dvc-build = \"{}\"\n\
+             \x20 to Cargo.toml, and this build.rs:\n\
+             \x20     fn main() {{\n\
+             \x20         dvc_build::fetch().unwrap();\n\
+             \x20     }}",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
     Ok(0)
+}
+
+/// What stops the crate's build from fetching its data dependencies: no
+/// `dvc-build` build-dependency, no build script, or one that never calls
+/// `dvc_build`. `None` when all is there.
+fn build_setup_missing(manifest_path: &Path, root: &Path) -> Option<String> {
+    let doc = std::fs::read_to_string(manifest_path)
+        .ok()?
+        .parse::<toml::Table>()
+        .ok()?;
+    let names_dvc_build = |deps: Option<&toml::Value>| {
+        deps.and_then(|d| d.as_table()).is_some_and(|t| {
+            t.iter().any(|(key, spec)| {
+                key == "dvc-build"
+                    || spec.get("package").and_then(|p| p.as_str()) == Some("dvc-build")
+            })
+        })
+    };
+    let has_dependency = names_dvc_build(doc.get("build-dependencies"))
+        || doc
+            .get("target")
+            .and_then(|t| t.as_table())
+            .is_some_and(|targets| {
+                targets
+                    .values()
+                    .any(|t| names_dvc_build(t.get("build-dependencies")))
+            });
+    let script = match doc.get("package").and_then(|p| p.get("build")) {
+        Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::String(path)) => Some(root.join(path)),
+        _ => Some(root.join("build.rs")),
+    };
+    let script_calls = script
+        .as_ref()
+        .and_then(|s| std::fs::read_to_string(s).ok())
+        .map(|text| text.contains("dvc_build"));
+    match (has_dependency, script_calls) {
+        (false, _) => Some("the crate has no `dvc-build` build-dependency".to_string()),
+        (true, None) => Some("the crate has no build script".to_string()),
+        (true, Some(false)) => Some("the crate's build script never calls `dvc_build`".to_string()),
+        (true, Some(true)) => None,
+    }
 }
 
 /// The `out` that `-o OUT` means: inside OUT when it names an existing
@@ -221,24 +306,65 @@ pub(super) fn out_inside_folders(root: &Dir, out: &str, default_out: &str) -> Re
     }
 }
 
-/// A relative local URL typed in another folder, made relative to nothing
-/// (absolute) so the crate root can use it; anything else as typed.
-fn url_for_crate(url: &str, root: &Path) -> String {
-    let is_local_relative =
-        !url.contains("://") && !Path::new(url).is_absolute() && !looks_like_scp(url);
-    if !is_local_relative {
-        return url.to_string();
+/// A local path that is neither absolute nor a URL (nor `git@host:path`).
+fn is_local_relative(url: &str) -> bool {
+    !url.contains("://") && !Path::new(url).is_absolute() && !looks_like_scp(url)
+}
+
+/// A relative path typed in `cwd`, as the declaration in the crate at
+/// `root` takes it: exactly as typed when `cwd` is the crate root (as
+/// `dvc import ../registry` records `../registry`), else the same place
+/// relative to the crate root, `..` resolved (never a machine-specific
+/// absolute path, unless the two share no root).
+fn relative_to_root(typed: &str, cwd: &Path, root: &Path) -> String {
+    if Path::new(typed).is_absolute() {
+        return typed.to_string();
     }
-    let Ok(cwd) = std::env::current_dir() else {
-        return url.to_string();
-    };
     let same = cwd.canonicalize().ok() == root.canonicalize().ok();
     if same {
-        url.to_string()
-    } else {
-        let abs: PathBuf = cwd.join(url);
-        abs.to_string_lossy().into_owned()
+        return typed.to_string();
     }
+    let target = normalize(&cwd.join(typed));
+    let root = normalize(root);
+    match relative(&target, &root) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().replace('\\', "/"),
+        Some(_) => ".".to_string(),
+        None => target.to_string_lossy().into_owned(),
+    }
+}
+
+/// `path` with `.` and `..` resolved lexically.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `target` relative to `base` (both absolute and normalized).
+fn relative(target: &Path, base: &Path) -> Option<PathBuf> {
+    let t: Vec<_> = target.components().collect();
+    let b: Vec<_> = base.components().collect();
+    if t.first() != b.first() {
+        return None;
+    }
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c);
+    }
+    Some(rel)
 }
 
 /// `git@host:path`.
@@ -289,6 +415,29 @@ mod tests {
         assert_eq!(default_name("1st.bin"), "data-1st");
         assert_eq!(default_name("modèle.onnx"), "mod-le");
         assert_eq!(default_name("_"), "data-_");
+    }
+
+    #[test]
+    fn relative_paths_as_the_crate_root_sees_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("app");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        assert_eq!(
+            relative_to_root("../registry/", &root, &root),
+            "../registry/"
+        );
+        assert_eq!(
+            relative_to_root("../../registry", &root.join("src"), &root),
+            "../registry"
+        );
+        assert_eq!(
+            relative_to_root("cfg/x.conf", &root.join("src"), &root),
+            "src/cfg/x.conf"
+        );
+        assert_eq!(
+            relative_to_root("/abs/reg", &root.join("src"), &root),
+            "/abs/reg"
+        );
     }
 
     #[test]

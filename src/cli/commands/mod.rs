@@ -10,6 +10,7 @@ pub mod get;
 pub mod import;
 pub mod import_url;
 pub mod pull;
+pub mod remove;
 pub mod status;
 pub mod update;
 
@@ -32,6 +33,7 @@ pub fn exec(ctx: &Context, command: Command) -> Result<i32> {
         Command::Pull(args) => pull::exec(ctx, args),
         Command::Get(args) => get::exec(ctx, args),
         Command::Check(args) => check::exec(ctx, args),
+        Command::Remove(args) => remove::exec(ctx, args),
     }
 }
 
