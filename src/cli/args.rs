@@ -35,7 +35,6 @@ Run `cargo dvc help <command>` for more on a command.";
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo-dvc",
-    bin_name = "cargo dvc",
     version,
     after_help = AFTER_HELP,
     max_term_width = 100
@@ -157,6 +156,20 @@ pub enum Command {
     /// Remove data dependencies: declaration, lock and `.gitignore` entry
     /// (as `dvc remove`).
     Remove(commands::remove::RemoveArgs),
+    /// Print a completion script for a shell.
+    Completions(commands::completions::CompletionsArgs),
+}
+
+impl Cli {
+    /// Parses `args` (the `dvc` cargo inserts already stripped), with help
+    /// and usage naming the command as users type it: `cargo dvc`.
+    pub fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .bin_name("cargo dvc")
+            .try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
 }
 
 /// The arguments without the `dvc` that cargo inserts when it runs

@@ -29,8 +29,6 @@ pub mod progress;
 pub mod shell;
 mod workspace;
 
-use clap::Parser;
-
 use args::{Cli, GlobalArgs};
 use context::Context;
 use shell::{ColorChoice, Shell, Verbosity};
@@ -43,7 +41,7 @@ pub const ERROR: i32 = 101;
 /// Runs `cargo dvc` with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
     let args = args::strip_cargo_subcommand(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -1332,3 +1332,51 @@ fn remove_agrees_with_dvc_remove() {
 fn declares_no_deps(text: &str) -> bool {
     !text.contains("[package.metadata.dvc.deps.")
 }
+
+/// Issue 13, item 7: shell completions. The bash script, sourced in a real
+/// bash, completes commands and each command's own flags and values.
+#[test]
+fn completions_complete_commands_and_flags() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let script = root.join("cargo-dvc.bash");
+    let out = run(cargo_dvc(root, &cache).args(["dvc", "completions", "bash"]));
+    fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &[&str]| -> String {
+        let cur = words.last().unwrap();
+        let prev = words[words.len() - 2];
+        let program = format!(
+            "source {script:?}; COMP_WORDS=({}); COMP_CWORD={}; _cargo_dvc cargo-dvc {cur:?} {prev:?}; \
+             echo \"${{COMPREPLY[@]}}\"",
+            words.join(" "),
+            words.len() - 1,
+        );
+        run_stdout(std::process::Command::new("bash").arg("-c").arg(program))
+    };
+    assert_eq!(complete(&["cargo-dvc", "st"]), "status");
+    assert_eq!(complete(&["cargo-dvc", "re"]), "remove");
+    assert_eq!(
+        complete(&["cargo-dvc", "status", "--fo"]),
+        "--format-version"
+    );
+    assert_eq!(complete(&["cargo-dvc", "--color", "a"]), "auto always");
+    assert!(complete(&["cargo-dvc", "get", "--"]).contains("--rev"));
+    assert!(!complete(&["cargo-dvc", "get", "--"]).contains("--workspace"));
+    let registered = run_stdout(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {script:?}; complete -p cargo-dvc")),
+    );
+    assert!(
+        registered.ends_with("-F _cargo_dvc cargo-dvc"),
+        "{registered}"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let text = run_stdout(cargo_dvc(root, &cache).args(["completions", shell]));
+        assert!(
+            text.contains("cargo-dvc") && text.contains("status"),
+            "{shell}: {text}"
+        );
+    }
+}

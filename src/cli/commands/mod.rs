@@ -5,6 +5,7 @@
 //! and a line in [`exec`].
 
 pub mod check;
+pub mod completions;
 pub mod fetch;
 pub mod get;
 pub mod import;
@@ -34,6 +35,7 @@ pub fn exec(ctx: &Context, command: Command) -> Result<i32> {
         Command::Get(args) => get::exec(ctx, args),
         Command::Check(args) => check::exec(ctx, args),
         Command::Remove(args) => remove::exec(ctx, args),
+        Command::Completions(args) => completions::exec(ctx, args),
     }
 }
 
