@@ -196,8 +196,10 @@ fn fixture() -> &'static Fixture {
         let upstream = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
         let gate = GcsGate::start(upstream, &tokens);
 
-        // Key files, outside the server's folder and every consumer's.
-        let files = server_root("dvc-build-gcs-keys-");
+        // Key files, in the server's folder (removed with it), outside
+        // every consumer's.
+        let files = server.root.join("keys");
+        std::fs::create_dir_all(&files).unwrap();
         let sa_file = files.join("reader.json");
         key_file(&sa_file, SA_EMAIL, SA_KEY, &tokens.google_token_uri());
         let user_file = files.join("adc.json");
