@@ -6,7 +6,7 @@
 //! `IdentityFile`, `ProxyJump`, ...), ssh-agent, keys and `known_hosts` work
 //! as they do for `ssh` itself, and no SSH or crypto code is compiled into
 //! every build. The SFTP protocol spoken over the child's pipes is our own
-//! small client ([`sftp`]): one connection per host and run, shared by every
+//! small client (`ssh/sftp.rs`): one connection per host and run, shared by every
 //! thread, many requests outstanding at once (a large object streams with
 //! several reads in flight; a 2,000-file directory is fetched over one
 //! connection).
