@@ -7,7 +7,10 @@
 //! `dvc pull` of an import: the warm path finds the lock's `md5` in the cache
 //! and touches neither git nor the network; the cold path reads the registry
 //! at `rev_lock` from the git database (fetching that one commit if needed),
-//! downloads the object and checks it is the one the lock names.
+//! downloads the object and checks it is the one the lock names. A lock
+//! whose remote is given as options (`remote = { url = ... }`) names its data
+//! completely: its cold path fetches the objects by the lock's hash from that
+//! remote and needs no git at all (see `fetch_by_hash`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -490,6 +493,9 @@ impl Engine {
             )
             .with_help("run `cargo dvc update` to pin a commit")
         })?;
+        if let Some(found) = self.fetch_by_hash(base, stage)? {
+            return Ok(found);
+        }
         let db = self.database(&stage.repo.url, base)?;
         if self.net.is_offline() && !db.contains(&commit)? {
             return Err(offline_missing(stage));
@@ -522,6 +528,59 @@ impl Engine {
         Ok(artifact)
     }
 
+    /// The cold path of a lock whose declaration gives its remote as options:
+    /// the lock's `md5` names the object on that remote (DVC 3's layout,
+    /// else DVC 2's), so no git is needed, and the bytes are verified against
+    /// the lock as ever. `None` when that remote has no such object (a
+    /// sub-folder of a tracked directory, whose `.dir` is made on import; a
+    /// file tracked by git itself; a DVC 2 text file hashed as DVC 2 does),
+    /// for another kind of remote, and offline: the caller then looks the
+    /// path up in the registry at `rev_lock`.
+    fn fetch_by_hash(&self, base: &Path, stage: &ImportStage) -> Result<Option<Artifact>> {
+        let Some(NameOrMap::Map(map)) = &stage.repo.remote else {
+            return Ok(None);
+        };
+        if self.net.is_offline() {
+            return Ok(None);
+        }
+        let options = scalar_options(map, "repo.remote")?;
+        let remote = self.declared_remote(base, options)?;
+        let out = &stage.out;
+        self.expect(out.size);
+        for layout in [remote::Layout::V3, remote::Layout::V2] {
+            let key = ObjectKey {
+                md5: out.md5,
+                is_dir: out.is_dir,
+                layout,
+            };
+            let fetched = if out.is_dir {
+                transfer::fetch_file(&*remote, &self.cache, key, None).and_then(|file| {
+                    let manifest = read_manifest(&file)?;
+                    self.fetch_dir(&*remote, key, &manifest, true)
+                })
+            } else {
+                transfer::fetch_file(&*remote, &self.cache, key, out.size).map(Artifact::File)
+            };
+            match fetched {
+                // A DVC 2 object is named by its text-normalised hash: the
+                // bytes must still be the ones the lock names.
+                Ok(artifact) if artifact.md5() == out.md5 => return Ok(Some(artifact)),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        crate::trace::event("Looking up", || {
+            format!(
+                "`{}` in {}: {} is not on the declared remote under its own name",
+                stage.dep_path,
+                redact::url(&stage.repo.url),
+                out.md5
+            )
+        });
+        Ok(None)
+    }
+
     /// Looks `path` up at `commit` and fetches it into the cache.
     fn fetch_at(
         &self,
@@ -547,7 +606,7 @@ impl Engine {
                 let manifest = self.dir_manifest(&*remote, &out)?;
                 // The lock names a whole directory by the hash its registry
                 // recorded, DVC 2 (legacy) hashes included, as `dvc import` does.
-                self.fetch_dir(&*remote, &out, &manifest, true)
+                self.fetch_dir(&*remote, out.key, &manifest, true)
             }
             Located::InsideDir { dir, inner } => {
                 let remote = remote()?;
@@ -576,7 +635,7 @@ impl Engine {
                         sample(&manifest)
                     )));
                 }
-                self.fetch_dir(&*remote, &dir, &sub, false)
+                self.fetch_dir(&*remote, dir.key, &sub, false)
             }
             Located::GitFile => {
                 let bytes = snapshot.read(path)?.ok_or_else(|| {
@@ -594,14 +653,14 @@ impl Engine {
         read_manifest(&file).map_err(|e| e.context(format!("the `.dir` object of `{}`", out.path)))
     }
 
-    /// Fetches the files of `manifest` (all of `out`, or a sub-folder of it).
-    /// `whole` means the remote's own `.dir` object describes the result;
-    /// otherwise (a sub-folder) a new manifest is made and cached, as
-    /// `dvc import` does.
+    /// Fetches the files of `manifest` (all of the directory whose `.dir`
+    /// object is `key`, or a sub-folder of it). `whole` means the remote's
+    /// own `.dir` object describes the result; otherwise (a sub-folder) a new
+    /// manifest is made and cached, as `dvc import` does.
     fn fetch_dir(
         &self,
         remote: &dyn Remote,
-        out: &TrackedOutput,
+        key: ObjectKey,
         manifest: &DirManifest,
         whole: bool,
     ) -> Result<Artifact> {
@@ -618,17 +677,17 @@ impl Engine {
         let fetched = transfer::fetch_dir_reusing(
             remote,
             &self.cache,
-            out.key,
+            key,
             &entries,
             &known,
             &transfer::Options::default(),
         )?;
         let md5 = if whole {
-            out.key.md5
+            key.md5
         } else {
             self.cache_manifest(&fetched.files)?
         };
-        if out.key.layout == remote::Layout::V3 {
+        if key.layout == remote::Layout::V3 {
             // Its small files have no stamp record of their own: this one
             // vouches for them (see `cache::OWN_RECORD_MIN`).
             self.cache
@@ -739,7 +798,35 @@ impl Engine {
         } else {
             url
         };
-        let mut options = options;
+        self.open_remote(url, options)
+    }
+
+    /// The remote a declaration gives as options (`repo.remote` as a table):
+    /// a relative `url` is taken from `base`, the crate root. No git.
+    fn declared_remote(
+        &self,
+        base: &Path,
+        options: BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Remote>> {
+        let url = options
+            .get("url")
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Manifest, "`remote` options have no `url`"))?;
+        let url = if is_relative_path(&url) {
+            base.join(&url).to_string_lossy().into_owned()
+        } else {
+            url
+        };
+        self.open_remote(url, options)
+    }
+
+    /// Opens the remote at `url` with `options` (`url` among them is
+    /// ignored), once per session.
+    fn open_remote(
+        &self,
+        url: String,
+        mut options: BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Remote>> {
         options.remove("url");
         let key = format!("{url}\n{options:?}");
         let mut remotes = self.remotes.lock().unwrap_or_else(|e| e.into_inner());

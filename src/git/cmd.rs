@@ -181,7 +181,9 @@ pub(crate) fn stream(
     })
 }
 
-fn spawn_error(err: io::Error) -> Error {
+/// The error for a `git` that could not be started: a missing `git` says
+/// how to install it.
+pub(crate) fn spawn_error(err: io::Error) -> Error {
     if err.kind() == io::ErrorKind::NotFound {
         Error::new(
             ErrorKind::Git,

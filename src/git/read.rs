@@ -149,7 +149,10 @@ impl GitDatabase {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| Error::new(ErrorKind::Git, what()).with_source(e))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => cmd::spawn_error(e),
+                _ => Error::new(ErrorKind::Git, what()).with_source(e),
+            })?;
         let stdin = child.stdin.take();
         // Fed from a thread: git answers while it reads, and either pipe may fill.
         let feeder = std::thread::spawn(move || {

@@ -613,3 +613,153 @@ fn generated_code_reads_only_embedded_artifacts() {
     assert!(out.contains("optional env: true"), "{out}");
     assert!(krate.join("optional.bin.dvc").is_file());
 }
+
+/// A `PATH` of symlinks to every program on the current `PATH` except git
+/// (`git`, `git-*`, `gitk`, ...), in a new folder `dir`: cargo, rustc and the
+/// linker still run, `git` cannot.
+fn path_without_git(dir: &Path) -> std::ffi::OsString {
+    fs::create_dir_all(dir).unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for folder in std::env::split_paths(&path) {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if name.to_string_lossy().starts_with("git") || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), link).unwrap();
+        }
+    }
+    let path = std::env::join_paths([dir]).unwrap();
+    let git = std::process::Command::new("git")
+        .arg("--version")
+        .env("PATH", &path)
+        .output();
+    assert!(
+        git.is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
+        "git is still reachable on {}",
+        dir.display()
+    );
+    path
+}
+
+/// The program of the no-git consumer: every dependency's files.
+const NO_GIT_MAIN: &str = r#"
+fn list(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            list(base, &path, out);
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push(format!("{}={}", path.strip_prefix(base).unwrap().display(), text.trim_end()));
+        }
+    }
+}
+
+fn main() {
+    println!("model: [{}]", String::from_utf8_lossy(include_bytes!(env!("DVC_MODEL"))).trim_end());
+    for dir in [env!("DVC_DATA_SET"), env!("DVC_OLD_DATA")] {
+        let dir = std::path::Path::new(dir);
+        let mut files = Vec::new();
+        list(dir, dir, &mut files);
+        files.sort();
+        println!("{}: {}", dir.file_name().unwrap().to_string_lossy(), files.join(" "));
+    }
+}
+"#;
+
+/// Issue 13, item 11: a locked build whose declarations give their remote
+/// as a table (`remote = { url = ... }`) needs no `git` binary: a file and
+/// a directory of a DVC 3 registry and a directory of a DVC 2 registry
+/// (DVC 2's remote layout) build from an empty cache with `git` off `PATH`,
+/// and so does `cargo dvc fetch --locked`; no git database is even made.
+/// Where git is needed (here: a missing lock to resolve), a missing `git` is
+/// one error naming the dependency and saying how to install git, and
+/// nothing is written.
+#[test]
+fn locked_build_with_a_declared_remote_needs_no_git() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = model_and_data_registry(root);
+    let old = Registry::with_version(&root.join("dvc2"), true);
+    old.write("data/c.txt", "gamma\n");
+    old.write("data/deep/d.txt", "delta\n");
+    old.add(&["data"]);
+    old.commit("data");
+    old.push();
+    let krate = root.join("consumer");
+    let metadata = format!(
+        "[package.metadata.dvc.deps.model]\n\
+         url = {url:?}\npath = \"models/model.bin\"\nrev = \"v1\"\nout = \"assets/model.bin\"\n\
+         remote = {{ url = {remote:?} }}\n\n\
+         [package.metadata.dvc.deps.data-set]\n\
+         url = {url:?}\npath = \"data\"\nremote = {{ url = {remote:?} }}\n\n\
+         [package.metadata.dvc.deps.old-data]\n\
+         url = {old_url:?}\npath = \"data\"\nout = \"old-data\"\nremote = {{ url = {old_remote:?} }}\n",
+        url = reg.repo.to_str().unwrap(),
+        remote = reg.remote.to_str().unwrap(),
+        old_url = old.repo.to_str().unwrap(),
+        old_remote = old.remote.to_str().unwrap(),
+    );
+    write_crate(&krate, "e2e-no-git", &metadata, NO_GIT_MAIN, false);
+    let expected = "model: [model v1 weights]\n\
+                    data: a.txt=alpha sub/b.txt=beta\n\
+                    old-data: c.txt=gamma deep/d.txt=delta";
+
+    // With git: the first build resolves and writes the locks, which record
+    // the declared remote.
+    run(cargo(&krate, &root.join("cache")).args(["build", "-q"]));
+    let model_lock = fs::read_to_string(krate.join("assets/model.bin.dvc")).unwrap();
+    assert!(
+        model_lock.contains("remote:") && model_lock.contains(reg.remote.to_str().unwrap()),
+        "the lock records the remote:\n{model_lock}"
+    );
+
+    // Without git, locked, from an empty cache.
+    let no_git = path_without_git(&root.join("bin-no-git"));
+    let cache = root.join("cache-no-git");
+    let out = cargo(&krate, &cache)
+        .args(["build", "-q"])
+        .env("PATH", &no_git)
+        .env("DVC_BUILD_LOCKED", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the locked build without git failed:\n{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        run_stdout(&mut std::process::Command::new(consumer_bin("e2e-no-git"))),
+        expected
+    );
+    assert!(
+        !cache.join("git").exists(),
+        "no git database was made in {}",
+        cache.display()
+    );
+    let cache = root.join("cache-no-git-cli");
+    run(cargo_dvc(&krate, &cache)
+        .args(["fetch", "--locked", "-q"])
+        .env("PATH", &no_git));
+    assert!(!cache.join("git").exists());
+
+    // Without git, a lock to resolve: one clear error, nothing written.
+    fs::remove_file(krate.join("assets/model.bin.dvc")).unwrap();
+    let err = run_fail(
+        cargo(&krate, &root.join("cache-no-git-2"))
+            .args(["build", "-q"])
+            .env("PATH", &no_git),
+    );
+    assert!(err.contains("dependency `model`"), "{err}");
+    assert_eq!(err.matches("`git` was not found").count(), 1, "{err}");
+    assert!(
+        err.contains("help: install git (https://git-scm.com/downloads)"),
+        "{err}"
+    );
+    assert!(!krate.join("assets/model.bin.dvc").exists());
+}
