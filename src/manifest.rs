@@ -953,30 +953,46 @@ fn check_unique_outs(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> 
     errors
 }
 
+/// Why `name` cannot become a Rust identifier once mapped (upper-cased,
+/// every non-alphanumeric character turned into `_`), if it cannot: it
+/// must be ASCII, printable, and start with a letter (a leading digit or
+/// `_`/punctuation makes no identifier, or a `_`-only one).
+pub(crate) fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".to_string());
+    }
+    if let Some(c) = name.chars().find(|c| !c.is_ascii()) {
+        return Some(format!("`{c}` is not an ASCII character"));
+    }
+    if let Some(c) = name.chars().find(char::is_ascii_control) {
+        return Some(format!(
+            "it holds the control character `{}`",
+            c.escape_debug()
+        ));
+    }
+    match name.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => None,
+        Some(c) if c.is_ascii_digit() => Some(format!("it starts with the digit `{c}`")),
+        Some(c) => Some(format!("it starts with `{c}`, not a letter")),
+        None => Some("it is empty".to_string()),
+    }
+}
+
 /// Names that cannot become a Rust identifier (`DVC_<NAME>` and the
 /// constant in `dvc_deps.rs`), and pairs that become the same one.
 fn check_names(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> {
     let mut errors = Vec::new();
-    let naming_help = "a name starts with an ASCII letter and holds ASCII letters, digits, `-` and `_`; \
-                       it becomes `DVC_<NAME>` and a constant in `dvc_deps.rs` (upper case, `-` as `_`)";
+    let naming_help = "a name is ASCII and starts with a letter; it becomes the constant `NAME` upper-cased, \
+                       every other character than a letter or digit turned into `_` (`model.v2` -> `MODEL_V2`), \
+                       and the variable `DVC_` + that constant";
     for dep in deps {
         let name = &dep.name;
-        let starts_with_letter = name.starts_with(|c: char| c.is_ascii_alphabetic());
-        let bad = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
-        let problem = match (starts_with_letter, bad) {
-            (_, Some(c)) => Some(format!(
-                "the character `{c}` cannot be part of a Rust identifier"
-            )),
-            (false, None) => Some("it does not start with a letter".to_string()),
-            (true, None) => None,
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = name_problem(name) {
             let e = Error::new(
                 ErrorKind::Manifest,
                 format!(
-                    "package.metadata.dvc.deps.{name}: the name `{name}` cannot name a Rust constant: {problem}"
+                    "package.metadata.dvc.deps.{shown}: the name `{shown}` cannot name a Rust constant: {problem}",
+                    shown = name.escape_debug()
                 ),
             )
             .with_dependency(name)
@@ -999,7 +1015,7 @@ fn check_names(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> {
                     ),
                 )
                 .with_dependency(&b.name)
-                .with_help("rename one of them: names that differ only in case or in `-`/`_` collide");
+                .with_help("rename one of them: names that differ only in case or in the characters other than letters and digits collide");
                 errors.push((b.name.clone(), "", e));
             }
         }
@@ -1248,17 +1264,45 @@ mod tests {
         );
         assert!(e.contains("help: rename one"), "{e}");
         assert!(e.contains("--> Cargo.toml:5:28"), "{e}");
-        for bad in ["_", "1st", "\"modèle\"", "\"a.b\"", "\"a b\""] {
+        for (bad, why) in [
+            ("_", "it starts with `_`, not a letter"),
+            ("_x", "it starts with `_`, not a letter"),
+            ("\"-x\"", "it starts with `-`, not a letter"),
+            ("\".hidden\"", "it starts with `.`, not a letter"),
+            ("1st", "it starts with the digit `1`"),
+            ("\"modèle\"", "`è` is not an ASCII character"),
+            ("\"a\\tb\"", "it holds the control character `\\t`"),
+        ] {
             let e = parse_err(&decl(bad, "x.bin"));
-            assert!(e.contains("cannot name a Rust constant"), "{bad}: {e}");
+            assert!(e.contains("cannot name a Rust constant: "), "{bad}: {e}");
+            assert!(e.contains(why), "{bad}: {e}");
             assert!(
-                e.contains("help: a name starts with an ASCII letter"),
+                e.contains("help: a name is ASCII and starts with a letter"),
                 "{bad}: {e}"
             );
+            assert!(e.contains("--> Cargo.toml:1:"), "{bad}: {e}");
         }
-        let ok = Manifest::parse(&decl("Model-2_b", "x.bin")).unwrap();
-        assert_eq!(ok.deps[0].const_name(), "MODEL_2_B");
-        assert_eq!(ok.deps[0].env_var(), "DVC_MODEL_2_B");
+        assert!(parse_err(&decl("\"\"", "x.bin")).contains("non-empty name"));
+        // PRODUCT.md: upper-cased, every non-alphanumeric character `_`.
+        for (name, constant) in [
+            ("Model-2_b", "MODEL_2_B"),
+            ("\"model.v2\"", "MODEL_V2"),
+            ("\"my model+v1\"", "MY_MODEL_V1"),
+            ("\"a.\"", "A_"),
+        ] {
+            let ok = Manifest::parse(&decl(name, "x.bin")).unwrap();
+            assert_eq!(ok.deps[0].const_name(), constant);
+            assert_eq!(ok.deps[0].env_var(), format!("DVC_{constant}"));
+        }
+        let e = parse_err(&format!(
+            "{}{}",
+            decl("\"model.v2\"", "a.bin"),
+            decl("model-v2", "b.bin")
+        ));
+        assert!(
+            e.contains("`model-v2` and `model.v2` both become `DVC_MODEL_V2`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -473,7 +473,7 @@ fn generated_code_reads_only_embedded_artifacts() {
         format!(
             "[features]\nbig-model = []\n\n\
              [package.metadata.dvc.deps.big]\nurl = {url:?}\npath = \"models/big.bin\"\nembed = {embed_big}\n\n\
-             [package.metadata.dvc.deps.small]\nurl = {url:?}\npath = \"models/small.bin\"\nembed = true\n\n\
+             [package.metadata.dvc.deps.\"small.v2\"]\nurl = {url:?}\npath = \"models/small.bin\"\nembed = true\n\n\
              [package.metadata.dvc.deps.optional]\nurl = {url:?}\npath = \"models/optional.bin\"\nfeature = \"big-model\"\n"
         )
     };
@@ -482,7 +482,8 @@ fn generated_code_reads_only_embedded_artifacts() {
             "mod dvc_deps {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/dvc_deps.rs\"));\n}}\n\
              fn main() {{\n\
              \x20   println!(\"big at {{}}\", dvc_deps::BIG);\n\
-             \x20   println!(\"small: {{}}\", String::from_utf8_lossy(dvc_deps::bytes::SMALL).trim_end());\n\
+             \x20   println!(\"small: {{}}\", String::from_utf8_lossy(dvc_deps::bytes::SMALL_V2).trim_end());\n\
+             \x20   assert_eq!(env!(\"DVC_SMALL_V2\"), dvc_deps::SMALL_V2);\n\
              \x20   {}\n\
              \x20   #[cfg(feature = \"big-model\")]\n\
              \x20   println!(\"optional at {{}}\", dvc_deps::OPTIONAL);\n\
