@@ -1329,6 +1329,84 @@ fn remove_agrees_with_dvc_remove() {
     ));
 }
 
+/// Issue 13, item 7: `remove` deletes what `pull` placed only when it is
+/// exactly what the lock names (nothing is lost: the cache has it); an
+/// edited placement stays, with a note naming what differs, unless
+/// `--force` (`pull`'s rule before replacing; `dvc remove --outs` deletes
+/// edited outputs too, and plain `dvc remove` keeps every output).
+#[test]
+fn remove_deletes_only_unmodified_placements() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    for args in [
+        &[
+            "models/model.bin",
+            "-o",
+            "assets/model.bin",
+            "--name",
+            "model",
+        ][..],
+        &["data"],
+        &["models/model.bin", "-o", "other.bin", "--name", "other"],
+    ] {
+        run(cargo_dvc(&app, &cache)
+            .args(["import", "-q", &url])
+            .args(args));
+    }
+    run(cargo_dvc(&app, &cache).args(["pull", "-q"]));
+    assert_eq!(
+        fs::read_to_string(app.join("assets/model.bin")).unwrap(),
+        "model v1\n"
+    );
+    fs::write(app.join("data/a.txt"), "my edit\n").unwrap();
+    fs::write(app.join("other.bin"), "mine\n").unwrap();
+
+    let out = run(cargo_dvc(&app, &cache).args(["remove", "model", "data", "--dry-run"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Would remove model from Cargo.toml (lock `assets/model.bin.dvc`, `.gitignore` entry, `assets/model.bin`)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "`data` would be left in place: it differs from what its lock names (`data/a.txt`)"
+        ),
+        "{err}"
+    );
+    assert!(app.join("assets/model.bin").exists() && app.join("assets/model.bin.dvc").exists());
+
+    let out = run(cargo_dvc(&app, &cache).args(["remove", "model", "data"]));
+    let err = stderr(&out);
+    assert!(
+        !app.join("assets/model.bin").exists(),
+        "as locked: deleted\n{err}"
+    );
+    assert!(!app.join("assets/model.bin.dvc").exists());
+    assert_eq!(
+        fs::read_to_string(app.join("data/a.txt")).unwrap(),
+        "my edit\n",
+        "edited: kept"
+    );
+    assert!(
+        err.contains("note: `data` is left in place: it differs from what its lock names (`data/a.txt`); delete it yourself if you no longer need it, or run again with `--force`"),
+        "{err}"
+    );
+    assert!(!app.join("data.dvc").exists());
+
+    // --force: an edited placement goes too.
+    let out = run(cargo_dvc(&app, &cache).args(["remove", "other", "--force"]));
+    assert!(stderr(&out).contains("`other.bin`)"), "{}", stderr(&out));
+    assert!(!app.join("other.bin").exists());
+    assert!(declares_no_deps(
+        &fs::read_to_string(app.join("Cargo.toml")).unwrap()
+    ));
+}
+
 fn declares_no_deps(text: &str) -> bool {
     !text.contains("[package.metadata.dvc.deps.")
 }

@@ -142,6 +142,28 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
     refused(&text, "check");
     unchanged("check");
 
+    // `remove`: what it would delete (the lock, the placed output, the
+    // `.gitignore`) sits behind the symlink, outside; it is refused, with
+    // or without `--force`, and the outside folder stays as it was.
+    fs::write(outside.join("s.bin"), "theirs too\n").unwrap();
+    fs::write(outside.join("s.bin.dvc"), "not ours\n").unwrap();
+    fs::write(outside.join(".gitignore"), "/s.bin\n").unwrap();
+    let outside_before = listing(&outside);
+    for args in [vec!["remove", "s"], vec!["remove", "s", "--force"]] {
+        let text = run_fail(cargo_dvc(&krate, &cache).args(&args));
+        refused(&text, &args.join(" "));
+        assert_eq!(
+            listing(&outside),
+            outside_before,
+            "{args:?}: outside untouched"
+        );
+        assert_eq!(
+            fs::read_to_string(outside.join("s.bin.dvc")).unwrap(),
+            "not ours\n"
+        );
+        assert_eq!(listing(&krate), crate_before, "{args:?}: changed the crate");
+    }
+
     // `dvc` refuses the same layout.
     let text = run_fail(dvc(&krate).args(["import", &url, "data", "-o", "models/data"]));
     assert!(

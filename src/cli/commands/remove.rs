@@ -1,15 +1,19 @@
 //! `cargo dvc remove NAME...`: take data dependencies out of the crate, as
 //! `cargo remove` takes out crates and `dvc remove` an import stage: the
 //! declaration in `Cargo.toml`, the lock, and the lock's `.gitignore` entry
-//! (a `.gitignore` left empty is deleted, as DVC does). A copy placed by
-//! `cargo dvc pull` stays (it may hold edits); a note says so. Afterwards,
-//! import stages no declaration owns are reported.
+//! (a `.gitignore` left empty is deleted, as DVC does). What `cargo dvc pull`
+//! placed at the `out` goes too when it is exactly what the lock names (it
+//! is in the cache: nothing is lost); anything else there (edited, or not
+//! comparable because the lock or the cache lacks what it names) stays, with
+//! a note, unless `--force` (the rule `pull` follows before replacing).
+//! `dvc remove` keeps every output unless `--outs`, which deletes edited
+//! ones too. Afterwards, import stages no declaration owns are reported.
 //!
 //! `Cargo.toml` and the `.gitignore` files are written together, or not at
-//! all, through [`Batch`]; then the locks and emptied `.gitignore`s are
-//! unlinked, exactly those paths, never through a symlink.
+//! all, through [`Batch`]; then the locks, emptied `.gitignore`s and the
+//! placed outputs are unlinked, exactly those paths, never through a symlink
+//! (a symlinked folder on the way is refused before anything changes).
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -17,9 +21,71 @@ use clap::Args;
 use crate::cli::args::{ManifestPath, OnePackage};
 use crate::cli::context::Context;
 use crate::cli::{dvc_project, manifest_edit};
-use crate::confined::{Batch, Dir};
+use crate::confined::{Batch, Dir, Kind};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::lock::{self, LockState};
+use crate::manifest::{Dependency, Manifest};
+use crate::materialize::{self, State};
+
+/// What is at a dependency's `out` before it is removed.
+enum Placed {
+    /// Nothing.
+    Nothing,
+    /// Exactly what the lock names.
+    AsLocked,
+    /// Something else: these paths (relative to the crate) differ.
+    Modified(Vec<String>),
+    /// Something that cannot be compared, and why.
+    Unknown(&'static str),
+}
+
+/// What is at `dep`'s `out`, compared (reading only) with what its lock
+/// names. A symlinked folder on the way is an error.
+fn placed(ctx: &Context, root: &Dir, dep: &Dependency) -> Result<Placed> {
+    let out = Path::new(&dep.out);
+    let there = match root.parent_of(out, false)? {
+        Some((dir, name)) => dir.stat(&name)?,
+        None => None,
+    };
+    let Some(meta) = there else {
+        return Ok(Placed::Nothing);
+    };
+    if meta.kind == Kind::Symlink {
+        return Ok(Placed::Unknown("it is a symlink"));
+    }
+    let stage = match lock::read(root.path(), dep) {
+        Ok(LockState::Fresh(l)) => l.stage,
+        Ok(LockState::Stale { lock, .. }) => lock.stage,
+        Ok(LockState::Missing) | Err(_) => {
+            return Ok(Placed::Unknown(
+                "there is no readable lock to compare it with",
+            ));
+        }
+    };
+    let engine = ctx.engine()?;
+    let Some(expected) = engine.inspect(stage.out())?.expected else {
+        return Ok(Placed::Unknown(
+            "the cache does not hold what its lock names, so it cannot be compared",
+        ));
+    };
+    Ok(
+        match materialize::state(engine.cache(), &expected, root, out)? {
+            State::Missing => Placed::Nothing,
+            State::UpToDate => Placed::AsLocked,
+            State::Modified(paths) => Placed::Modified(
+                paths
+                    .iter()
+                    .map(|p| {
+                        p.strip_prefix(root.path())
+                            .unwrap_or(p)
+                            .display()
+                            .to_string()
+                    })
+                    .collect(),
+            ),
+        },
+    )
+}
 
 /// `cargo dvc remove`'s arguments.
 #[derive(Debug, Args)]
@@ -33,6 +99,10 @@ pub struct RemoveArgs {
     /// Say what would be removed without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete what is at each `out` even when it differs from what the lock
+    /// names (edited, or not comparable).
+    #[arg(long)]
+    pub force: bool,
     /// Package selection.
     #[command(flatten)]
     pub package: OnePackage,
@@ -81,6 +151,33 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     }
     // The result must still parse: nothing else refers to what goes.
     Manifest::parse_file(&text, &package.manifest_path)?;
+    // What is at each `out`, decided before anything changes.
+    let mut outs: Vec<PathBuf> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    for dep in &deps {
+        let state = placed(ctx, &root, dep).map_err(|e| e.with_dependency(&dep.name))?;
+        let why = match state {
+            Placed::Nothing => continue,
+            Placed::AsLocked => None,
+            Placed::Modified(paths) => Some(format!(
+                "it differs from what its lock names ({})",
+                paths
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Placed::Unknown(why) => Some(why.to_string()),
+        };
+        match why {
+            Some(why) if !args.force => kept.push(format!(
+                "`{}` is left in place: {why}; delete it yourself if you no longer need it, \
+                 or run again with `--force`",
+                dep.out
+            )),
+            _ => outs.push(PathBuf::from(&dep.out)),
+        }
+    }
     for dep in &deps {
         let mut what = vec![format!("lock `{}`", dep.lock_path().display())];
         if ignores
@@ -88,6 +185,9 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
             .any(|(p, _)| p.parent() == Path::new(&dep.out).parent())
         {
             what.push("`.gitignore` entry".to_string());
+        }
+        if outs.iter().any(|o| *o == Path::new(&dep.out)) {
+            what.push(format!("`{}`", dep.out));
         }
         let verb = if args.dry_run {
             "Would remove"
@@ -100,6 +200,9 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
         );
     }
     if args.dry_run {
+        for note in &kept {
+            shell.note(note.replace("is left in place", "would be left in place"));
+        }
         return Ok(0);
     }
     let manifest_root = match package.manifest_path.parent() {
@@ -131,18 +234,18 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
             })?;
         }
     }
-    for dep in &deps {
-        let out = Path::new(&dep.out);
-        let placed = root
-            .parent_of(out, false)?
-            .and_then(|(dir, name)| dir.stat(OsStr::new(&name)).ok().flatten())
-            .is_some();
-        if placed {
-            shell.note(format!(
-                "`{}` (placed by `cargo dvc pull`) is left in place; delete it if you no longer need it",
-                dep.out
-            ));
+    for rel in &outs {
+        if let Some((dir, name)) = root.parent_of(rel, false)? {
+            dir.remove_tree(&name).map_err(|e| {
+                e.context(format!(
+                    "Cargo.toml no longer declares it, but `{}` could not be deleted",
+                    rel.display()
+                ))
+            })?;
         }
+    }
+    for note in &kept {
+        shell.note(note);
     }
     let package = crate::cli::workspace::Package::load(package.manifest_path.clone())?;
     for orphan in super::check::orphaned_locks(&package) {
