@@ -75,9 +75,14 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
     let reg = registry(root);
     let url = reg.repo.to_str().unwrap().to_string();
     let cache = root.join("cache");
+    // The folder the symlink leads to is empty, and must stay so.
     let outside = root.join("outside");
     fs::create_dir_all(&outside).unwrap();
-    fs::write(outside.join("victim.bin"), "theirs\n").unwrap();
+    // A file elsewhere, for an `out` that is itself a symlink.
+    let elsewhere = root.join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("victim.bin"), "theirs\n").unwrap();
+    let victim_before = listing(&elsewhere);
     let krate = root.join("app");
     support::consumer(&krate);
     let metadata = format!(
@@ -87,12 +92,11 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
     symlink(&outside, krate.join("models")).unwrap();
     run(support::git(&krate).args(["add", "-A"]));
     run(support::git(&krate).args(["commit", "-qm", "a crate with a symlinked folder"]));
-    let outside_before = listing(&outside);
     let crate_before = listing(&krate);
     let unchanged = |what: &str| {
         assert_eq!(
             listing(&outside),
-            outside_before,
+            Vec::<String>::new(),
             "{what}: wrote outside the crate"
         );
         assert_eq!(listing(&krate), crate_before, "{what}: changed the crate");
@@ -174,12 +178,12 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
     // An `out` that is itself a symlink (to a file outside) is refused too.
     fs::remove_file(krate.join("models")).unwrap();
     fs::create_dir(krate.join("models")).unwrap();
-    symlink(outside.join("victim.bin"), krate.join("models/s.bin")).unwrap();
+    symlink(elsewhere.join("victim.bin"), krate.join("models/s.bin")).unwrap();
     let crate_before = listing(&krate);
     for args in [vec!["pull"], vec!["pull", "--force"], vec!["fetch"]] {
         let text = run_fail(cargo_dvc(&krate, &cache).args(&args));
         assert!(text.contains("is a symlink"), "{text}");
-        assert_eq!(listing(&outside), outside_before);
+        assert_eq!(listing(&elsewhere), victim_before);
         assert_eq!(listing(&krate), crate_before, "{args:?}: nothing written");
     }
     let text = run_fail(cargo_dvc(&krate, &cache).args([
@@ -193,10 +197,8 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
         "--force",
     ]));
     assert!(text.contains("is a symlink"), "{text}");
-    assert_eq!(
-        fs::read_to_string(outside.join("victim.bin")).unwrap(),
-        "theirs\n"
-    );
+    assert_eq!(listing(&elsewhere), victim_before);
+    assert!(listing(&outside).is_empty());
 }
 
 /// `get -o`: a folder the user names may be a symlink (their choice); a

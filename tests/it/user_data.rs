@@ -259,6 +259,22 @@ fn edits_through_any_placed_file_never_reach_what_a_crate_embeds() {
             .unwrap()
             .ends_with("tampered through the link\n")
     );
+
+    // An edit through what a build placed in `OUT_DIR` (a hard link to the
+    // cache object): the next build of each crate embeds the pinned bytes,
+    // and every `OUT_DIR` holds them again.
+    let placed: Vec<PathBuf> = build_dirs()
+        .into_iter()
+        .map(|d| d.join("out/dvc/m.bin"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    append(&placed[0], "tampered in OUT_DIR\n");
+    rebuild_all("editing a file in OUT_DIR");
+    for p in &placed {
+        assert_eq!(fs::read_to_string(p).unwrap(), pinned, "{}", p.display());
+    }
+    assert_eq!(fs::read_to_string(&obj).unwrap(), pinned);
 }
 
 /// Moves a file's mtime to now (as `touch`), past cargo's granularity.
