@@ -1,6 +1,7 @@
 //! Issue 17: nothing we do writes outside the crate. A crate whose `models/`
 //! is a symlink to a folder outside it (what a cloned repository can hold)
-//! is refused by every command and by the build, as `dvc` refuses it; a
+//! is refused by every command that writes (`pull`, `fetch`, `update`,
+//! `import`, `remove`) and by the build, as `dvc` refuses it; a
 //! symlink swapped in while we write cannot redirect the write; hostile git
 //! URLs never reach git as options or as a command-running transport.
 
@@ -119,7 +120,9 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
         vec!["pull"],
         vec!["fetch"],
         vec!["update"],
+        vec!["update", "s", "--rev", "v1"],
         vec!["pull", "--force"],
+        vec!["remove", "s"],
     ] {
         let text = run_fail(cargo_dvc(&krate, &cache).args(&args));
         refused(&text, &args.join(" "));
@@ -174,6 +177,11 @@ fn a_symlinked_folder_in_the_crate_is_refused_everywhere_and_nothing_lands_outsi
         text.contains("Cannot add files inside symlinked directories"),
         "{text}"
     );
+
+    // The outside folder is empty again for what follows.
+    for planted in ["s.bin", "s.bin.dvc", ".gitignore"] {
+        fs::remove_file(outside.join(planted)).unwrap();
+    }
 
     // An `out` that is itself a symlink (to a file outside) is refused too.
     fs::remove_file(krate.join("models")).unwrap();

@@ -967,7 +967,7 @@ fn a_mistyped_url_leaves_no_git_database() {
 
 /// A DVC project whose `cache.type` asks for hard links gets them from
 /// `pull`, read-only, as `dvc pull` places them there; the default stays a
-/// copy.
+/// copy, and `get` always gives an independent file.
 #[test]
 fn the_projects_cache_type_chooses_links() {
     let tmp = support::tempdir();
@@ -995,4 +995,9 @@ fn the_projects_cache_type_chooses_links() {
         assert!(meta.nlink() > 1, "{}: a hard link", dir.display());
         assert_eq!(meta.mode() & 0o222, 0, "{}: read-only", dir.display());
     }
+    // `get` still gives the user an independent, writable file there.
+    run(cargo_dvc(&p.ours, &p.cache).args(["get", &url, "models/tok.json", "-o", "tok-copy.json"]));
+    let meta = fs::metadata(p.ours.join("tok-copy.json")).unwrap();
+    assert_eq!(meta.nlink(), 1, "get: a copy");
+    assert_ne!(meta.mode() & 0o200, 0, "get: writable");
 }
