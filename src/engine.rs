@@ -32,7 +32,10 @@ use crate::remote::{self, ObjectKey, Remote};
 use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput, join};
 use crate::transfer;
 
+mod list;
 mod url;
+
+pub use list::{ListEntry, ListOptions};
 pub use url::{SourceState, UrlSpec, etag_tree_md5};
 
 /// An artifact whose bytes are all in the cache, verified.

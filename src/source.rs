@@ -122,7 +122,7 @@ pub fn locate(tree: &dyn SourceTree, path: &str) -> Result<SourceArtifact> {
 }
 
 /// The folder of the innermost DVC project (a folder with `.dvc/`) holding `path`.
-fn project_dir_of(tree: &dyn SourceTree, path: &str) -> Result<String> {
+pub(crate) fn project_dir_of(tree: &dyn SourceTree, path: &str) -> Result<String> {
     let mut best = String::new();
     let mut prefix = String::new();
     let mut parts = path.split('/').peekable();

@@ -156,6 +156,8 @@ pub enum Command {
     /// Remove data dependencies: declaration, lock and `.gitignore` entry
     /// (as `dvc remove`).
     Remove(commands::remove::RemoveArgs),
+    /// List the files and DVC outputs of a registry (as `dvc list`).
+    Ls(commands::ls::LsArgs),
     /// Print a completion script for a shell.
     Completions(commands::completions::CompletionsArgs),
 }

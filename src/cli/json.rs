@@ -282,6 +282,36 @@ pub struct CheckWarning {
     pub help: Option<String>,
 }
 
+/// `cargo dvc ls --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListReport {
+    /// Always [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The commit listed.
+    pub rev_lock: String,
+    /// The entries, sorted by path.
+    pub entries: Vec<ListEntryJson>,
+}
+
+/// One entry of `ls`: `dvc list --json`'s fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListEntryJson {
+    /// Relative to the folder listed (a file's own name when a file was
+    /// listed).
+    pub path: String,
+    /// A DVC output, or a file or folder inside a directory output.
+    pub isout: bool,
+    /// A folder.
+    pub isdir: bool,
+    /// A file git records as executable.
+    pub isexec: bool,
+    /// A git file's size, or the size a DVC file records for an output.
+    pub size: Option<u64>,
+    /// An output's MD5 (a directory's ends in `.dir`), or a file's inside a
+    /// directory output.
+    pub md5: Option<String>,
+}
+
 /// `value` as one line of JSON.
 pub fn to_line(value: &impl Serialize) -> String {
     // Serializing these plain structs cannot fail (string keys, no maps

@@ -1407,6 +1407,122 @@ fn remove_deletes_only_unmodified_placements() {
     ));
 }
 
+/// Issue 13, item 7: `cargo dvc ls` lists what `dvc list` lists (names,
+/// which are outputs, folders, executables, sizes and hashes) on a registry
+/// made by dvc with `.dvc` files, a pipeline output in `dvc.lock`, a
+/// directory output with a sub-folder and git files, for a folder, a file,
+/// inside a directory output, `-R`, `--dvc-only` and `--rev`; its JSON
+/// follows the README's schema.
+#[test]
+fn ls_lists_what_dvc_list_lists() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = Registry::new(root);
+    reg.write("models/model.bin", "model v1\n");
+    reg.write("data/a.txt", "alpha\n");
+    reg.write("data/sub/b.txt", "beta\n");
+    reg.write("docs/README.md", "read me\n");
+    reg.write("run.sh", "#!/bin/sh\n");
+    fs::set_permissions(reg.repo.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    reg.add(&["models/model.bin", "data"]);
+    fs::create_dir_all(reg.repo.join("gen")).unwrap();
+    run(reg.dvc().args([
+        "stage",
+        "add",
+        "-q",
+        "-n",
+        "gen",
+        "-o",
+        "gen/out.txt",
+        "echo made > gen/out.txt",
+    ]));
+    run(reg.dvc().args(["repro", "-q"]));
+    reg.commit("v1");
+    reg.push();
+    reg.tag("v1");
+    reg.write("later.txt", "after v1\n");
+    reg.commit("v2");
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let work = root.join("work");
+    fs::create_dir_all(&work).unwrap();
+    let file_url = format!("file://{url}");
+    let key = |e: &serde_json::Value| {
+        let size = if e["isdir"] == true && e["isout"] == false {
+            serde_json::Value::Null // dvc: the git tree object's size
+        } else {
+            e["size"].clone()
+        };
+        format!(
+            "{} out={} dir={} exec={} size={} md5={}",
+            e["path"].as_str().unwrap(),
+            e["isout"],
+            e["isdir"],
+            e["isexec"],
+            size,
+            e["md5"]
+        )
+    };
+    for args in [
+        &[][..],
+        &["-R"],
+        &["--dvc-only"],
+        &["-R", "--dvc-only"],
+        &["data"],
+        &["data", "-R"],
+        &["data/sub"],
+        &["models/model.bin"],
+        &["data/sub/b.txt"],
+        &["gen"],
+        &["--rev", "v1"],
+    ] {
+        // `file://`: dvc clones and lists the commit, as we do (a bare
+        // path would make it list the registry's work tree).
+        let theirs = run_stdout(dvc(&work).args(["list", "--json", &file_url]).args(args));
+        let theirs: Vec<String> = serde_json::from_str::<serde_json::Value>(&theirs)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect();
+        let ours = run_stdout(
+            cargo_dvc(&work, &cache)
+                .args(["ls", "--json", &url])
+                .args(args),
+        );
+        let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
+        let entries = ours["entries"].as_array().unwrap();
+        for entry in entries {
+            support::check_json_schema(entry, "`cargo dvc ls --json`:");
+        }
+        assert_eq!(ours["version"], 1);
+        assert_eq!(ours["rev_lock"].as_str().unwrap().len(), 40);
+        let ours: Vec<String> = entries.iter().map(key).collect();
+        assert_eq!(ours, theirs, "cargo dvc ls {args:?}");
+        // The plain listing: the paths, one a line.
+        let plain = run_stdout(dvc(&work).args(["list", &file_url]).args(args));
+        let ours_plain = run_stdout(cargo_dvc(&work, &cache).args(["ls", &url]).args(args));
+        assert_eq!(
+            ours_plain.split_whitespace().collect::<Vec<_>>(),
+            plain.split_whitespace().collect::<Vec<_>>(),
+            "{args:?}"
+        );
+    }
+    // `later.txt` is at main only.
+    let at_v1 = run_stdout(cargo_dvc(&work, &cache).args(["ls", &url, "--rev", "v1"]));
+    assert!(!at_v1.contains("later.txt"), "{at_v1}");
+    // A path that is not there: an error naming it, with a way on.
+    let err = run_fail(cargo_dvc(&work, &cache).args(["ls", &url, "data/nope"]));
+    assert!(err.contains("`data/nope` is not in the registry"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "help: list the folder above it: `cargo dvc ls {url} data`"
+        )),
+        "{err}"
+    );
+}
+
 fn declares_no_deps(text: &str) -> bool {
     !text.contains("[package.metadata.dvc.deps.")
 }

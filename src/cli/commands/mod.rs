@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod get;
 pub mod import;
 pub mod import_url;
+pub mod ls;
 pub mod pull;
 pub mod remove;
 pub mod status;
@@ -35,6 +36,7 @@ pub fn exec(ctx: &Context, command: Command) -> Result<i32> {
         Command::Get(args) => get::exec(ctx, args),
         Command::Check(args) => check::exec(ctx, args),
         Command::Remove(args) => remove::exec(ctx, args),
+        Command::Ls(args) => ls::exec(ctx, args),
         Command::Completions(args) => completions::exec(ctx, args),
     }
 }
