@@ -1076,7 +1076,14 @@ fn check_finds_broken_locks_and_publishing_problems() {
         err.contains("the lock `data.dvc` is not in the package"),
         "{err}"
     );
-    assert!(err.contains("add it to `include`"), "{err}");
+    assert!(
+        err.contains("`include` in [package] of `Cargo.toml` does not cover it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: add `\"data.dvc\"` (or `\"*.dvc\"`) to `include`"),
+        "{err}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["version"], 1);
     assert_eq!(report["ok"], false);
@@ -1109,6 +1116,95 @@ fn check_finds_broken_locks_and_publishing_problems() {
     let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
     assert!(
         !err.contains("local path") && !err.contains("not in the package"),
+        "{err}"
+    );
+}
+
+/// Issue 13, item 9: `check` names the real reason a lock is left out of
+/// the package (cargo's `include`, git's ignore rules, cargo's `exclude`,
+/// as `cargo package --list` applies them) and each local path a published
+/// crate cannot reach (a registry, a URL dependency's file, a remote).
+#[test]
+fn check_names_why_the_package_leaves_a_lock_out() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let url = reg.repo.to_str().unwrap().to_string();
+    let cache = root.join("cache");
+    let app = root.join("app");
+    app_crate(&app);
+    support::write(&app, "src/main.rs", "fn main() {}\n");
+    run(cargo_dvc(&app, &cache).args([
+        "import",
+        "-q",
+        &url,
+        "models/model.bin",
+        "--name",
+        "model",
+    ]));
+    let declared = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    let check = |toml: &str| -> String {
+        fs::write(app.join("Cargo.toml"), toml).unwrap();
+        stderr(&run(cargo_dvc(&app, &cache).arg("check")))
+    };
+    let left_out = "the lock `model.bin.dvc` is not in the package";
+
+    // `exclude`: cargo's own rule.
+    let err = check(&declared.replace(
+        "edition = \"2021\"\n",
+        "edition = \"2021\"\nexclude = [\"*.dvc\"]\n",
+    ));
+    assert!(
+        err.contains(&format!(
+            "{left_out}: `exclude` in [package] of `Cargo.toml` covers it"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("help: take it out of `exclude`"), "{err}");
+    // git ignores it (and does not track it): cargo leaves it out too.
+    // (cargo reads git's rules once git knows the crate's files.)
+    fs::write(app.join(".gitignore"), "*.dvc\n").unwrap();
+    fs::write(app.join("Cargo.toml"), &declared).unwrap();
+    run(support::git(&app).args(["add", "-A"]));
+    let err = check(&declared);
+    assert!(
+        err.contains(&format!(
+            "{left_out}: git ignores it (cargo leaves out what git ignores)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: commit it with `git add -f model.bin.dvc`, or change the rule `git check-ignore -v model.bin.dvc` shows"),
+        "{err}"
+    );
+    // Once git tracks it, cargo packages it: no warning.
+    run(support::git(&app).args(["add", "-f", "model.bin.dvc"]));
+    let err = check(&declared);
+    assert!(!err.contains(left_out), "{err}");
+    assert!(
+        err.contains(&format!("`url = \"{url}\"` is a local path: a build of the published crate, on another machine, cannot reach that registry")),
+        "{err}"
+    );
+
+    // A URL dependency on a local file, a remote given as a local folder.
+    fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "{}\n[package.metadata.dvc.deps.raw]\nurl = \"/srv/raw.bin\"\n",
+            declared.replace(
+                &format!("url = {url:?}\n"),
+                &format!("url = {url:?}\nremote = {{ url = \"/mnt/dvc-remote\" }}\n"),
+            )
+        ),
+    )
+    .unwrap();
+    let err = run_fail(cargo_dvc(&app, &cache).arg("check"));
+    assert!(
+        err.contains("`url = \"/srv/raw.bin\"` is a local path: a build of the published crate, on another machine, cannot reach that file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`remote = { url = \"/mnt/dvc-remote\" }` is a local path"),
         "{err}"
     );
 }

@@ -5,8 +5,10 @@
 //! `md5:` line, DVC's stage hash) matches its content, and match its
 //! declaration; each problem says which command fixes it. It also warns,
 //! without failing, about what would break the crate once published: a lock
-//! the package leaves out (`include`/`exclude`), a registry `url` that is a
-//! local path; and about orphaned locks (import stages no declaration owns).
+//! the package leaves out (asking `cargo package --list`, then naming the
+//! rule: `include`, git's ignore rules, `exclude`), a `url` (registry or URL
+//! dependency) or `remote = { url }` that is a local path; and about
+//! orphaned locks (import stages no declaration owns).
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,7 @@ use crate::cli::workspace::Package;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::{LockStage, Stage};
 use crate::lock::{self, LockState};
-use crate::manifest::{Dependency, Import};
+use crate::manifest::{Dependency, Import, RemoteSpec};
 
 use super::label;
 
@@ -196,16 +198,34 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
         help: Some(help.to_string()),
     };
     for dep in &package.manifest.deps {
+        let (what, url) = match &dep.import {
+            Import::Registry(r) => ("registry", r.url.as_str()),
+            Import::Url(u) => ("file", u.url.as_str()),
+        };
+        if is_local_path(url) {
+            warnings.push(warn(
+                Some(dep),
+                format!(
+                    "`url = \"{url}\"` is a local path: a build of the published crate, on another machine, cannot reach that {what}"
+                ),
+                if what == "registry" {
+                    "declare the registry's git URL (`https://...`, `ssh://...`) before publishing, or `publish = false`"
+                } else {
+                    "declare a URL others can reach (`https://...`, `s3://...`) before publishing, or `publish = false`"
+                },
+            ));
+        }
         if let Import::Registry(r) = &dep.import
-            && is_local_path(&r.url)
+            && let Some(RemoteSpec::Options(options)) = &r.remote
+            && let Some(remote_url) = options.get("url").map(|v| v.to_string())
+            && is_local_path(&remote_url)
         {
             warnings.push(warn(
                 Some(dep),
                 format!(
-                    "`url = \"{}\"` is a local path: a build of the published crate, on another machine, cannot reach that registry",
-                    r.url
+                    "`remote = {{ url = \"{remote_url}\" }}` is a local path: a build of the published crate, on another machine, cannot reach that remote"
                 ),
-                "declare the registry's git URL (`https://...`, `ssh://...`) before publishing, or `publish = false`",
+                "give the remote's URL (`s3://...`, `https://...`) or a remote name of the registry before publishing, or `publish = false`",
             ));
         }
     }
@@ -213,17 +233,21 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
         Ok(files) => {
             for dep in &package.manifest.deps {
                 let lock = dep.lock_path();
-                if !files.iter().any(|f| f == &lock) {
-                    warnings.push(warn(
-                        Some(dep),
-                        format!(
-                            "the lock `{}` is not in the package (`cargo package --list` leaves it out): \
-                             a build of the published crate fails, as it may not write locks",
-                            lock.display()
-                        ),
-                        "add it to `include` in [package] (or take it out of `exclude`), and commit it",
-                    ));
+                // A missing lock is reported above, as an error.
+                if files.iter().any(|f| f == &lock) || !package.root.join(&lock).is_file() {
+                    continue;
                 }
+                let (cause, help) = excluded_because(package, &lock);
+                warnings.push(CheckWarning {
+                    package: package.manifest.package.clone(),
+                    name: Some(dep.name.clone()),
+                    message: format!(
+                        "the lock `{}` is not in the package: {cause}; a build of the published crate \
+                         fails without it (a build never writes a lock in a package from a registry)",
+                        lock.display()
+                    ),
+                    help: Some(help),
+                });
             }
         }
         Err(e) => ctx.shell().detail(
@@ -236,6 +260,58 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
         ),
     }
     warnings
+}
+
+/// Why `cargo package` leaves out `lock` (which exists): the package's
+/// `include`, else git's ignore rules, else its `exclude`, as cargo applies
+/// them (an `include` list replaces the rest; git-ignored files are left
+/// out unless git tracks them). Returns the cause and what to do.
+fn excluded_because(package: &Package, lock: &Path) -> (String, String) {
+    let keys = package_keys(&package.manifest_path);
+    let shown = lock.display();
+    if keys.include {
+        return (
+            "`include` in [package] of `Cargo.toml` does not cover it".to_string(),
+            format!("add `\"{shown}\"` (or `\"*.dvc\"`) to `include`"),
+        );
+    }
+    let tracked = crate::git::tracked(&package.root, lock).is_some_and(|t| !t.is_empty());
+    if !tracked && crate::git::ignores(&package.root, lock.as_os_str(), false) == Some(true) {
+        return (
+            "git ignores it (cargo leaves out what git ignores)".to_string(),
+            format!(
+                "commit it with `git add -f {shown}`, or change the rule `git check-ignore -v {shown}` shows"
+            ),
+        );
+    }
+    if keys.exclude {
+        return (
+            "`exclude` in [package] of `Cargo.toml` covers it".to_string(),
+            "take it out of `exclude` (a pattern there matches it)".to_string(),
+        );
+    }
+    (
+        "`cargo package --list` leaves it out".to_string(),
+        "make `cargo package --list` list it, and commit it".to_string(),
+    )
+}
+
+/// Which of `include` and `exclude` the package sets.
+struct PackageKeys {
+    include: bool,
+    exclude: bool,
+}
+
+fn package_keys(manifest_path: &Path) -> PackageKeys {
+    let package = std::fs::read_to_string(manifest_path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|doc| doc.get("package").and_then(|p| p.as_table()).cloned());
+    let set = |key: &str| package.as_ref().is_some_and(|p| p.contains_key(key));
+    PackageKeys {
+        include: set("include"),
+        exclude: set("exclude"),
+    }
 }
 
 /// `false` for `publish = false` (or an empty registry list).
@@ -253,7 +329,7 @@ fn publishable(manifest_path: &Path) -> bool {
     }
 }
 
-/// A registry `url` that names a folder on this machine.
+/// A `url` that names a file or folder on this machine.
 fn is_local_path(url: &str) -> bool {
     !url.contains("://") && !super::import::looks_like_scp(url) || url.starts_with("file://")
 }
