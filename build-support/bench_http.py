@@ -72,4 +72,9 @@ if __name__ == "__main__":
         Handler.log = open(sys.argv[3], "a", buffering=1)
     os.chdir(sys.argv[2])
     ThreadingHTTPServer.daemon_threads = True
+    # socketserver's listen backlog is 5: a client opening 8 connections at
+    # once (curl --parallel, or us) overflows it, and each dropped SYN costs
+    # that connection a 1 s retransmission timeout, whoever the client is.
+    # Real servers listen with a backlog of hundreds (nginx: 511).
+    ThreadingHTTPServer.request_queue_size = 128
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
