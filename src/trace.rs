@@ -1,7 +1,7 @@
 //! What `cargo dvc -v` shows of the work behind a command: each `git`
 //! command run and each remote opened, as cargo shows `Running` lines.
 //!
-//! The library reports through [`event`]; nothing is printed unless a front
+//! The library reports through `event`; nothing is printed unless a front
 //! end installed a sink with [`set_sink`] (the CLI does at `-v`; a build
 //! script never does). Messages are redacted by the caller: no credentials.
 

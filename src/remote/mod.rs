@@ -214,7 +214,7 @@ fn not_a_url_source(url: &str) -> Error {
 ///
 /// A local path or `file://` URL gives a [`local::LocalRemote`] (a relative
 /// path is taken as is: resolving it against the config file's folder is the
-/// caller's job); `http://` and `https://` give an [`http::HttpRemote`],
+/// caller's job); `http://` and `https://` give an `http::HttpRemote` (feature `http`),
 /// `s3://`, `gs://` and `azure://` the object-store remotes (each behind the
 /// cargo feature of its name).
 /// Every other scheme is an [`ErrorKind::Unsupported`] error naming the type.
