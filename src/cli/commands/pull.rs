@@ -60,7 +60,21 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
             // refused (as dvc refuses it), `--force` or not.
             root.check_writable(rel)
                 .map_err(|e| e.with_dependency(&dep.name))?;
-            let tracked = dvc_project::tracked_by_git(&package.root, rel);
+            // git is asked (a process) only where its answer matters:
+            // something is at `out` (a file git may track), or `.gitignore`
+            // is to gain an entry (never one covering a tracked file). A
+            // re-pull of a deleted placement needs neither.
+            let present = root
+                .parent_of(rel, false)?
+                .and_then(|(dir, name)| dir.stat(&name).ok().flatten())
+                .is_some();
+            let tracked = if present
+                || dvc_project::gitignore_edit(&root, rel, synced.artifact.is_dir())?.is_some()
+            {
+                dvc_project::tracked_by_git(&package.root, rel)
+            } else {
+                Vec::new()
+            };
             if !tracked.is_empty() && !args.force {
                 return Err(dvc_project::tracked_error(&tracked)
                     .with_dependency(&dep.name)
