@@ -276,9 +276,8 @@ fn registry_mismatch(dep: &RegistryImport, stage: &ImportStage) -> Option<String
             name_or_map(&have.config),
         );
     }
-    if have.rev_lock.is_none() {
-        return Some("the lock has no `rev_lock`".to_string());
-    }
+    // A lock without `rev_lock` (DVC reads it at `rev`), or without a hash
+    // (`dvc import --no-download`), is still the user's lock: used as it is.
     None
 }
 

@@ -442,8 +442,11 @@ fn filter(value: &Value) -> Value {
 pub struct OutInfo {
     /// `path`, relative to the stage file's folder.
     pub path: String,
-    /// Content hash (of the `.dir` manifest for a directory).
-    pub md5: Md5,
+    /// Content hash (of the `.dir` manifest for a directory); `None` in a
+    /// lock written by `dvc import --no-download`, which records only
+    /// `hash: md5` and `path` (the registry's hash at `rev_lock` is then
+    /// the one the bytes must have).
+    pub md5: Option<Md5>,
     /// True for a directory: `md5` is written with `.dir` and `nfiles` follows `size`.
     pub is_dir: bool,
     /// Size in bytes (sum of file sizes for a directory).
@@ -459,7 +462,9 @@ impl OutInfo {
     pub fn to_map(&self) -> Map {
         let mut m = Map::new();
         let suffix = if self.is_dir { ".dir" } else { "" };
-        m.insert("md5", Value::Str(format!("{}{suffix}", self.md5)));
+        if let Some(md5) = self.md5 {
+            m.insert("md5", Value::Str(format!("{md5}{suffix}")));
+        }
         if let Some(size) = self.size {
             m.insert("size", int(size));
         }
@@ -482,7 +487,10 @@ fn int(n: u64) -> Value {
 /// An import stage (`dvc import URL PATH [-o OUT] [--rev REV]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportStage {
-    /// `deps[0].path`: the path inside the source project.
+    /// `frozen: true`, as `dvc import` writes it; `false` after
+    /// `dvc unfreeze`, which `dvc update` keeps.
+    pub frozen: bool,
+    /// `deps[0].path`: the path inside the source project, as typed.
     pub dep_path: String,
     /// `deps[0].repo`.
     pub repo: RepoSpec,
@@ -497,7 +505,9 @@ impl ImportStage {
         dep.insert("path", Value::Str(self.dep_path.clone()));
         dep.insert("repo", Value::Map(self.repo.to_map()));
         let mut m = Map::new();
-        m.insert("frozen", Value::Bool(true));
+        if self.frozen {
+            m.insert("frozen", Value::Bool(true));
+        }
         m.insert("deps", Value::Seq(vec![Value::Map(dep)]));
         m.insert("outs", Value::Seq(vec![Value::Map(self.out.to_map())]));
         m
@@ -530,6 +540,7 @@ impl ImportStage {
             ));
         };
         Ok(ImportStage {
+            frozen: stage.frozen,
             dep_path: dep.path.clone(),
             repo,
             out: out_info(out)?,
@@ -537,17 +548,14 @@ impl ImportStage {
     }
 }
 
-/// `outs[0]` of an import or import-url stage.
+/// `outs[0]` of an import or import-url stage (no hash after
+/// `--no-download`).
 fn out_info(out: &Out) -> Result<OutInfo> {
-    let (md5, is_dir) = out
-        .hash
-        .md5_hash()
-        .map_err(|e| e.context("outs[0].md5"))?
-        .ok_or_else(|| format_err("outs[0].md5: missing"))?;
+    let hash = out.hash.md5_hash().map_err(|e| e.context("outs[0].md5"))?;
     Ok(OutInfo {
         path: out.path.clone(),
-        md5,
-        is_dir,
+        md5: hash.map(|(md5, _)| md5),
+        is_dir: hash.is_some_and(|(_, is_dir)| is_dir),
         size: out.hash.size,
         nfiles: out.hash.nfiles,
         isexec: out.hash.isexec.unwrap_or(false),

@@ -67,7 +67,7 @@ const LONG: &str =
 fn registry_out(reg: &Registry, path: &str, out: &str) -> OutInfo {
     let info = |md5, is_dir, size, nfiles| OutInfo {
         path: out.to_string(),
-        md5,
+        md5: Some(md5),
         is_dir,
         size: Some(size),
         nfiles,
@@ -179,6 +179,7 @@ fn check_import(reg: &Registry, consumer: &Path, c: Case) {
         c.rev
     );
     let ours = ImportStage {
+        frozen: true,
         dep_path: c.path.to_string(),
         repo: RepoSpec {
             url: url.to_string(),
@@ -412,6 +413,7 @@ fn formats_subdir_project() {
     let stage =
         Stage::parse(&std::fs::read_to_string(proj.join("data/x.csv.dvc")).unwrap()).unwrap();
     let ours = ImportStage {
+        frozen: true,
         dep_path: "proj/data/x.csv".into(),
         repo: RepoSpec {
             url: url.into(),
@@ -420,7 +422,7 @@ fn formats_subdir_project() {
         },
         out: OutInfo {
             path: "x.csv".into(),
-            md5: stage.outs[0].hash.md5_hash().unwrap().unwrap().0,
+            md5: Some(stage.outs[0].hash.md5_hash().unwrap().unwrap().0),
             is_dir: false,
             size: stage.outs[0].hash.size,
             nfiles: None,
