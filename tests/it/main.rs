@@ -11,6 +11,8 @@ mod cli;
 mod confinement;
 mod crash;
 mod data;
+#[cfg(feature = "cli")]
+mod dvc_scenarios;
 mod faults;
 mod formats;
 mod git;
