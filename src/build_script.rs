@@ -307,7 +307,7 @@ fn lock_change(dep: &Dependency, old: Option<&LockStage>, new: &LockStage) -> St
     let pin = |s: &LockStage| -> String {
         match s {
             LockStage::Import(s) => s.repo.rev_lock.clone().unwrap_or_default(),
-            LockStage::ImportUrl(s) => s.out.md5.to_hex(),
+            LockStage::ImportUrl(s) => s.out.md5.map(|m| m.to_hex()).unwrap_or_default(),
         }
         .chars()
         .take(7)

@@ -9,6 +9,8 @@
 //! <root>/state/<2 hex>/<30 hex>[.dir]       when each object was last verified
 //! <root>/state/<2 hex>/<30 hex>.set         the same for every file of a directory
 //! <root>/legacy/<2 hex>/<30 hex>[.dir]      DVC 2 hash -> plain MD5 of the same bytes
+//! <root>/resolved/<2 hex>/<30 hex>          (registry, rev_lock, path) -> the hash found
+//!                                           there, for locks that record none
 //! <root>/locks/                            named locks; on Unix the 256 striped object
 //!                                           locks are `flock`s of the shard folders,
 //!                                           elsewhere objects-<2 hex>.lock files

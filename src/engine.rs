@@ -11,6 +11,28 @@
 //! whose remote is given as options (`remote = { url = ... }`) names its data
 //! completely: its cold path fetches the objects by the lock's hash from that
 //! remote and needs no git at all (see `fetch_by_hash`).
+//!
+//! Where the bytes come from, as `dvc` reads a registry:
+//!
+//! * a DVC output: the registry's remote (`repo.remote`, else its default
+//!   remote, with `repo.config` merged over its config); a registry given as
+//!   a local path whose work tree names no default remote is read from its
+//!   own DVC cache (`.dvc/cache`), as `dvc` does (through a git URL, such a
+//!   registry has no storage, and both tools fail);
+//! * an output that is itself an import (a chained import): the registry it
+//!   was imported from, at its `rev_lock`, recursively (never the middle
+//!   registry's remote, which `dvc push` leaves without imported data);
+//! * a file git tracks (`cache: false` outputs included): the commit;
+//! * a folder: its git files and the DVC outputs below it, merged as `dvc`
+//!   lists them, under a `.dir` manifest made here (so the lock's hash is
+//!   `dvc`'s);
+//! * a DVC 2 directory: its files, under a manifest re-made from their plain
+//!   MD5s, as `dvc` 3 does.
+//!
+//! A lock without a hash (`dvc import --no-download`) names whatever the
+//! registry has at `rev_lock`: the first fetch records the answer in the
+//! cache, so later builds find it with no git. A lock without `rev_lock`
+//! is read at `rev`, as `dvc` reads it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,8 +50,8 @@ use crate::hash::Md5;
 use crate::materialize::{self, Expected, Placed, Target, Want};
 use crate::progress::{CountingRemote, Progress};
 use crate::redact;
-use crate::remote::{self, ObjectKey, Remote};
-use crate::source::{self, Located, NodeKind, SourceTree, TrackedOutput, join};
+use crate::remote::{self, Layout, ObjectKey, Remote};
+use crate::source::{self, Folder, ImportLink, Located, NodeKind, SourceTree, TrackedOutput, join};
 use crate::transfer;
 
 mod list;
@@ -81,7 +103,7 @@ impl Artifact {
         match self {
             Artifact::File(f) => OutInfo {
                 path: path.to_string(),
-                md5: f.md5,
+                md5: Some(f.md5),
                 is_dir: false,
                 size: Some(f.size),
                 nfiles: None,
@@ -89,7 +111,7 @@ impl Artifact {
             },
             Artifact::Dir { md5, files, size } => OutInfo {
                 path: path.to_string(),
-                md5: *md5,
+                md5: Some(*md5),
                 is_dir: true,
                 size: Some(*size),
                 nfiles: Some(files.len() as u64),
@@ -119,6 +141,17 @@ pub struct Inspection {
     pub expected: Option<Expected>,
     /// Cache objects whose bytes no longer match their name.
     pub corrupt: Vec<PathBuf>,
+}
+
+impl Inspection {
+    /// Nothing known about the artifact.
+    fn unknown() -> Inspection {
+        Inspection {
+            artifact: None,
+            expected: None,
+            corrupt: Vec::new(),
+        }
+    }
 }
 
 /// Shared state for resolving and fetching: the cache (which also holds the
@@ -204,9 +237,9 @@ impl Engine {
         GitDatabase::open(self.cache.root(), &remote)
     }
 
-    /// `dvc import`: resolves `repo.rev` and fetches `path` at that commit.
-    /// Returns the lock (with `out_path` as its output's path, relative to
-    /// the lock's folder) and the artifact.
+    /// `dvc import`: resolves `repo.rev` and fetches `path` (as typed: `dir/`,
+    /// `/data`, `.`) at that commit. Returns the lock (with `out_path` as its
+    /// output's path, relative to the lock's folder) and the artifact.
     pub fn resolve(
         &self,
         base: &Path,
@@ -218,6 +251,7 @@ impl Engine {
         let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
         let artifact = self.fetch_at(base, repo, &db, &commit, path)?;
         let stage = ImportStage {
+            frozen: true,
             dep_path: path.to_string(),
             repo: RepoSpec {
                 rev_lock: Some(commit.as_str().to_string()),
@@ -228,6 +262,36 @@ impl Engine {
         Ok((stage, artifact))
     }
 
+    /// `dvc import --no-download`: resolves `repo.rev` and checks `path` is
+    /// there at that commit, fetching nothing. The lock records no hash.
+    pub fn resolve_no_download(
+        &self,
+        base: &Path,
+        repo: &RepoSpec,
+        path: &str,
+        out_path: &str,
+    ) -> Result<ImportStage> {
+        let db = self.database(&repo.url, base)?;
+        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
+        source::locate(&Snapshot::new(&db, &commit), &lookup_path(path)?)?;
+        Ok(ImportStage {
+            frozen: true,
+            dep_path: path.to_string(),
+            repo: RepoSpec {
+                rev_lock: Some(commit.as_str().to_string()),
+                ..repo.clone()
+            },
+            out: OutInfo {
+                path: out_path.to_string(),
+                md5: None,
+                is_dir: false,
+                size: None,
+                nfiles: None,
+                isexec: false,
+            },
+        })
+    }
+
     /// The commit `repo.rev` points at now (asking the remote, unless
     /// offline): for "update available".
     pub fn latest_commit(&self, base: &Path, repo: &RepoSpec) -> Result<CommitId> {
@@ -236,41 +300,56 @@ impl Engine {
     }
 
     /// What `repo.rev` points at now and the hash the registry records there
-    /// for `path`, downloading no data (at most a directory's small `.dir`
-    /// object): for "update available" only when the data changed. The hash
-    /// is `None` where it cannot be had without downloading (a folder
-    /// tracked by git itself). A declaration that cannot be resolved (an
-    /// unknown `rev`, a `path` not in the registry) is an error.
+    /// for `path` (as typed), downloading no data (at most a directory's
+    /// small `.dir` object): for "update available" only when the data
+    /// changed. The hash is `None` where it cannot be had without
+    /// downloading (a folder, a DVC 2 directory, a chained import). A
+    /// declaration that cannot be resolved (an unknown `rev`, a `path` not
+    /// in the registry) is an error.
     pub fn probe(&self, base: &Path, repo: &RepoSpec, path: &str) -> Result<Probe> {
         let db = self.database(&repo.url, base)?;
         let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
         let snapshot = Snapshot::new(&db, &commit);
-        let found = source::locate(&snapshot, path)?;
+        let lookup = lookup_path(path)?;
+        let found = source::locate(&snapshot, &lookup)?;
         let md5 = match &found.located {
-            Located::Output(out) => Some(out.key.md5),
-            Located::InsideDir { dir, inner } => {
-                let remote = self.remote_for(base, repo, &snapshot, &found.project_dir)?;
-                let manifest = self.dir_manifest(&*remote, dir)?;
-                match manifest.get(inner) {
-                    Some(entry) => Some(entry.md5),
-                    None => {
-                        let sub = manifest.subtree(inner);
-                        if sub.entries().is_empty() {
-                            return Err(Error::new(
-                                ErrorKind::NotFound,
-                                format!(
-                                    "`{path}` is not in the directory `{}` tracked by `{}`",
-                                    dir.path, dir.recorded_in
-                                ),
-                            )
-                            .with_help("check `path`"));
+            Located::Output(out) if out.import.is_none() => out
+                .key
+                .filter(|k| !k.is_dir || k.layout == Layout::V3)
+                .map(|k| k.md5),
+            Located::InsideDir { dir, inner } if dir.import.is_none() => match dir.key {
+                Some(key) => {
+                    let at = At {
+                        repo: repo.clone(),
+                        base: base.to_path_buf(),
+                        db: db.clone(),
+                        commit: commit.clone(),
+                    };
+                    let remote = self.remote_for(&at, &snapshot, &found.project_dir)?;
+                    let manifest = self.dir_manifest(&*remote, dir, key)?;
+                    match manifest.get(inner) {
+                        Some(entry) if key.layout == Layout::V3 => Some(entry.md5),
+                        Some(_) => None,
+                        None => {
+                            let sub = manifest.subtree(inner);
+                            if sub.entries().is_empty() {
+                                return Err(Error::new(
+                                    ErrorKind::NotFound,
+                                    format!(
+                                        "`{path}` is not in the directory `{}` tracked by `{}`",
+                                        dir.path, dir.recorded_in
+                                    ),
+                                )
+                                .with_help("check `path`"));
+                            }
+                            (key.layout == Layout::V3).then(|| sub.md5())
                         }
-                        Some(sub.md5())
                     }
                 }
-            }
-            Located::GitFile => snapshot.read(path)?.map(|bytes| Md5::of(&bytes)),
-            Located::GitDir => None,
+                None => None,
+            },
+            Located::GitFile => snapshot.read(&lookup)?.map(|bytes| Md5::of(&bytes)),
+            _ => None,
         };
         Ok(Probe { commit, md5 })
     }
@@ -302,18 +381,41 @@ impl Engine {
         Ok(commit)
     }
 
-    /// The artifact a lock's `outs` entry names, from the cache alone;
-    /// `None` when any part of it is missing. No git, no network.
-    pub fn cached(&self, out: &OutInfo) -> Result<Option<Artifact>> {
-        if !out.is_dir {
-            return Ok(self.cache.get(&out.md5, false)?.map(Artifact::File));
+    /// The artifact a lock names, from the cache alone; `None` when any part
+    /// of it is missing. No git, no network: a registry import without a
+    /// hash (`--no-download`) is looked up in the answers recorded by
+    /// earlier fetches at its `rev_lock`.
+    pub fn cached_lock(&self, base: &Path, stage: &LockStage) -> Result<Option<Artifact>> {
+        match (stage.out().md5, stage) {
+            (None, LockStage::Import(import)) => match self.recorded_resolution(base, import) {
+                Some((md5, is_dir)) => self.cached_object_tree(md5, is_dir),
+                None => Ok(None),
+            },
+            _ => self.cached(stage.out()),
         }
-        let Some(dir) = self.cached_object(&out.md5, true)? else {
+    }
+
+    /// The artifact a lock's `outs` entry names, from the cache alone;
+    /// `None` when any part of it is missing (or it records no hash). No
+    /// git, no network.
+    pub fn cached(&self, out: &OutInfo) -> Result<Option<Artifact>> {
+        match out.md5 {
+            Some(md5) => self.cached_object_tree(md5, out.is_dir),
+            None => Ok(None),
+        }
+    }
+
+    /// The file, or the directory and every file of it, from the cache.
+    fn cached_object_tree(&self, md5: Md5, is_dir: bool) -> Result<Option<Artifact>> {
+        if !is_dir {
+            return Ok(self.cache.get(&md5, false)?.map(Artifact::File));
+        }
+        let Some(dir) = self.cached_object(&md5, true)? else {
             return Ok(None);
         };
         let manifest = read_manifest(&dir)?;
         let hashes: Vec<Md5> = manifest.entries().iter().map(|e| e.md5).collect();
-        if let Some(cached) = self.cache.get_set(&out.md5, &hashes)? {
+        if let Some(cached) = self.cache.get_set(&md5, &hashes)? {
             let size = cached.iter().map(|f| f.size).sum();
             let files = manifest
                 .entries()
@@ -321,11 +423,7 @@ impl Engine {
                 .map(|e| e.relpath.clone())
                 .zip(cached)
                 .collect();
-            return Ok(Some(Artifact::Dir {
-                md5: out.md5,
-                files,
-                size,
-            }));
+            return Ok(Some(Artifact::Dir { md5, files, size }));
         }
         // Some object is missing under its recorded name: DVC 2 hashes are
         // cached under their plain MD5 (an alias away).
@@ -340,17 +438,46 @@ impl Engine {
                 None => return Ok(None),
             }
         }
-        Ok(Some(Artifact::Dir {
-            md5: out.md5,
-            files,
-            size,
-        }))
+        Ok(Some(Artifact::Dir { md5, files, size }))
+    }
+
+    /// The key of the answer to "what does `stage` name at its `rev_lock`"
+    /// (registry, commit, path), or `None` without a `rev_lock`.
+    fn resolution_key(&self, base: &Path, stage: &ImportStage) -> Option<Md5> {
+        let rev_lock = CommitId::parse(stage.repo.rev_lock.as_deref()?)?;
+        let remote = GitRemote::with_base(&stage.repo.url, base).ok()?;
+        let path = lookup_path(&stage.dep_path).ok()?;
+        let key = format!("{}\n{}\n{}", remote.canonical(), rev_lock, path);
+        Some(Md5::of(key.as_bytes()))
+    }
+
+    /// What an earlier fetch found `stage` names at its `rev_lock`.
+    fn recorded_resolution(&self, base: &Path, stage: &ImportStage) -> Option<(Md5, bool)> {
+        let key = self.resolution_key(base, stage)?;
+        let text = self.cache.read_record(RESOLVED, &key)?;
+        let text = text.trim();
+        match text.strip_suffix(".dir") {
+            Some(hex) => Some((hex.parse().ok()?, true)),
+            None => Some((text.parse().ok()?, false)),
+        }
     }
 
     /// What the cache holds for the artifact a lock names, looked at without
     /// changing anything (no lock, no record written, a corrupt object left
-    /// where it is): for `status`. See [`Inspection`].
-    pub fn inspect(&self, out: &OutInfo) -> Result<Inspection> {
+    /// where it is): for `status`. See [`Inspection`]. A registry import
+    /// without a hash (`--no-download`) is looked at through the answer an
+    /// earlier fetch recorded at its `rev_lock`; without one, nothing is
+    /// known (no git is read here).
+    pub fn inspect(&self, base: &Path, stage: &LockStage) -> Result<Inspection> {
+        let out = stage.out();
+        let (md5, is_dir) = match (out.md5, stage) {
+            (Some(md5), _) => (md5, out.is_dir),
+            (None, LockStage::Import(import)) => match self.recorded_resolution(base, import) {
+                Some(found) => found,
+                None => return Ok(Inspection::unknown()),
+            },
+            (None, LockStage::ImportUrl(_)) => return Ok(Inspection::unknown()),
+        };
         let mut corrupt = Vec::new();
         // An object by its recorded hash, or by the plain MD5 a DVC 2 hash
         // is an alias of; `Err(md5)`: not (well) cached, `md5` the plain
@@ -381,8 +508,8 @@ impl Engine {
                 Inspected::Missing => Err(plain),
             })
         };
-        if !out.is_dir {
-            let (artifact, expected) = match look(&out.md5, false)? {
+        if !is_dir {
+            let (artifact, expected) = match look(&md5, false)? {
                 Ok(file) => (
                     Some(Artifact::File(file.clone())),
                     Expected::File(Want::from(&file)),
@@ -395,7 +522,7 @@ impl Engine {
                 corrupt,
             });
         }
-        let manifest = match look(&out.md5, true)? {
+        let manifest = match look(&md5, true)? {
             Ok(dir) => read_manifest(&dir)?,
             Err(_) => {
                 return Ok(Inspection {
@@ -406,7 +533,7 @@ impl Engine {
             }
         };
         let hashes: Vec<Md5> = manifest.entries().iter().map(|e| e.md5).collect();
-        let trusted = self.cache.trusted_set(&out.md5, &hashes);
+        let trusted = self.cache.trusted_set(&md5, &hashes);
         let mut files = Vec::with_capacity(hashes.len());
         let mut wants = Vec::with_capacity(hashes.len());
         for (i, entry) in manifest.entries().iter().enumerate() {
@@ -423,7 +550,7 @@ impl Engine {
             }
         }
         let artifact = (files.len() == hashes.len()).then(|| Artifact::Dir {
-            md5: out.md5,
+            md5,
             size: files.iter().map(|(_, f)| f.size).sum(),
             files,
         });
@@ -473,37 +600,43 @@ impl Engine {
         sha256: Option<crate::hash::Sha256>,
     ) -> Result<Artifact> {
         match stage {
-            LockStage::Import(stage) => {
-                if let Some(found) = self.cached(&stage.out)? {
+            LockStage::Import(import) => {
+                if let Some(found) = self.cached_lock(base, stage)? {
                     return Ok(found);
                 }
-                self.fetch_import(base, stage)
+                self.fetch_import(base, import)
             }
             LockStage::ImportUrl(stage) => self.fetch_import_url(base, stage, sha256),
         }
     }
 
-    /// The artifact of a registry import's lock, fetched at `rev_lock`.
+    /// The artifact of a registry import's lock, fetched at `rev_lock` (at
+    /// `rev` when the lock has none, as `dvc` reads it) and checked against
+    /// the lock's hash (or, for a lock without one, taken as the registry
+    /// has it there).
     fn fetch_import(&self, base: &Path, stage: &ImportStage) -> Result<Artifact> {
-        let rev_lock = stage.repo.rev_lock.as_deref().ok_or_else(|| {
-            Error::new(ErrorKind::Format, "the lock has no `rev_lock`")
-                .with_help("run `cargo dvc update` to pin a commit")
-        })?;
-        let commit = CommitId::parse(rev_lock).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Format,
-                format!("the lock's `rev_lock` `{rev_lock}` is not a commit id"),
-            )
-            .with_help("run `cargo dvc update` to pin a commit")
-        })?;
+        // A remote given as options names the data completely: no git.
         if let Some(found) = self.fetch_by_hash(base, stage)? {
             return Ok(found);
         }
         let db = self.database(&stage.repo.url, base)?;
-        if self.net.is_offline() && !db.contains(&commit)? {
-            return Err(offline_missing(stage));
-        }
-        db.ensure_commit(&commit, self.net)?;
+        let commit = match stage.repo.rev_lock.as_deref() {
+            Some(rev_lock) => {
+                let commit = CommitId::parse(rev_lock).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Format,
+                        format!("the lock's `rev_lock` `{rev_lock}` is not a commit id"),
+                    )
+                    .with_help("run `cargo dvc update` to pin a commit")
+                })?;
+                if self.net.is_offline() && !db.contains(&commit)? {
+                    return Err(offline_missing(stage));
+                }
+                db.ensure_commit(&commit, self.net)?;
+                commit
+            }
+            None => self.resolve_rev(&db, stage.repo.rev.as_deref())?,
+        };
         let artifact = self
             .fetch_at(base, &stage.repo, &db, &commit, &stage.dep_path)
             .map_err(|e| {
@@ -513,15 +646,26 @@ impl Engine {
                     e
                 }
             })?;
-        if artifact.md5() != stage.out.md5 || artifact.is_dir() != stage.out.is_dir {
+        let Some(locked) = stage.out.md5 else {
+            // What the registry has at `rev_lock` never changes: remember
+            // it, so the next build needs no git. (Without a `rev_lock`
+            // there is no key, and nothing to remember.)
+            if let Some(key) = self.resolution_key(base, stage) {
+                let suffix = if artifact.is_dir() { ".dir" } else { "" };
+                let answer = format!("{}{suffix}", artifact.md5());
+                self.cache.write_record(RESOLVED, &key, &answer)?;
+            }
+            return Ok(artifact);
+        };
+        if artifact.md5() != locked || artifact.is_dir() != stage.out.is_dir {
             return Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
                     "the registry has `{}` at {} as {}, but the lock says {}",
                     stage.dep_path,
-                    short(rev_lock),
+                    commit.short(7),
                     artifact.md5(),
-                    stage.out.md5
+                    locked
                 ),
             )
             .with_help(
@@ -549,10 +693,14 @@ impl Engine {
         let options = scalar_options(map, "repo.remote")?;
         let remote = self.declared_remote(base, options)?;
         let out = &stage.out;
+        // A lock without a hash (`--no-download`) names nothing by itself.
+        let Some(md5) = out.md5 else {
+            return Ok(None);
+        };
         self.expect(out.size);
         for layout in [remote::Layout::V3, remote::Layout::V2] {
             let key = ObjectKey {
-                md5: out.md5,
+                md5,
                 is_dir: out.is_dir,
                 layout,
             };
@@ -567,7 +715,7 @@ impl Engine {
             match fetched {
                 // A DVC 2 object is named by its text-normalised hash: the
                 // bytes must still be the ones the lock names.
-                Ok(artifact) if artifact.md5() == out.md5 => return Ok(Some(artifact)),
+                Ok(artifact) if artifact.md5() == md5 => return Ok(Some(artifact)),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -578,13 +726,13 @@ impl Engine {
                 "`{}` in {}: {} is not on the declared remote under its own name",
                 stage.dep_path,
                 redact::url(&stage.repo.url),
-                out.md5
+                md5
             )
         });
         Ok(None)
     }
 
-    /// Looks `path` up at `commit` and fetches it into the cache.
+    /// Looks `path` (as typed) up at `commit` and fetches it into the cache.
     fn fetch_at(
         &self,
         base: &Path,
@@ -593,52 +741,26 @@ impl Engine {
         commit: &CommitId,
         path: &str,
     ) -> Result<Artifact> {
-        let snapshot = Snapshot::new(db, commit);
+        let at = At {
+            repo: repo.clone(),
+            base: base.to_path_buf(),
+            db: db.clone(),
+            commit: commit.clone(),
+        };
+        let mut chain = Vec::new();
+        self.fetch_path(&at, &lookup_path(path)?, &mut chain)
+    }
+
+    /// Fetches `path` (normal form) from the registry `at`; `chain` holds
+    /// the registries a chained import went through to get here.
+    fn fetch_path(&self, at: &At, path: &str, chain: &mut Vec<String>) -> Result<Artifact> {
+        let snapshot = Snapshot::new(&at.db, &at.commit);
         let found = source::locate(&snapshot, path)?;
-        let remote = || self.remote_for(base, repo, &snapshot, &found.project_dir);
+        let project = found.project_dir.as_str();
         match found.located {
-            Located::Output(out) if !out.key.is_dir => {
-                let remote = remote()?;
-                self.expect(out.size);
-                let file = transfer::fetch_file(&*remote, &self.cache, out.key, out.size)?;
-                Ok(Artifact::File(file))
-            }
-            Located::Output(out) => {
-                let remote = remote()?;
-                self.expect(out.size);
-                let manifest = self.dir_manifest(&*remote, &out)?;
-                // The lock names a whole directory by the hash its registry
-                // recorded, DVC 2 (legacy) hashes included, as `dvc import` does.
-                self.fetch_dir(&*remote, out.key, &manifest, true)
-            }
+            Located::Output(out) => self.fetch_output(at, &snapshot, project, &out, None, chain),
             Located::InsideDir { dir, inner } => {
-                let remote = remote()?;
-                let manifest = self.dir_manifest(&*remote, &dir)?;
-                if let Some(entry) = manifest.get(&inner) {
-                    let key = ObjectKey {
-                        md5: entry.md5,
-                        is_dir: false,
-                        layout: dir.key.layout,
-                    };
-                    let file = transfer::fetch_file(&*remote, &self.cache, key, None)?;
-                    return Ok(Artifact::File(file));
-                }
-                let sub = manifest.subtree(&inner);
-                if sub.entries().is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "`{path}` is not in the directory `{}` tracked by `{}`",
-                            dir.path, dir.recorded_in
-                        ),
-                    )
-                    .with_help(format!(
-                        "check `path`; `{}` holds {}",
-                        dir.path,
-                        sample(&manifest)
-                    )));
-                }
-                self.fetch_dir(&*remote, dir.key, &sub, false)
+                self.fetch_output(at, &snapshot, project, &dir, Some(&inner), chain)
             }
             Located::GitFile => {
                 let bytes = snapshot.read(path)?.ok_or_else(|| {
@@ -646,13 +768,216 @@ impl Engine {
                 })?;
                 Ok(Artifact::File(self.cache.insert_bytes(&bytes, false)?))
             }
-            Located::GitDir => self.fetch_git_dir(db, commit, path),
+            Located::Folder(folder) => {
+                self.fetch_folder(at, &snapshot, project, path, &folder, chain)
+            }
         }
     }
 
+    /// Fetches the output `out` (or `inner`, a path inside it) of the
+    /// project at `project` of the registry `at`.
+    fn fetch_output(
+        &self,
+        at: &At,
+        snapshot: &Snapshot<'_>,
+        project: &str,
+        out: &TrackedOutput,
+        inner: Option<&str>,
+        chain: &mut Vec<String>,
+    ) -> Result<Artifact> {
+        if let Some(link) = &out.import {
+            return self.fetch_chained(at, out, link, inner, chain);
+        }
+        let Some(key) = out.key else {
+            return Err(Error::new(
+                ErrorKind::Format,
+                format!("`{}` names no object for `{}`", out.recorded_in, out.path),
+            ));
+        };
+        let remote = self.remote_for(at, snapshot, project)?;
+        let Some(inner) = inner else {
+            self.expect(out.size);
+            if !key.is_dir {
+                let file = transfer::fetch_file(&*remote, &self.cache, key, out.size)?;
+                return Ok(Artifact::File(file));
+            }
+            let manifest = self.dir_manifest(&*remote, out, key)?;
+            // `dvc` 3 names a DVC 2 directory by a manifest of the files'
+            // plain MD5s (a text file with CRLF had another hash in DVC 2).
+            let whole = key.layout == Layout::V3;
+            return self.fetch_dir(&*remote, key, &manifest, whole);
+        };
+        let manifest = self.dir_manifest(&*remote, out, key)?;
+        if let Some(entry) = manifest.get(inner) {
+            let key = ObjectKey {
+                md5: entry.md5,
+                is_dir: false,
+                layout: key.layout,
+            };
+            let file = transfer::fetch_file(&*remote, &self.cache, key, None)?;
+            return Ok(Artifact::File(file));
+        }
+        let sub = manifest.subtree(inner);
+        if sub.entries().is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "`{}/{inner}` is not in the directory `{}` tracked by `{}`",
+                    out.path, out.path, out.recorded_in
+                ),
+            )
+            .with_help(format!(
+                "check `path`; `{}` holds {}",
+                out.path,
+                sample(&manifest)
+            )));
+        }
+        self.fetch_dir(&*remote, key, &sub, false)
+    }
+
+    /// A chained import: `out` was imported into this registry from
+    /// `link`'s; its bytes are that registry's at its `rev_lock`.
+    fn fetch_chained(
+        &self,
+        at: &At,
+        out: &TrackedOutput,
+        link: &ImportLink,
+        inner: Option<&str>,
+        chain: &mut Vec<String>,
+    ) -> Result<Artifact> {
+        // A relative URL in the middle registry's stage is relative to that
+        // registry's folder, when it is a local checkout.
+        let base = match at.db.remote().local_path() {
+            Some(dir) => dir,
+            None => at.base.clone(),
+        };
+        let db = self.database(&link.repo.url, &base)?;
+        let commit = match link.repo.rev_lock.as_deref() {
+            Some(rev_lock) => {
+                let commit = CommitId::parse(rev_lock).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Format,
+                        format!(
+                            "`{}` has a `rev_lock` that is not a commit id",
+                            out.recorded_in
+                        ),
+                    )
+                })?;
+                db.ensure_commit(&commit, self.net)?;
+                commit
+            }
+            None => self.resolve_rev(&db, link.repo.rev.as_deref())?,
+        };
+        let mut path = lookup_path(&link.path)?;
+        if let Some(inner) = inner {
+            path = join(&path, inner);
+        }
+        let hop = format!(
+            "{} {} at {}",
+            redact::url(&link.repo.url),
+            path,
+            commit.short(7)
+        );
+        if chain.contains(&hop) || chain.len() >= MAX_CHAIN {
+            let why = if chain.contains(&hop) {
+                "loops"
+            } else {
+                "is too long"
+            };
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the chain of imports behind `{}` {why}: {}",
+                    out.path,
+                    chain.join(" -> ")
+                ),
+            )
+            .with_help(
+                "the registries import from each other; import from the registry that holds the data",
+            ));
+        }
+        chain.push(hop);
+        let next = At {
+            repo: link.repo.clone(),
+            base,
+            db,
+            commit,
+        };
+        let artifact = self.fetch_path(&next, &path, chain)?;
+        chain.pop();
+        if let (None, Some(key)) = (inner, out.key) {
+            let differs = artifact.is_dir() != key.is_dir
+                || (key.layout == Layout::V3 && artifact.md5() != key.md5);
+            if differs {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "`{}` records `{}` as {}, but the registry it was imported from has {}",
+                        out.recorded_in,
+                        out.path,
+                        key.md5,
+                        artifact.md5()
+                    ),
+                )
+                .with_help(
+                    "the registry's import is out of date; ask its maintainers to run `dvc update`",
+                ));
+            }
+        }
+        Ok(artifact)
+    }
+
+    /// A folder as `dvc` lists it: its git files and the DVC outputs below
+    /// it, under a `.dir` manifest made here.
+    fn fetch_folder(
+        &self,
+        at: &At,
+        snapshot: &Snapshot<'_>,
+        project: &str,
+        path: &str,
+        folder: &Folder,
+        chain: &mut Vec<String>,
+    ) -> Result<Artifact> {
+        let strip = |full: &str| -> String {
+            if path.is_empty() {
+                full.to_string()
+            } else {
+                full[path.len() + 1..].to_string()
+            }
+        };
+        let mut files: BTreeMap<String, CachedFile> = BTreeMap::new();
+        for (full, bytes) in snapshot.read_many(&folder.git_files)? {
+            files.insert(strip(&full), self.cache.insert_bytes(&bytes, false)?);
+        }
+        for out in &folder.outputs {
+            let rel = strip(&out.path);
+            match self.fetch_output(at, snapshot, project, out, None, chain)? {
+                Artifact::File(file) => {
+                    files.entry(rel).or_insert(file);
+                }
+                Artifact::Dir { files: inner, .. } => {
+                    for (name, file) in inner {
+                        files.entry(format!("{rel}/{name}")).or_insert(file);
+                    }
+                }
+            }
+        }
+        let files: Vec<(String, CachedFile)> = files.into_iter().collect();
+        let size = files.iter().map(|(_, f)| f.size).sum();
+        let md5 = self.cache_manifest(&files)?;
+        self.cache
+            .record_set(&md5, files.iter().map(|(_, file)| file))?;
+        Ok(Artifact::Dir { md5, files, size })
+    }
+
     /// The `.dir` manifest of a directory output, fetched and parsed.
-    fn dir_manifest(&self, remote: &dyn Remote, out: &TrackedOutput) -> Result<DirManifest> {
-        let file = transfer::fetch_file(remote, &self.cache, out.key, None)?;
+    fn dir_manifest(
+        &self,
+        remote: &dyn Remote,
+        out: &TrackedOutput,
+        key: ObjectKey,
+    ) -> Result<DirManifest> {
+        let file = transfer::fetch_file(remote, &self.cache, key, None)?;
         read_manifest(&file).map_err(|e| e.context(format!("the `.dir` object of `{}`", out.path)))
     }
 
@@ -690,7 +1015,7 @@ impl Engine {
         } else {
             self.cache_manifest(&fetched.files)?
         };
-        if key.layout == remote::Layout::V3 {
+        if key.layout == Layout::V3 {
             // Its small files have no stamp record of their own: this one
             // vouches for them (see `cache::OWN_RECORD_MIN`).
             self.cache
@@ -701,33 +1026,6 @@ impl Engine {
             files: fetched.files,
             size: fetched.size,
         })
-    }
-
-    /// A folder tracked by git itself: every blob into the cache, and a
-    /// `.dir` manifest for it.
-    fn fetch_git_dir(&self, db: &GitDatabase, commit: &CommitId, path: &str) -> Result<Artifact> {
-        let entries = db.list_dir(commit, path, true)?.unwrap_or_default();
-        let mut files = Vec::with_capacity(entries.len());
-        let mut size = 0;
-        for entry in entries {
-            if entry.kind != EntryKind::Blob {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "`{path}/{}` is a {} in git; only regular files can be imported",
-                        entry.path, entry.kind
-                    ),
-                ));
-            }
-            let full = format!("{path}/{}", entry.path);
-            let bytes = db.read_file(commit, &full)?.unwrap_or_default();
-            let file = self.cache.insert_bytes(&bytes, false)?;
-            size += file.size;
-            files.push((entry.path, file));
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        let md5 = self.cache_manifest(&files)?;
-        Ok(Artifact::Dir { md5, files, size })
     }
 
     /// Writes the `.dir` manifest of `files` into the cache; its hash.
@@ -752,12 +1050,12 @@ impl Engine {
     /// `repo.config` merged over that config.
     fn remote_for(
         &self,
-        base: &Path,
-        repo: &RepoSpec,
+        at: &At,
         snapshot: &Snapshot<'_>,
         project_dir: &str,
     ) -> Result<Arc<dyn Remote>> {
-        let config = self.source_config(base, repo, snapshot, project_dir)?;
+        let (base, repo) = (at.base.as_path(), &at.repo);
+        let config = self.source_config(at, snapshot, project_dir)?;
         let (url, options) = match &repo.remote {
             Some(NameOrMap::Map(map)) => {
                 let options = scalar_options(map, "repo.remote")?;
@@ -772,11 +1070,11 @@ impl Engine {
                     Error::new(
                         ErrorKind::Remote,
                         format!(
-                            "the registry {} has no default remote (`core.remote` in `.dvc/config`)",
+                            "the registry {} has no default remote (`core.remote` in `.dvc/config`), so its data is nowhere to be read",
                             redact::url(&repo.url)
                         ),
                     )
-                    .with_help("name one of its remotes with `remote = \"NAME\"`, or give `remote = { url = \"...\" }`")
+                    .with_help("name one of its remotes with `remote = \"NAME\"`, or give `remote = { url = \"...\" }`; or use the path of a local checkout, whose own DVC cache is then read (as `dvc` does)")
                 })?;
                 remote_by_name(&config, name)?
             }
@@ -845,31 +1143,29 @@ impl Engine {
         Ok(remote)
     }
 
-    /// The registry's `.dvc/config` at the commit, with `repo.config` merged over it.
-    fn source_config(
-        &self,
-        base: &Path,
-        repo: &RepoSpec,
-        snapshot: &Snapshot<'_>,
-        project_dir: &str,
-    ) -> Result<Config> {
+    /// The registry's `.dvc/config` at the commit; for a local checkout, the
+    /// remote its work tree names (or, naming none, its own DVC cache), as
+    /// `dvc` opens a local repository; `repo.config` merged over it all.
+    fn source_config(&self, at: &At, snapshot: &Snapshot<'_>, project_dir: &str) -> Result<Config> {
+        let (base, repo) = (at.base.as_path(), &at.repo);
         let config_path = join(project_dir, ".dvc/config");
+        let checkout = at.db.remote().local_path();
         // A relative local remote is relative to the folder holding the
         // config: meaningful only when the registry is a local checkout.
-        let remote = snapshot.db.remote();
-        let config_dir = if remote.is_local() {
-            let root = PathBuf::from(remote.url());
-            let root = if root.is_absolute() {
-                root
-            } else {
-                base.join(root)
-            };
-            root.join(project_dir)
-                .join(".dvc")
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            String::new()
+        let config_dir = match at.db.remote().is_local() {
+            true => {
+                let root = PathBuf::from(at.db.remote().url().trim_start_matches("file://"));
+                let root = if root.is_absolute() {
+                    root
+                } else {
+                    base.join(root)
+                };
+                root.join(project_dir)
+                    .join(".dvc")
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            false => String::new(),
         };
         let mut config = match snapshot.read(&config_path)? {
             Some(bytes) => {
@@ -879,6 +1175,13 @@ impl Engine {
             }
             None => Config::default(),
         };
+        let work_tree = match checkout {
+            Some(checkout) => work_tree_remote(&checkout.join(project_dir).join(".dvc"))?,
+            None => None,
+        };
+        if let Some(work_tree) = work_tree {
+            config.merge_from(&work_tree);
+        }
         match &repo.config {
             None => {}
             Some(NameOrMap::Name(file)) => {
@@ -898,6 +1201,78 @@ impl Engine {
         }
         Ok(config)
     }
+}
+
+/// How many registries a chain of imports may pass through.
+const MAX_CHAIN: usize = 16;
+
+/// The cache records of what a hash-less lock names at its `rev_lock`.
+const RESOLVED: &str = "resolved";
+
+/// The name `dvc` gives the remote it makes of a local registry's cache.
+const CACHE_AS_REMOTE: &str = "auto-generated-upstream";
+
+/// A registry opened at one commit: its declaration (URL, `remote`,
+/// `config`), the folder relative paths in it are taken from, its git
+/// database and the commit.
+struct At {
+    repo: RepoSpec,
+    base: PathBuf,
+    db: GitDatabase,
+    commit: CommitId,
+}
+
+/// `path` as typed (`dir/`, `/data`, `./x`, `.`) in the normal form lookups use.
+fn lookup_path(path: &str) -> Result<String> {
+    crate::git::normalize_path(path)
+}
+
+/// What `dvc` takes from the work tree of a local registry's project
+/// (`dot_dvc` is its `.dvc` folder): the definition of the remote its config
+/// names as default, or, when it names none, a remote made of its own cache
+/// (`cache.dir`, else `.dvc/cache`), set as default. `None` when there is no
+/// `.dvc` folder (a bare repository, a branch without DVC checked out).
+fn work_tree_remote(dot_dvc: &Path) -> Result<Option<Config>> {
+    if !dot_dvc.is_dir() {
+        return Ok(None);
+    }
+    let dir = dot_dvc.to_string_lossy().into_owned();
+    let mut config = Config::default();
+    for name in ["config", "config.local"] {
+        let path = dot_dvc.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let layer = Config::parse(&text, &dir).map_err(|e| e.context(path.display()))?;
+                config.merge_from(&layer);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", &path, e)),
+        }
+    }
+    let mut out = Config::default();
+    match config.default_remote() {
+        Some(name) => {
+            if let Some(remote) = config.remote(name) {
+                let options: Vec<(&str, &str)> = remote
+                    .section
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                out.set_remote(remote.name, options);
+            }
+        }
+        None => {
+            let cache_dir = config
+                .section("cache")
+                .and_then(|s| s.get("dir"))
+                .map(|d| crate::format::config::resolve_local(&dir, d))
+                .unwrap_or_else(|| dot_dvc.join("cache").to_string_lossy().into_owned());
+            out.section_mut("core").set("remote", CACHE_AS_REMOTE);
+            out.set_remote(CACHE_AS_REMOTE, [("url", cache_dir.as_str())]);
+        }
+    }
+    Ok(Some(out))
 }
 
 /// A remote's `url` and options, by name (case-insensitive).
@@ -1022,10 +1397,13 @@ fn offline_help(stage: &ImportStage) -> String {
 fn offline_missing(stage: &ImportStage) -> Error {
     Error::new(
         ErrorKind::Offline,
-        format!(
-            "offline, and `{}` ({}) is not in the cache",
-            stage.dep_path, stage.out.md5
-        ),
+        match stage.out.md5 {
+            Some(md5) => format!(
+                "offline, and `{}` ({md5}) is not in the cache",
+                stage.dep_path
+            ),
+            None => format!("offline, and `{}` is not in the cache", stage.dep_path),
+        },
     )
     .with_help(offline_help(stage))
 }
@@ -1087,6 +1465,46 @@ impl<'a> Snapshot<'a> {
     }
 }
 
+impl Snapshot<'_> {
+    /// The bytes of the git files `paths` (in that order, with their paths),
+    /// read a few megabytes at a time through `git cat-file --batch`.
+    fn read_many(&self, paths: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+        const BATCH_BYTES: u64 = 32 << 20;
+        let listing = self.listing()?;
+        let mut out = Vec::with_capacity(paths.len());
+        let mut batch: Vec<(&String, crate::git::Oid)> = Vec::new();
+        let mut batch_bytes = 0;
+        let flush = |batch: &mut Vec<(&String, crate::git::Oid)>,
+                     out: &mut Vec<(String, Vec<u8>)>|
+         -> Result<()> {
+            let oids: Vec<_> = batch.iter().map(|(_, oid)| oid.clone()).collect();
+            let blobs = self.db.read_blobs(&oids)?;
+            out.extend(batch.drain(..).map(|(p, _)| p.clone()).zip(blobs));
+            Ok(())
+        };
+        for path in paths {
+            let entry = listing
+                .files
+                .get(path)
+                .filter(|e| e.kind == EntryKind::Blob)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Unsupported,
+                        format!("`{path}` is not a regular file in git; only regular files can be imported"),
+                    )
+                })?;
+            batch_bytes += entry.size.unwrap_or(0);
+            batch.push((path, entry.oid.clone()));
+            if batch_bytes >= BATCH_BYTES {
+                flush(&mut batch, &mut out)?;
+                batch_bytes = 0;
+            }
+        }
+        flush(&mut batch, &mut out)?;
+        Ok(out)
+    }
+}
+
 fn is_dvc_file(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     (name.ends_with(".dvc") && name != ".dvc")
@@ -1124,6 +1542,19 @@ impl SourceTree for Snapshot<'_> {
             None if listing.dirs.contains(&path) => Some(NodeKind::Dir),
             None => None,
         })
+    }
+
+    fn others_under(&self, dir: &str) -> Result<Vec<(String, String)>> {
+        let listing = self.listing()?;
+        let dir = crate::git::normalize_path(dir)?;
+        let mut out: Vec<(String, String)> = listing
+            .files
+            .values()
+            .filter(|e| e.kind != EntryKind::Blob && source::is_below_dir(&e.path, &dir))
+            .map(|e| (e.path.clone(), e.kind.to_string()))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     fn files_under(&self, dir: &str) -> Result<Vec<String>> {

@@ -79,7 +79,8 @@ pub enum Import {
 pub struct RegistryImport {
     /// Git URL or local path of the source DVC project, as written.
     pub url: String,
-    /// File or directory inside the source project (`/`-separated).
+    /// File or directory inside the source project (`/`-separated), as
+    /// written (`dir/`, `/data`, `.` too): the lock records it so.
     pub path: String,
     /// Branch, tag or commit; `None` means the remote's default branch.
     pub rev: Option<String>,
@@ -87,6 +88,14 @@ pub struct RegistryImport {
     pub remote: Option<RemoteSpec>,
     /// Configuration merged over the source project's `.dvc/config`.
     pub config: Option<ConfigSpec>,
+}
+
+impl RegistryImport {
+    /// `path` as a lookup key in the source repository: normal form, no
+    /// leading or trailing `/`, `""` for the whole repository (`.`).
+    pub fn source_path(&self) -> String {
+        source_lookup_path(&self.path).unwrap_or_else(|_| self.path.clone())
+    }
 }
 
 /// A declaration without `path`: an artifact named by its URL.
@@ -537,17 +546,35 @@ fn parse_declaration(
     }
     kind_only(URL_KEYS, "only a URL dependency (without `path`) has this")
         .map_err(|e| e.with_help("remove the key, or `path` if `url` names the artifact itself"))?;
+    // `path` is kept as typed (`dir/`, `/data/`, `.`): the lock records it
+    // so, as `dvc import` does; lookups use its normal form.
     let path = string("path", true)?.unwrap_or_default();
-    let path = normalize_source_path(&path).map_err(|msg| err(format!("{key}.path: {msg}")))?;
+    let lookup = source_lookup_path(&path).map_err(|msg| err(format!("{key}.path: {msg}")))?;
     let rev = string("rev", false)?;
     let out = match string("out", false)? {
         Some(out) => out,
-        None => path.rsplit('/').next().unwrap_or(&path).to_string(),
+        None if lookup.is_empty() => {
+            return Err(err(format!(
+                "{key}.out: missing, and `path = {path:?}` names the whole repository"
+            ))
+            .with_help(format!(
+                "add `out = \"NAME\"` to [{key}]: the folder to put it in"
+            )));
+        }
+        None => lookup.rsplit('/').next().unwrap_or(&lookup).to_string(),
     };
     let out = normalize_out(&out).map_err(|msg| {
         err(format!("{key}.out: {msg}"))
             .with_help("`out` is a path relative to the crate root that stays inside the crate")
     })?;
+    let out_file = out.rsplit('/').next().unwrap_or(&out);
+    if out_file.ends_with(".dvc") || out_file == "dvc.yaml" {
+        // `dvc import` refuses too: "DVC file '...' cannot be an output".
+        return Err(err(format!(
+            "{key}.out: `{out}` is a DVC file name, which cannot be an output"
+        ))
+        .with_help("give `out` a name that does not end in `.dvc` (the lock is `<out>.dvc`)"));
+    }
     let remote = match table.get("remote") {
         None => None,
         Some(toml::Value::String(s)) if s.is_empty() => {
@@ -875,9 +902,29 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `path` inside the source project: relative, `/`-separated, no `..`.
-fn normalize_source_path(path: &str) -> std::result::Result<String, String> {
-    let parts = safe_components(path)?;
+/// `path` inside the source project as a lookup key: `/`-separated, no
+/// `..`; a leading `/` means the repository root (as `dvc import` reads
+/// it), `.` or `/` the whole repository (`""`).
+pub fn source_lookup_path(path: &str) -> std::result::Result<String, String> {
+    if path.contains('\0') {
+        return Err("must not contain a NUL character".to_string());
+    }
+    if path.contains('\\') {
+        return Err(format!("`{path}` must use `/` as separator"));
+    }
+    if has_drive_prefix(path) {
+        return Err(format!(
+            "`{path}` must be a path inside the source repository"
+        ));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("`{path}` must not contain `..`")),
+            p => parts.push(p),
+        }
+    }
     Ok(parts.join("/"))
 }
 
@@ -1071,7 +1118,8 @@ mod tests {
         let Import::Registry(r) = &d.import else {
             panic!("{d:?}")
         };
-        assert_eq!(r.path, "data/dir");
+        assert_eq!(r.path, "data/dir/", "as typed");
+        assert_eq!(r.source_path(), "data/dir");
         assert_eq!(d.out, "dir");
         let Some(RemoteSpec::Options(o)) = &r.remote else {
             panic!("{:?}", r.remote)

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::confined::Dir;
 use crate::engine::{Artifact, Engine, SourceState};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::LockStage;
 use crate::lock::{self, Lock, LockState};
 use crate::manifest::{Dependency, Import};
@@ -97,7 +97,8 @@ pub fn sync(engine: &Engine, root: &Path, dep: &Dependency, mode: LockMode) -> R
         return Err(lock::locked_error(dep, &why));
     }
     reuse(engine, old.as_ref());
-    let (stage, artifact) = resolve(engine, root, dep, None)?;
+    let (mut stage, artifact) = resolve(engine, root, dep, None)?;
+    keep_frozen(&mut stage, old.as_ref());
     let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
     lock::write(root, dep, &text)?;
     Ok(Synced {
@@ -139,13 +140,14 @@ pub fn update(
         LockState::Stale { lock, .. } => (Some(lock), false),
     };
     reuse(engine, old.as_ref());
-    let (stage, artifact) = match (&dep.import, &old) {
+    let (mut stage, artifact) = match (&dep.import, &old) {
         // `dvc update` of an import-url stage: ask the source first; only
         // a changed source (or one that only a download can check) is
         // downloaded again.
         (Import::Url(_), Some(old)) if fresh => recheck_url(engine, root, dep, &old.stage)?,
         _ => resolve(engine, root, dep, rev)?,
     };
+    keep_frozen(&mut stage, old.as_ref());
     let text = lock::render(&stage, old.as_ref()).map_err(|e| e.with_dependency(&dep.name))?;
     let changed = old.as_ref().is_none_or(|o| o.text != text);
     if changed && !dry_run {
@@ -163,9 +165,44 @@ pub fn update(
 /// A new version of a directory mostly shares its files with the one its
 /// old lock names: tell the engine, so that those cost a `stat` each.
 fn reuse(engine: &Engine, old: Option<&Lock>) {
-    if let Some(out) = old.map(|o| o.stage.out()).filter(|out| out.is_dir) {
-        engine.reuse_dir(out.md5);
+    let out = old.map(|o| o.stage.out()).filter(|out| out.is_dir);
+    if let Some(md5) = out.and_then(|out| out.md5) {
+        engine.reuse_dir(md5);
     }
+}
+
+/// `dvc update` keeps an unfrozen import (`dvc unfreeze`) unfrozen.
+fn keep_frozen(stage: &mut LockStage, old: Option<&Lock>) {
+    if let (
+        LockStage::Import(new),
+        Some(Lock {
+            stage: LockStage::Import(old),
+            ..
+        }),
+    ) = (stage, old)
+    {
+        new.frozen = old.frozen;
+    }
+}
+
+/// `cargo dvc import --no-download`: resolves `dep`'s revision, checks its
+/// path is there, and returns the lock `dvc import --no-download` writes
+/// (no hash: the first fetch takes what the registry has at `rev_lock`).
+/// Fetches no data, writes nothing.
+pub fn lock_without_download(engine: &Engine, root: &Path, dep: &Dependency) -> Result<LockStage> {
+    let Import::Registry(decl) = &dep.import else {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "`--no-download` is for registry imports",
+        )
+        .with_dependency(&dep.name));
+    };
+    let repo = lock::repo_spec(decl);
+    let mut stage = engine
+        .resolve_no_download(root, &repo, &decl.path, lock::out_name(dep))
+        .map_err(|e| e.with_dependency(&dep.name))?;
+    stage.repo = lock::without_secrets(&stage.repo);
+    Ok(LockStage::Import(stage))
 }
 
 /// Resolves the declaration (with `rev` overriding a registry import's

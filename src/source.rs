@@ -1,22 +1,34 @@
-//! Source-project lookup: what a path names in a DVC project at one commit.
+//! Source-project lookup: what a path names in a DVC project at one commit,
+//! as `dvc` sees the repository (its `DVCFileSystem`).
 //!
 //! Given the tree of a registry at a commit (any [`SourceTree`]; in practice
 //! the git database), [`locate`] finds the DVC project that holds `path`
-//! (the repository root, or a subfolder made by `dvc init --subdir`) and says
-//! where the artifact's bytes are, in the order `dvc import` looks:
+//! (the repository root, a subfolder made by `dvc init --subdir`, or `path`
+//! itself when it is such a subrepo) and says where the artifact's bytes
+//! are, in the order `dvc import` looks:
 //!
 //! 1. an output of a `.dvc` file (relative to the file's folder and `wdir`);
 //! 2. an output of a `dvc.lock` stage;
 //! 3. a file or folder inside a tracked directory (resolved later, from the
 //!    directory's `.dir` object);
-//! 4. a file or folder tracked by git itself.
+//! 4. a file tracked by git itself;
+//! 5. a folder: its git files and the DVC outputs below it, merged, as
+//!    `dvc` lists it ([`Folder`]): DVC files (`*.dvc`, `dvc.yaml`,
+//!    `.dvcignore`), `.dvc/` and nested subrepos are left out.
+//!
+//! An output may itself be an import from another registry (a chained
+//! import): it says so ([`ImportLink`]) and the engine follows it. An output
+//! whose bytes git holds (`cache: false`, or a file git tracks as well) is
+//! read from git, as `dvc` does.
 //!
 //! It also reads the project's `.dvc/config`, which says where the default
 //! remote is. Nothing here fetches data.
 
+use std::collections::BTreeSet;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::dvc_lock::DvcLock;
-use crate::format::stage::{HashFields, Stage};
+use crate::format::stage::{HashFields, RepoSpec, Stage};
 use crate::remote::{Layout, ObjectKey};
 
 /// What kind of thing a path in a tree is.
@@ -38,25 +50,62 @@ pub trait SourceTree {
     /// Every file below folder `dir` (`""` for the root), recursively, as
     /// paths relative to the root.
     fn files_under(&self, dir: &str) -> Result<Vec<String>>;
+    /// What is below folder `dir` that is neither a file nor a folder
+    /// (symbolic links, submodules): paths relative to the root, each with
+    /// what it is.
+    fn others_under(&self, _dir: &str) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Where a DVC-tracked output's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrackedOutput {
     /// The output's path, relative to the repository root.
     pub path: String,
-    /// The remote object: a file, or a directory's `.dir` manifest.
-    pub key: ObjectKey,
+    /// The object the registry recorded: a file, or a directory's `.dir`
+    /// manifest. `None` only for an import written with `--no-download`.
+    pub key: Option<ObjectKey>,
     /// The recorded size, when the file recorded one.
     pub size: Option<u64>,
     /// The recorded file count of a directory.
     pub nfiles: Option<u64>,
     /// The file (`.dvc` or `dvc.lock`) that records it.
     pub recorded_in: String,
+    /// `Some` when the output is itself an import: its bytes are those of
+    /// that registry, not of this one's remote.
+    pub import: Option<ImportLink>,
+}
+
+impl TrackedOutput {
+    /// `true` when the registry recorded a directory (`.dir`).
+    pub fn is_dir(&self) -> bool {
+        self.key.is_some_and(|k| k.is_dir)
+    }
+}
+
+/// The source of an output that is an import stage (`deps[0].repo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportLink {
+    /// `deps[0].path`: the path in that registry, as recorded.
+    pub path: String,
+    /// `deps[0].repo`: that registry, its `rev_lock`, `remote`, `config`.
+    pub repo: RepoSpec,
+}
+
+/// A folder as `dvc` lists it: git files and DVC outputs together.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Folder {
+    /// The git-tracked files shown in the folder, as paths relative to the
+    /// repository root (DVC files, `.dvc/` and nested subrepos left out),
+    /// sorted.
+    pub git_files: Vec<String>,
+    /// The DVC outputs below the folder (files and whole directories).
+    pub outputs: Vec<TrackedOutput>,
 }
 
 /// What `path` names in the source project.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Located {
     /// A whole DVC output (file or directory).
     Output(TrackedOutput),
@@ -70,12 +119,12 @@ pub enum Located {
     },
     /// A file tracked by git itself.
     GitFile,
-    /// A folder tracked by git itself (no DVC output inside).
-    GitDir,
+    /// A folder: see [`Folder`].
+    Folder(Folder),
 }
 
 /// The result of a lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceArtifact {
     /// The DVC project's folder relative to the repository root (`""` when
     /// at the root, or when the repository is not a DVC project).
@@ -86,31 +135,16 @@ pub struct SourceArtifact {
     pub located: Located,
 }
 
-/// Looks `path` (relative to the repository root, `/`-separated, normalised)
-/// up in `tree`.
+/// Looks `path` (relative to the repository root, `/`-separated, normalised;
+/// `""` for the whole repository) up in `tree`.
 pub fn locate(tree: &dyn SourceTree, path: &str) -> Result<SourceArtifact> {
     let project_dir = project_dir_of(tree, path)?;
     let outputs = tracked_outputs(tree, &project_dir)?;
-    let located = match_output(&outputs, path);
-    let located = match located {
+    let located = match match_output(&outputs, path) {
         Some(l) => l,
         None => match tree.kind(path)? {
             Some(NodeKind::File) => Located::GitFile,
-            Some(NodeKind::Dir) => {
-                let prefix = format!("{path}/");
-                if let Some(inner) = outputs.iter().find(|o| o.path.starts_with(&prefix)) {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "`{path}` is a git folder that holds the DVC output `{}`; \
-                             importing such a mixed folder is not supported",
-                            inner.path
-                        ),
-                    )
-                    .with_help(format!("import `{}` on its own", inner.path)));
-                }
-                Located::GitDir
-            }
+            Some(NodeKind::Dir) => Located::Folder(folder(tree, path, &outputs)?),
             None => return Err(not_found(tree, path, &outputs)),
         },
     };
@@ -121,42 +155,75 @@ pub fn locate(tree: &dyn SourceTree, path: &str) -> Result<SourceArtifact> {
     })
 }
 
-/// The folder of the innermost DVC project (a folder with `.dvc/`) holding `path`.
+/// The folder of the innermost DVC project (a folder with `.dvc/`) holding
+/// `path`, `path` itself included.
 pub(crate) fn project_dir_of(tree: &dyn SourceTree, path: &str) -> Result<String> {
     let mut best = String::new();
     let mut prefix = String::new();
-    let mut parts = path.split('/').peekable();
+    let mut parts = path.split('/').filter(|p| !p.is_empty()).peekable();
     loop {
-        let dvc_dir = if prefix.is_empty() {
-            ".dvc".to_string()
-        } else {
-            format!("{prefix}/.dvc")
-        };
-        if tree.kind(&dvc_dir)? == Some(NodeKind::Dir) {
+        if tree.kind(&join(&prefix, ".dvc"))? == Some(NodeKind::Dir) {
             best = prefix.clone();
         }
         match parts.next() {
-            // The path itself cannot be the project folder of itself.
-            Some(part) if parts.peek().is_some() => {
+            Some(part) => {
                 if !prefix.is_empty() {
                     prefix.push('/');
                 }
                 prefix.push_str(part);
             }
-            _ => break,
+            None => break,
         }
     }
     Ok(best)
 }
 
+/// The folders below `dir` (strictly) that are DVC projects of their own
+/// (subrepos): they hold a `.dvc/` folder.
+fn subrepos_below(files: &[String], dir: &str) -> BTreeSet<String> {
+    let mut roots = BTreeSet::new();
+    for file in files {
+        let parts: Vec<&str> = file.split('/').collect();
+        for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+            if *part == ".dvc" {
+                let root = parts[..i].join("/");
+                if root != dir && is_below(&root, dir) {
+                    roots.insert(root);
+                }
+                break;
+            }
+        }
+    }
+    roots
+}
+
+/// `path` is strictly below the folder `dir` (`""` holds everything).
+pub(crate) fn is_below_dir(path: &str, dir: &str) -> bool {
+    path != dir && is_below(path, dir)
+}
+
+/// `path` is `dir` or below it (`dir == ""` holds everything).
+fn is_below(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// `true` for what `dvc` hides in a listing: DVC files (`*.dvc`, which
+/// includes the `.dvc/` folder, `dvc.yaml`) and `.dvcignore`.
+fn is_dvc_file_name(name: &str) -> bool {
+    name.ends_with(".dvc") || name == "dvc.yaml" || name == ".dvcignore"
+}
+
 /// Every output recorded by the `.dvc` files and `dvc.lock` files of the
-/// project at `project_dir`, with paths relative to the repository root.
+/// project at `project_dir` (not of its subrepos), with paths relative to
+/// the repository root. Outputs whose bytes git holds are left out: `dvc`
+/// reads those from git.
 pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<TrackedOutput>> {
     let mut outputs = Vec::new();
     let files = tree.files_under(project_dir)?;
+    let subrepos = subrepos_below(&files, project_dir);
     let internal = join(project_dir, ".dvc/");
     for file in &files {
-        if file.starts_with(&internal) {
+        if file.starts_with(&internal) || subrepos.iter().any(|r| is_below(file, r)) {
             continue;
         }
         let name = file.rsplit('/').next().unwrap_or(file);
@@ -171,8 +238,14 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
                 Some(wdir) => normalize_join(&folder, wdir).ok_or_else(|| escapes(file, wdir))?,
                 None => folder.clone(),
             };
-            for out in &stage.outs {
-                if let Some(o) = output(file, &base, &out.path, &out.hash)? {
+            let import = stage.import_dep().and_then(|dep| {
+                dep.repo.as_ref().map(|repo| ImportLink {
+                    path: dep.path.clone(),
+                    repo: repo.clone(),
+                })
+            });
+            for out in stage.outs.iter().filter(|o| o.cache) {
+                if let Some(o) = output(tree, file, &base, &out.path, &out.hash, import.clone())? {
                     outputs.push(o);
                 }
             }
@@ -183,7 +256,15 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
             let text = utf8(&bytes, file)?;
             let lock = DvcLock::parse(text).map_err(|e| e.context(format!("in `{file}`")))?;
             for out in lock.stages.iter().flat_map(|s| &s.outs) {
-                if let Some(o) = output(file, &folder, &out.path, &out.hash)? {
+                // `cache: false` lives in `dvc.yaml` (perhaps behind
+                // `${...}`): such an output is committed to git, and a
+                // path git holds is read from git.
+                let path =
+                    normalize_join(&folder, &out.path).ok_or_else(|| escapes(file, &out.path))?;
+                if tree.kind(&path)?.is_some() {
+                    continue;
+                }
+                if let Some(o) = output(tree, file, &folder, &out.path, &out.hash, None)? {
                     outputs.push(o);
                 }
             }
@@ -193,35 +274,42 @@ pub fn tracked_outputs(tree: &dyn SourceTree, project_dir: &str) -> Result<Vec<T
 }
 
 fn output(
+    tree: &dyn SourceTree,
     file: &str,
     base: &str,
     out_path: &str,
     hash: &HashFields,
+    import: Option<ImportLink>,
 ) -> Result<Option<TrackedOutput>> {
     let path = normalize_join(base, out_path).ok_or_else(|| escapes(file, out_path))?;
-    // An output without a hash (never committed / `cache: false`) has no
-    // object on the remote: git may still track it.
-    let Some((md5, is_dir)) = hash
+    // A file git tracks as well is read from git, as `dvc` opens it.
+    if tree.kind(&path)? == Some(NodeKind::File) {
+        return Ok(None);
+    }
+    let key = hash
         .md5_hash()
         .map_err(|e| e.context(format!("in `{file}`, output `{out_path}`")))?
-    else {
-        return Ok(None);
-    };
-    let layout = if hash.is_legacy() {
-        Layout::V2
-    } else {
-        Layout::V3
-    };
-    Ok(Some(TrackedOutput {
-        path,
-        key: ObjectKey {
+        .map(|(md5, is_dir)| ObjectKey {
             md5,
             is_dir,
-            layout,
-        },
+            layout: if hash.is_legacy() {
+                Layout::V2
+            } else {
+                Layout::V3
+            },
+        });
+    // An output without a hash (never committed) has no object anywhere,
+    // unless it is an import, whose registry has the bytes.
+    if key.is_none() && import.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TrackedOutput {
+        path,
+        key,
         size: hash.size,
         nfiles: hash.nfiles,
         recorded_in: file.to_string(),
+        import,
     }))
 }
 
@@ -231,11 +319,80 @@ fn match_output(outputs: &[TrackedOutput], path: &str) -> Option<Located> {
     }
     outputs.iter().find_map(|o| {
         let inner = path.strip_prefix(&o.path)?.strip_prefix('/')?;
-        (o.key.is_dir || o.path.is_empty()).then(|| Located::InsideDir {
+        // An import written with `--no-download` says nothing of its kind:
+        // its registry will tell.
+        let may_hold = o.is_dir() || o.key.is_none() || o.path.is_empty();
+        may_hold.then(|| Located::InsideDir {
             dir: o.clone(),
             inner: inner.to_string(),
         })
     })
+}
+
+/// The folder `path` as `dvc` lists it (see [`Folder`]).
+fn folder(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Result<Folder> {
+    let files = tree.files_under(path)?;
+    let subrepos = subrepos_below(&files, path);
+    let prefix_len = if path.is_empty() { 0 } else { path.len() + 1 };
+    let git_files: Vec<String> = files
+        .into_iter()
+        .filter(|f| !subrepos.iter().any(|r| is_below(f, r)))
+        .filter(|f| !f[prefix_len..].split('/').any(is_dvc_file_name))
+        .collect();
+    check_dvcignore(tree, path, &git_files)?;
+    let shown = |f: &str| {
+        !subrepos.iter().any(|r| is_below(f, r))
+            && !f[prefix_len..].split('/').any(is_dvc_file_name)
+    };
+    if let Some((other, what)) = tree.others_under(path)?.into_iter().find(|(f, _)| shown(f)) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("`{other}` is a {what} in git; only regular files can be imported"),
+        )
+        .with_help("import the regular files of the folder one by one"));
+    }
+    let outputs = outputs
+        .iter()
+        .filter(|o| o.path != path && is_below(&o.path, path))
+        .filter(|o| !o.path[prefix_len..].split('/').any(is_dvc_file_name))
+        .cloned()
+        .collect();
+    Ok(Folder { git_files, outputs })
+}
+
+/// `.dvcignore` patterns hide files from `dvc`'s listing; we do not read
+/// them, so a folder they may change is refused rather than guessed.
+fn check_dvcignore(tree: &dyn SourceTree, path: &str, git_files: &[String]) -> Result<()> {
+    if git_files.is_empty() {
+        return Ok(());
+    }
+    let mut candidates = vec![join(&project_dir_of(tree, path)?, ".dvcignore")];
+    candidates.extend(
+        tree.files_under(path)?
+            .into_iter()
+            .filter(|f| f.rsplit('/').next() == Some(".dvcignore")),
+    );
+    for file in candidates {
+        let Some(bytes) = tree.read(&file)? else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let has_patterns = text
+            .lines()
+            .map(str::trim)
+            .any(|l| !l.is_empty() && !l.starts_with('#'));
+        if has_patterns {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "`{file}` has ignore patterns, which may hide files of the folder `{}`; importing such a folder is not supported",
+                    if path.is_empty() { "." } else { path }
+                ),
+            )
+            .with_help("import the DVC outputs or files inside the folder one by one"));
+        }
+    }
+    Ok(())
 }
 
 fn not_found(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Error {
@@ -390,7 +547,7 @@ mod tests {
             panic!("{a:?}")
         };
         assert_eq!(o.size, Some(1000));
-        assert_eq!(o.key.layout, Layout::V3);
+        assert_eq!(o.key.unwrap().layout, Layout::V3);
         let a = locate(&t, "data/dir/sub/b.txt").unwrap();
         assert!(matches!(a.located, Located::InsideDir { ref inner, .. } if inner == "sub/b.txt"));
         assert_eq!(locate(&t, "README.md").unwrap().located, Located::GitFile);
@@ -413,7 +570,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            o.key.layout,
+            o.key.unwrap().layout,
             Layout::V2,
             "no `hash: md5` means a DVC 2 output"
         );

@@ -198,6 +198,17 @@ impl Engine {
             sha256,
         };
         let out = &stage.out;
+        let Some(locked) = out.md5 else {
+            // `dvc import-url --no-download`: nothing pins the bytes yet.
+            return Err(Error::new(
+                ErrorKind::Format,
+                format!(
+                    "the lock of `{}` records no hash (`dvc import-url --no-download`)",
+                    redact::url(&spec.path)
+                ),
+            )
+            .with_help("run `cargo dvc update` to download it and record its hash"));
+        };
         if let Some(found) = self.cached(out)? {
             if let Artifact::File(file) = &found
                 && let Some(want) = sha256
@@ -215,7 +226,7 @@ impl Engine {
                 format!(
                     "offline, and `{}` ({}) is not in the cache",
                     redact::url(&spec.path),
-                    out.md5
+                    locked
                 ),
             )
             .with_help("run `cargo dvc fetch` once with network access"));
@@ -242,7 +253,7 @@ impl Engine {
         };
         if !out.is_dir {
             let check = SourceCheck {
-                md5: Some(out.md5),
+                md5: Some(locked),
                 size: out.size,
                 sha256,
                 want_sha256: self.wants_sha256(),
@@ -255,12 +266,12 @@ impl Engine {
         }
         let listing = retrying(|| source.remote.list(&source.rel)).map_err(|e| source.error(e))?;
         let artifact = self.fetch_source_dir(&source, listing)?;
-        if artifact.md5() != out.md5 {
+        if artifact.md5() != locked {
             return Err(changed(Error::new(
                 ErrorKind::Integrity,
                 format!(
                     "`{shown}`: expected MD5 {}.dir, got {}.dir",
-                    out.md5,
+                    locked,
                     artifact.md5()
                 ),
             )));
@@ -510,7 +521,7 @@ impl Engine {
         }
         let out = crate::format::stage::OutInfo {
             path: String::new(),
-            md5,
+            md5: Some(md5),
             is_dir,
             size: None,
             nfiles: None,

@@ -166,6 +166,12 @@ impl GitRemote {
         self.local
     }
 
+    /// The folder of a repository given as a plain local path (not a
+    /// `file://` URL): what `dvc` opens in place, work tree included.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        (self.local && !self.url.contains("://")).then(|| PathBuf::from(&self.url))
+    }
+
     /// A readable, file-system-safe name for this repository: the last path
     /// component and a short hash of [`GitRemote::canonical`], like Cargo's
     /// `git/db/<name>-<hash>`.

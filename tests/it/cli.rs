@@ -119,7 +119,9 @@ fn every_command() {
     app_crate(&app);
     let toml = || fs::read_to_string(app.join("Cargo.toml")).unwrap();
 
-    // import, as cargo runs it (`cargo-dvc dvc import`), with -o, --rev, --name.
+    // import, as cargo runs it (`cargo-dvc dvc import`), with -o, --rev, --name
+    // (`-o assets/...` needs `assets/`, as in `dvc import`).
+    fs::create_dir_all(app.join("assets")).unwrap();
     let out = run(cargo_dvc(&app, &cache).args([
         "dvc",
         "import",

@@ -73,9 +73,47 @@ fn destination(cwd: &Path, out: Option<&str>, default_name: &str) -> Result<(Pat
 /// Runs `cargo dvc get`.
 pub fn exec(ctx: &Context, args: GetArgs) -> Result<i32> {
     let cwd = std::env::current_dir().map_err(|e| Error::io("read", Path::new("."), e))?;
-    let path_clean = args.path.trim_matches('/');
+    if args.path.starts_with('/') {
+        // `dvc get` reads an absolute path from the workspace index of the
+        // registry it opened, where it finds nothing, and fails; we refuse
+        // it up front (`import` takes `/data` as repository-relative).
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "`{}` is an absolute path, and `dvc get` finds nothing at absolute paths",
+                args.path
+            ),
+        )
+        .with_help(format!(
+            "give the path relative to the repository's root: `{}`",
+            args.path.trim_start_matches('/')
+        )));
+    }
+    let lookup = crate::manifest::source_lookup_path(&args.path)
+        .map_err(|msg| Error::new(ErrorKind::Manifest, format!("PATH: {msg}")))?;
+    let path_clean = lookup.as_str();
     let default_out = path_clean.rsplit('/').next().unwrap_or(path_clean);
+    if default_out.is_empty() && args.out.is_none() {
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!(
+                "`{}` names the whole repository, and no `-o` says where to put it",
+                args.path
+            ),
+        )
+        .with_help("give a folder to create with `-o OUT`"));
+    }
     let (folder, name) = destination(&cwd, args.out.as_deref(), default_out)?;
+    if name.ends_with(".dvc") || name == "dvc.yaml" {
+        // As `dvc get` refuses (`GetDVCFileError`).
+        return Err(Error::new(
+            ErrorKind::Manifest,
+            format!(
+                "`{name}` is a DVC file: the given path is a DVC file, you must specify a data file or a directory"
+            ),
+        )
+        .with_help("get the data the DVC file tracks: its path without `.dvc`"));
+    }
     let options = Options::workspace(args.link, args.force, Existing::KeepOthers);
     let engine = ctx.engine()?;
     // Refuse what is in the way before downloading anything.
@@ -91,7 +129,7 @@ pub fn exec(ctx: &Context, args: GetArgs) -> Result<i32> {
     let out = folder.join(&name);
     let shown = out.strip_prefix(&cwd).unwrap_or(&out).display().to_string();
     let bar = ctx.shell().progress(&shown);
-    let resolved = engine.resolve(&cwd, &repo, path_clean, &name);
+    let resolved = engine.resolve(&cwd, &repo, &args.path, &name);
     drop(bar);
     let (stage, artifact) = resolved?;
     let root = Dir::create_root(&folder)?;

@@ -62,6 +62,11 @@ pub struct ImportArgs {
     /// `dvc import --force` (one git tracks is refused even so).
     #[arg(short, long)]
     pub force: bool,
+    /// Write the lock (with no hash, as `dvc import --no-download` does)
+    /// but fetch nothing; the first build or pull takes what the registry
+    /// has at the locked commit.
+    #[arg(long)]
+    pub no_download: bool,
     /// Package selection.
     #[command(flatten)]
     pub package: OnePackage,
@@ -90,7 +95,11 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         .config
         .as_deref()
         .map(|c| relative_to_root(c, &cwd, &package.root));
-    let path_clean = args.path.trim_matches('/');
+    // `path` goes into Cargo.toml (and the lock) as typed, as `dvc import`
+    // records it: `dir/`, `/data`, `.`.
+    let lookup = crate::manifest::source_lookup_path(&args.path)
+        .map_err(|msg| Error::new(ErrorKind::Manifest, format!("PATH: {msg}")))?;
+    let path_clean = lookup.as_str();
     let default_out = path_clean.rsplit('/').next().unwrap_or(path_clean);
     let root = Dir::open_root(&package.root)?;
     let out_value = match args.out.as_deref() {
@@ -98,6 +107,9 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         None => None,
     };
     let out_value = out_value.as_deref();
+    if let Some(out) = out_value {
+        missing_out_folder(&package.root, out)?;
+    }
     let rev = args.rev.as_deref();
     let name = match &args.name {
         Some(n) => n.clone(),
@@ -118,7 +130,7 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         &manifest_edit::NewDependency {
             name: &name,
             url: &url,
-            path: path_clean,
+            path: &args.path,
             rev,
             out: out_value.filter(|o| *o != default_out),
             remote: args.remote.as_deref(),
@@ -174,9 +186,15 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         ),
     );
     let engine = ctx.engine()?;
-    let bar = shell.progress(&name);
-    let updated = project::update(engine, &package.root, dep, None, true)?;
-    drop(bar);
+    let (lock_text, new_stage, artifact) = if args.no_download {
+        let stage = project::lock_without_download(engine, &package.root, dep)?;
+        (stage.to_yaml_string(), stage, None)
+    } else {
+        let bar = shell.progress(&name);
+        let updated = project::update(engine, &package.root, dep, None, true)?;
+        drop(bar);
+        (updated.text, updated.new, Some(updated.artifact))
+    };
     // The lock, Cargo.toml and the .gitignore entry: all or none.
     let manifest_root = match package.manifest_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
@@ -187,20 +205,21 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         .file_name()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
-    let ignore = dvc_project::gitignore_edit(&root, rel, updated.artifact.is_dir())?;
+    let is_dir = artifact.as_ref().is_some_and(|a| a.is_dir());
+    let ignore = dvc_project::gitignore_edit(&root, rel, is_dir)?;
     let mut batch = Batch::new();
-    batch.write(&root, lock_rel, updated.text.clone());
+    batch.write(&root, lock_rel, lock_text);
     batch.write(&manifest_root, manifest_name, edited.clone());
     if let Some((file, text)) = ignore {
         batch.write(&root, file, text);
     }
     batch.commit().map_err(|e| e.with_dependency(&name))?;
-    if existing.is_some() {
+    if let (Some(_), Some(artifact)) = (existing, &artifact) {
         // --force: the artifact replaces what was there, as with dvc.
         let link = dvc_project::project_wants_links(&package.root);
         engine
             .place(
-                &updated.artifact,
+                artifact,
                 &root,
                 rel,
                 Options::workspace(link, true, Existing::Replace),
@@ -211,13 +230,13 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
             package.root.join(rel).display()
         ));
     }
+    let what = match &artifact {
+        Some(artifact) => describe(artifact),
+        None => "not downloaded".to_string(),
+    };
     shell.status(
         "Locked",
-        format!(
-            "{name} to {} ({})",
-            short(&updated.new),
-            describe(&updated.artifact)
-        ),
+        format!("{name} to {} ({what})", short(&new_stage)),
     );
     if existing.is_none() {
         shell.note(format!(
@@ -281,6 +300,24 @@ fn build_setup_missing(manifest_path: &Path, root: &Path) -> Option<String> {
         (true, Some(false)) => Some("the crate's build script never calls `dvc_build`".to_string()),
         (true, Some(true)) => None,
     }
+}
+
+/// `-o sub/foo` needs `sub/`, as `dvc import` does ("stage working dir
+/// ... does not exist"): the lock goes beside the output.
+fn missing_out_folder(root: &Path, out: &str) -> Result<()> {
+    let Some((folder, _)) = out.rsplit_once('/') else {
+        return Ok(());
+    };
+    if folder.is_empty() || root.join(folder).is_dir() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Manifest,
+        format!("the folder `{folder}` of `-o {out}` does not exist"),
+    )
+    .with_help(format!(
+        "create it first (`mkdir -p {folder}`), as `dvc import` also needs"
+    )))
 }
 
 /// The `out` that `-o OUT` means: inside OUT when it names an existing

@@ -57,7 +57,7 @@ pub fn label(package: &Package, dep: &Dependency, many: bool) -> String {
 pub fn short(stage: &LockStage) -> String {
     let pin = match stage {
         LockStage::Import(s) => s.repo.rev_lock.clone().unwrap_or_default(),
-        LockStage::ImportUrl(s) => s.out.md5.to_hex(),
+        LockStage::ImportUrl(s) => s.out.md5.map(|m| m.to_hex()).unwrap_or_default(),
     };
     pin.chars().take(7).collect()
 }

@@ -127,7 +127,7 @@ fn dep_status(
     };
     // Read only: a corrupt cache object is reported, not removed.
     let inspection = match &stage {
-        Some(s) => Some(engine.inspect(s.out())?),
+        Some(s) => Some(engine.inspect(&lock::source_base(&package.root, dep), s)?),
         None => None,
     };
     let cached = inspection.as_ref().is_some_and(|i| i.artifact.is_some());
@@ -161,7 +161,7 @@ fn dep_status(
             Some(LockStage::Import(s)) => s.repo.rev_lock.clone(),
             _ => None,
         },
-        md5: stage.as_ref().map(|s| s.out().md5.to_hex()),
+        md5: stage.as_ref().and_then(|s| s.out().md5).map(|m| m.to_hex()),
         size: stage.as_ref().and_then(|s| s.out().size),
         kind: stage.as_ref().map(|s| {
             if s.out().is_dir {
@@ -330,7 +330,7 @@ fn check_update(
         UpdateStatus::UpToDate
     } else {
         let probe = engine.probe(&package.root, &repo, &dep.path)?;
-        if probe.md5 == Some(stage.out.md5) {
+        if probe.md5.is_some() && probe.md5 == stage.out.md5 {
             UpdateStatus::NewCommitSameData
         } else {
             UpdateStatus::Available

@@ -2,8 +2,8 @@
 //!
 //! The cache invariant ([`assert_cache_sound`]):
 //!
-//! * the cache root holds only `files/`, `state/`, `legacy/`, `locks/`,
-//!   `placed/`, `tmp/` and `git/`;
+//! * the cache root holds only `files/`, `state/`, `legacy/`, `resolved/`,
+//!   `locks/`, `placed/`, `tmp/` and `git/`;
 //! * every file under `files/md5/` is named `<2 hex>/<30 hex>[.dir]`, is a
 //!   regular read-only file, and its MD5 equals its name (a `.dir` object is
 //!   kept even when hostile: it is the remote's object, and every read of it
@@ -32,7 +32,10 @@ pub fn assert_cache_sound(root: &Path, allow_tmp_leftovers: bool) -> Objects {
     for entry in fs::read_dir(root).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
-            ["files", "state", "legacy", "locks", "placed", "tmp", "git"].contains(&name.as_str()),
+            [
+                "files", "state", "legacy", "resolved", "locks", "placed", "tmp", "git"
+            ]
+            .contains(&name.as_str()),
             "unexpected entry `{name}` in the cache root {}",
             root.display()
         );
