@@ -531,6 +531,7 @@ mod tests {
     fn mismatch_reasons_are_plain_words() {
         let locked_at = |extra: &str| {
             let mut stage = ImportStage {
+                frozen: true,
                 dep_path: "m.bin".into(),
                 repo: match &dep(extra).import {
                     Import::Registry(r) => repo_spec(r),
@@ -538,7 +539,7 @@ mod tests {
                 },
                 out: crate::format::stage::OutInfo {
                     path: "m.bin".into(),
-                    md5: crate::hash::Md5::of(b""),
+                    md5: Some(crate::hash::Md5::of(b"")),
                     is_dir: false,
                     size: Some(0),
                     nfiles: None,

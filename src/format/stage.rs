@@ -1079,7 +1079,7 @@ outs:
         };
         new.dep.pin = SourcePin::Checksum("284189785961884290469410810880831033008".into());
         new.dep.size = Some(16);
-        new.out.md5 = "8d933f4d2de94f48263d076095dd301e".parse().unwrap();
+        new.out.md5 = Some("8d933f4d2de94f48263d076095dd301e".parse().unwrap());
         new.out.size = Some(16);
         let want = "md5: f3cfcbefc24c278d25df0daf75912c5b\nfrozen: true\ndeps:\n\
                     - checksum: '284189785961884290469410810880831033008'\n  size: 16\n  hash: md5\n\
