@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use crate::support::{self, cargo_dvc, dvc, dvc2, git, run, run_stdout};
 
@@ -45,16 +46,21 @@ impl Bench {
 
     /// A new DVC project (`git init`, `dvc init`), as DVC's `tmp_dir` + `dvc` + `scm`.
     pub fn dvc_project(&self) -> PathBuf {
-        let dir = self.fresh("dvc");
-        support::consumer(&dir);
-        dir
+        self.copy_of(template(Template::Project), "dvc")
     }
 
     /// A new crate that is also a git and DVC project, as a user's crate is.
     pub fn crate_dir(&self) -> PathBuf {
-        let dir = self.fresh("ours");
-        support::consumer(&dir);
+        let dir = self.copy_of(template(Template::Project), "ours");
         support::write(&dir, "Cargo.toml", CRATE_MANIFEST);
+        dir
+    }
+
+    /// A copy of `template` as a new folder `<prefix>-N`.
+    fn copy_of(&self, template: &Path, prefix: &str) -> PathBuf {
+        let dir = self.fresh(prefix);
+        fs::remove_dir(&dir).unwrap();
+        support::copy_tree(template, &dir);
         dir
     }
 
@@ -67,6 +73,53 @@ impl Bench {
     pub fn ours(&self, dir: &Path) -> Command {
         cargo_dvc(dir, &self.cache)
     }
+}
+
+/// The starting points every scenario copies (`dvc init` alone costs a
+/// second): made once per test process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Template {
+    /// `git init` + `dvc init` (nothing committed): a consumer project.
+    Project,
+    /// `git init` + one empty commit: DVC's `git_dir`.
+    GitDir,
+    /// `git_dir` + `dvc init` (DVC 3), committed: DVC's `erepo_dir`.
+    Erepo,
+    /// The same with DVC 2.
+    Erepo2,
+}
+
+fn template(which: Template) -> &'static Path {
+    static TEMPLATES: OnceLock<(tempfile::TempDir, Vec<(Template, PathBuf)>)> = OnceLock::new();
+    let (_, made) = TEMPLATES.get_or_init(|| {
+        let tmp = support::tempdir();
+        let project = tmp.path().join("project");
+        support::consumer(&project);
+        let git_dir = tmp.path().join("git_dir");
+        fs::create_dir_all(&git_dir).unwrap();
+        run(git(&git_dir).args(["init", "-q"]));
+        run(git(&git_dir).args(["commit", "-q", "--allow-empty", "-m", "init"]));
+        let mut made = vec![
+            (Template::Project, project),
+            (Template::GitDir, git_dir.clone()),
+        ];
+        for (which, version2) in [(Template::Erepo, false), (Template::Erepo2, true)] {
+            let dir = tmp.path().join(format!("{which:?}"));
+            support::copy_tree(&git_dir, &dir);
+            let repo = Repo {
+                git_root: dir.clone(),
+                dir: dir.clone(),
+                dvc2: version2,
+            };
+            repo.dvc_init();
+            made.push((which, dir));
+        }
+        (tmp, made)
+    });
+    made.iter()
+        .find(|(t, _)| *t == which)
+        .map(|(_, p)| p.as_path())
+        .unwrap()
 }
 
 /// The manifest of every crate a scenario makes.
@@ -92,22 +145,26 @@ impl Repo {
 
     /// As [`Repo::erepo`], with DVC 2 when `dvc2`.
     pub fn erepo_with(bench: &Bench, name: &str, dvc2: bool) -> Repo {
-        let repo = Repo::git_dir(bench, name);
-        let repo = Repo { dvc2, ..repo };
-        repo.dvc_init();
-        repo
+        let which = if dvc2 {
+            Template::Erepo2
+        } else {
+            Template::Erepo
+        };
+        Repo::from_template(bench, name, which, dvc2)
     }
 
     /// DVC's `git_dir`: a git repository with one commit and no DVC.
     pub fn git_dir(bench: &Bench, name: &str) -> Repo {
+        Repo::from_template(bench, name, Template::GitDir, false)
+    }
+
+    fn from_template(bench: &Bench, name: &str, which: Template, dvc2: bool) -> Repo {
         let dir = bench.root.join(name);
-        fs::create_dir_all(&dir).unwrap();
-        run(git(&dir).args(["init", "-q"]));
-        run(git(&dir).args(["commit", "-q", "--allow-empty", "-m", "init"]));
+        support::copy_tree(template(which), &dir);
         Repo {
             git_root: dir.clone(),
             dir,
-            dvc2: false,
+            dvc2,
         }
     }
 

@@ -113,3 +113,53 @@ fn unfrozen_import_stays_unfrozen() {
     let updated = super::update::update_both(&b, &dvc_dir, &our_dir, "foo", &[]);
     assert!(!updated.lock.unwrap().contains("frozen"));
 }
+
+/// A `--no-download` lock's warm build needs no git: the first build
+/// records what the registry has at `rev_lock`, the second finds it in the
+/// cache with the registry gone.
+#[test]
+fn no_download_lock_warm_build_needs_no_git() {
+    let b = Bench::new();
+    let erepo = Repo::erepo(&b, "erepo");
+    erepo.dvc_gen(&[("dir/a", "a"), ("dir/b", "b")], &["dir"], "add dir");
+    let (dvc_dir, theirs) = dvc_import(
+        &b,
+        &erepo.url(),
+        "dir",
+        &Args::default().flags(&["--no-download"]),
+    );
+    assert!(theirs.ok, "{}", theirs.message);
+    let krate = b.crate_dir();
+    support::write(
+        &krate,
+        "Cargo.toml",
+        format!(
+            "{CRATE_MANIFEST}\n[package.metadata.dvc.deps.{NAME}]\nurl = {:?}\npath = \"dir\"\n",
+            erepo.url()
+        ),
+    );
+    support::write(&krate, "dir.dvc", read(&dvc_dir, "dir.dvc"));
+    let cache = b.fresh("warm-cache");
+    let build = || {
+        dvc_build::Fetch::new()
+            .manifest_dir(&krate)
+            .out_dir(krate.join("out"))
+            .cache_dir(&cache)
+            .offline(false)
+            .locked(true)
+            .emit_directives(false)
+            .run()
+            .map(|_| snapshot(&krate.join("out/dvc/dir")))
+            .map_err(|e| e.to_string())
+    };
+    let cold = build();
+    assert_eq!(
+        cold,
+        Ok(vec![r#"a:"a""#.to_string(), r#"b:"b""#.to_string()])
+    );
+    // Neither the registry nor our git database of it is there any more.
+    fs::rename(&erepo.dir, b.root.join("moved-away")).unwrap();
+    fs::remove_dir_all(cache.join("git")).unwrap();
+    assert_eq!(build(), cold, "the warm build needed git");
+    assert_eq!(read(&krate, "dir.dvc"), read(&dvc_dir, "dir.dvc"));
+}
