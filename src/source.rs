@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::dvc_lock::DvcLock;
+use crate::format::dvcignore::IgnoreFile;
 use crate::format::stage::{HashFields, RepoSpec, Stage};
 use crate::remote::{Layout, ObjectKey};
 
@@ -334,16 +335,13 @@ fn folder(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Resul
     let files = tree.files_under(path)?;
     let subrepos = subrepos_below(&files, path);
     let prefix_len = if path.is_empty() { 0 } else { path.len() + 1 };
-    let git_files: Vec<String> = files
-        .into_iter()
-        .filter(|f| !subrepos.iter().any(|r| is_below(f, r)))
-        .filter(|f| !f[prefix_len..].split('/').any(is_dvc_file_name))
-        .collect();
-    check_dvcignore(tree, path, &git_files)?;
+    let ignores = Ignores::load(tree, &project_dir_of(tree, path)?)?;
     let shown = |f: &str| {
         !subrepos.iter().any(|r| is_below(f, r))
             && !f[prefix_len..].split('/').any(is_dvc_file_name)
+            && !ignores.ignored(f)
     };
+    let git_files: Vec<String> = files.into_iter().filter(|f| shown(f)).collect();
     if let Some((other, what)) = tree.others_under(path)?.into_iter().find(|(f, _)| shown(f)) {
         return Err(Error::new(
             ErrorKind::Unsupported,
@@ -360,39 +358,76 @@ fn folder(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Resul
     Ok(Folder { git_files, outputs })
 }
 
-/// `.dvcignore` patterns hide files from `dvc`'s listing; we do not read
-/// them, so a folder they may change is refused rather than guessed.
-fn check_dvcignore(tree: &dyn SourceTree, path: &str, git_files: &[String]) -> Result<()> {
-    if git_files.is_empty() {
-        return Ok(());
-    }
-    let mut candidates = vec![join(&project_dir_of(tree, path)?, ".dvcignore")];
-    candidates.extend(
-        tree.files_under(path)?
-            .into_iter()
-            .filter(|f| f.rsplit('/').next() == Some(".dvcignore")),
-    );
-    for file in candidates {
-        let Some(bytes) = tree.read(&file)? else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let has_patterns = text
-            .lines()
-            .map(str::trim)
-            .any(|l| !l.is_empty() && !l.starts_with('#'));
-        if has_patterns {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "`{file}` has ignore patterns, which may hide files of the folder `{}`; importing such a folder is not supported",
-                    if path.is_empty() { "." } else { path }
-                ),
-            )
-            .with_help("import the DVC outputs or files inside the folder one by one"));
+/// The `.dvcignore` files of a project, outermost first: each hides, from
+/// `dvc`'s listing, what its patterns match in its folder and below. `dvc`
+/// walks folder by folder and never enters an ignored one.
+struct Ignores {
+    /// The project's folder.
+    project: String,
+    /// (folder of the `.dvcignore`, its patterns), outer folders first.
+    files: Vec<(String, IgnoreFile)>,
+}
+
+impl Ignores {
+    fn load(tree: &dyn SourceTree, project: &str) -> Result<Ignores> {
+        let all = tree.files_under(project)?;
+        let subrepos = subrepos_below(&all, project);
+        let mut files = Vec::new();
+        for file in all {
+            if file.rsplit('/').next() != Some(".dvcignore")
+                || subrepos.iter().any(|r| is_below(&file, r))
+            {
+                continue;
+            }
+            let Some(bytes) = tree.read(&file)? else {
+                continue;
+            };
+            let patterns = IgnoreFile::parse(&String::from_utf8_lossy(&bytes));
+            if !patterns.is_empty() {
+                files.push((parent(&file), patterns));
+            }
         }
+        files.sort_by_key(|(dir, _)| dir.matches('/').count() + usize::from(!dir.is_empty()));
+        Ok(Ignores {
+            project: project.to_string(),
+            files,
+        })
     }
-    Ok(())
+
+    /// Whether the file `path` (from the repository root) is hidden: it,
+    /// or a folder on its way down from the project's folder, is ignored.
+    fn ignored(&self, path: &str) -> bool {
+        if self.files.is_empty() {
+            return false;
+        }
+        let rel = if self.project.is_empty() {
+            path
+        } else {
+            &path[self.project.len() + 1..]
+        };
+        let parts: Vec<&str> = rel.split('/').collect();
+        for depth in 1..=parts.len() {
+            let entry = join(&self.project, &parts[..depth].join("/"));
+            let is_dir = depth < parts.len();
+            let mut verdict = None;
+            for (dir, patterns) in &self.files {
+                let Some(inside) = (if dir.is_empty() {
+                    Some(entry.as_str())
+                } else {
+                    entry.strip_prefix(dir.as_str()).and_then(|r| r.strip_prefix('/'))
+                }) else {
+                    continue;
+                };
+                if let Some(v) = patterns.matches(inside, is_dir) {
+                    verdict = Some(v);
+                }
+            }
+            if verdict == Some(true) {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 fn not_found(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Error {

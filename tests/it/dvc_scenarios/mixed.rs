@@ -175,3 +175,41 @@ fn update_from_subrepos() {
         super::update::update_both(&b, &dvc_dir, &our_dir, "out", &[]);
     }
 }
+
+/// `.dvcignore` patterns (at the root and in a sub-folder: globs, `!`,
+/// folders only, anchored, `**`) hide files from a folder's listing, as
+/// `dvc` hides them.
+#[test]
+fn dvcignore_hides_files_of_a_folder() {
+    let b = Bench::new();
+    let erepo = Repo::erepo(&b, "erepo");
+    erepo.dvc_gen(&[("dir/foo", "foo")], &["dir/foo"], "foo");
+    let ignore = std::fs::read_to_string(erepo.dir.join(".dvcignore")).unwrap();
+    erepo.scm_gen(
+        &[
+            (".dvcignore", &format!("{ignore}*.tmp\n!keep.tmp\nbuild/\n/dir/rootonly\n**/*.log\n")),
+            ("dir/logs/.dvcignore", "a/\n"),
+            ("dir/a.tmp", "t"),
+            ("dir/keep.tmp", "k"),
+            ("dir/build/x", "b"),
+            ("dir/rootonly", "r"),
+            ("dir/sub/rootonly", "r2"),
+            ("dir/sub/deep.log", "d"),
+            ("dir/logs/a/z", "l"),
+            ("top.tmp", "top"),
+        ],
+        "ignore patterns",
+    );
+    let (_, _, ours) = import_both(&b, &erepo.url(), "dir", &Args::out("out"));
+    assert_eq!(
+        ours.placed,
+        [
+            r#".gitignore:"/foo\n""#,
+            r#"foo:"foo""#,
+            r#"keep.tmp:"k""#,
+            r#"sub/rootonly:"r2""#
+        ]
+    );
+    import_both(&b, &erepo.url(), ".", &Args::out("whole"));
+    get_both(&b, &erepo.url(), "dir", &Args::out("out"));
+}
