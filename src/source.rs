@@ -414,7 +414,9 @@ impl Ignores {
                 let Some(inside) = (if dir.is_empty() {
                     Some(entry.as_str())
                 } else {
-                    entry.strip_prefix(dir.as_str()).and_then(|r| r.strip_prefix('/'))
+                    entry
+                        .strip_prefix(dir.as_str())
+                        .and_then(|r| r.strip_prefix('/'))
                 }) else {
                     continue;
                 };

@@ -64,7 +64,10 @@ fn parse_line(line: &str) -> Option<Pattern> {
         text = &text[1..];
     }
     // `\#` and `\!` at the start are literal.
-    let text = text.strip_prefix('\\').filter(|t| t.starts_with(['#', '!'])).unwrap_or(text);
+    let text = text
+        .strip_prefix('\\')
+        .filter(|t| t.starts_with(['#', '!']))
+        .unwrap_or(text);
     if text.is_empty() {
         return None;
     }
@@ -167,7 +170,9 @@ fn step(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
     match *pattern.get(p)? {
         b'?' => Some(p + 1),
         b'[' => match class(&pattern[p + 1..]) {
-            Some((negated, members, len)) => (in_class(members, c) != negated).then_some(p + 1 + len),
+            Some((negated, members, len)) => {
+                (in_class(members, c) != negated).then_some(p + 1 + len)
+            }
             // An unclosed `[` is a literal.
             None => (c == b'[').then_some(p + 1),
         },
@@ -224,7 +229,11 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_are_no_patterns() {
         let f = IgnoreFile::parse("# Add patterns of files dvc should ignore\n\n   \n");
-        assert!(f.patterns.iter().all(|p| p.segments.iter().all(|s| !s.is_empty())));
+        assert!(
+            f.patterns
+                .iter()
+                .all(|p| p.segments.iter().all(|s| !s.is_empty()))
+        );
         assert!(IgnoreFile::parse("# a\n\n").is_empty());
     }
 
@@ -235,7 +244,10 @@ mod tests {
         assert!(!ignored("*.tmp\n", "a.tmpx", false));
         assert!(ignored("build\n", "x/build/out.bin", false));
         assert!(ignored("build/\n", "x/build/out.bin", false));
-        assert!(!ignored("build/\n", "x/build", false), "a file is no folder");
+        assert!(
+            !ignored("build/\n", "x/build", false),
+            "a file is no folder"
+        );
         assert!(ignored("build/\n", "x/build", true));
     }
 
@@ -257,7 +269,10 @@ mod tests {
         let text = "*.tmp\n!keep.tmp\n";
         assert!(ignored(text, "a.tmp", false));
         assert!(!ignored(text, "keep.tmp", false));
-        assert_eq!(IgnoreFile::parse(text).matches("keep.tmp", false), Some(false));
+        assert_eq!(
+            IgnoreFile::parse(text).matches("keep.tmp", false),
+            Some(false)
+        );
         assert_eq!(IgnoreFile::parse(text).matches("x.bin", false), None);
         assert!(ignored("\\!bang\n", "!bang", false));
         assert!(ignored("\\#hash\n", "#hash", false));

@@ -63,7 +63,8 @@ fn placed(ctx: &Context, root: &Dir, dep: &Dependency) -> Result<Placed> {
         }
     };
     let engine = ctx.engine()?;
-    let Some(expected) = engine.inspect(stage.out())?.expected else {
+    let base = lock::source_base(root.path(), dep);
+    let Some(expected) = engine.inspect(&base, &stage)?.expected else {
         return Ok(Placed::Unknown(
             "the cache does not hold what its lock names, so it cannot be compared",
         ));

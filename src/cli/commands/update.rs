@@ -178,8 +178,12 @@ pub fn exec(ctx: &Context, args: UpdateArgs) -> Result<i32> {
                 },
                 rev_lock_before: updated.old.as_ref().and_then(pin),
                 rev_lock_after: pin(&updated.new),
-                md5_before: updated.old.as_ref().map(|o| o.out().md5.to_hex()),
-                md5_after: updated.new.out().md5.to_hex(),
+                md5_before: updated
+                    .old
+                    .as_ref()
+                    .and_then(|o| o.out().md5.map(|m| m.to_hex())),
+                // The hash of the data fetched (also what the new lock records).
+                md5_after: updated.artifact.md5().to_hex(),
                 changed: updated.changed,
                 data_changed,
                 written: updated.changed && !args.dry_run,

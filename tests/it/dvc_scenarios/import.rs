@@ -280,7 +280,8 @@ fn import_non_existing() {
 }
 
 /// `test_pull_no_rev_lock`: a lock without `rev_lock` is pulled at `rev`
-/// (the default branch) and left as it is, by `cargo dvc pull` and by a build.
+/// (the default branch) and left as it is, by `cargo dvc pull` and by a build
+/// (the harness checks the lock's bytes after each).
 #[test]
 fn pull_no_rev_lock() {
     let b = Bench::new();
@@ -309,11 +310,22 @@ fn pull_no_rev_lock() {
         build_with_lock(&b, &our_dir, "foo_imported", &lock),
         Ok(ours.placed)
     );
-    // `check` accepts it as it is.
+    // The stage's own `md5:` was computed with `rev_lock`: `dvc status`
+    // says "changed checksum", and `check` (for CI) fails on it, saying so.
+    let status = run(support::dvc(&dvc_dir).args(["status", "foo_imported.dvc"]));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("changed checksum"),
+        "{status:?}"
+    );
     let check = b.crate_dir();
     fs::copy(our_dir.join("Cargo.toml"), check.join("Cargo.toml")).unwrap();
     support::write(&check, "foo_imported.dvc", &lock);
-    run(b.ours(&check).arg("check"));
+    let out = b.ours(&check).arg("check").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && err.contains("its checksum"),
+        "{out:?}"
+    );
 }
 
 /// `test_import_pipeline_tracked_outs`: an output of a `dvc.yaml` stage,

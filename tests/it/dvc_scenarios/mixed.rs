@@ -187,7 +187,10 @@ fn dvcignore_hides_files_of_a_folder() {
     let ignore = std::fs::read_to_string(erepo.dir.join(".dvcignore")).unwrap();
     erepo.scm_gen(
         &[
-            (".dvcignore", &format!("{ignore}*.tmp\n!keep.tmp\nbuild/\n/dir/rootonly\n**/*.log\n")),
+            (
+                ".dvcignore",
+                &format!("{ignore}*.tmp\n!keep.tmp\nbuild/\n/dir/rootonly\n**/*.log\n"),
+            ),
             ("dir/logs/.dvcignore", "a/\n"),
             ("dir/a.tmp", "t"),
             ("dir/keep.tmp", "k"),
