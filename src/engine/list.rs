@@ -96,16 +96,24 @@ impl Engine {
             }
         }
         for o in &outputs {
-            let md5 = format!(
-                "{}{}",
-                o.key.md5.to_hex(),
-                if o.key.is_dir { ".dir" } else { "" }
-            );
-            all.insert(o.path.clone(), entry(true, o.key.is_dir, o.size, Some(md5)));
+            // An import written with `--no-download` records no hash.
+            let md5 = o
+                .key
+                .map(|k| format!("{}{}", k.md5.to_hex(), if k.is_dir { ".dir" } else { "" }));
+            all.insert(o.path.clone(), entry(true, o.is_dir(), o.size, md5));
         }
         // The files of the directory outputs the listing goes into.
+        let at = super::At {
+            repo: repo.clone(),
+            base: base.to_path_buf(),
+            db: db.clone(),
+            commit: commit.clone(),
+        };
         let mut remote = None;
-        for o in outputs.iter().filter(|o| o.key.is_dir) {
+        for o in &outputs {
+            let Some(key) = o.key.filter(|k| k.is_dir) else {
+                continue;
+            };
             let inside =
                 |a: &str, b: &str| a.is_empty() || b == a || b.starts_with(&format!("{a}/"));
             let needed = inside(&o.path, &path) || (options.recursive && inside(&path, &o.path));
@@ -113,10 +121,10 @@ impl Engine {
                 continue;
             }
             if remote.is_none() {
-                remote = Some(self.remote_for(base, repo, &snapshot, &project_dir)?);
+                remote = Some(self.remote_for(&at, &snapshot, &project_dir)?);
             }
             let Some(remote) = &remote else { continue };
-            let manifest = self.dir_manifest(&**remote, o)?;
+            let manifest = self.dir_manifest(&**remote, o, key)?;
             for e in manifest.entries() {
                 let full = join(&o.path, &e.relpath);
                 let mut p = full.as_str();
