@@ -1441,6 +1441,8 @@ fn remove_deletes_only_unmodified_placements() {
     let cache = root.join("cache");
     let app = root.join("app");
     app_crate(&app);
+    // `-o assets/model.bin` needs `assets/`, as `dvc import` does.
+    fs::create_dir_all(app.join("assets")).unwrap();
     for args in [
         &[
             "models/model.bin",

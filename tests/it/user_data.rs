@@ -793,6 +793,8 @@ fn update_of_several_dependencies_writes_all_or_nothing() {
     broken.tag("v1");
     let p = Pair::new(root, "update", &reg);
     let crate_dir = &p.ours;
+    // `-o assets/tok.json` needs `assets/`, as `dvc import` does.
+    fs::create_dir_all(crate_dir.join("assets")).unwrap();
     for args in [
         vec!["import", &url, "models/m.bin", "--rev", "v1"],
         vec!["import", &url, "models/tok.json", "-o", "assets/tok.json"],
