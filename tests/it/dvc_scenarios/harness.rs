@@ -89,13 +89,49 @@ enum Template {
     Erepo2,
 }
 
+/// The templates live as long as the test process, which drops no static:
+/// they go in `target/tmp/dvc-scenario-templates/<pid>`, and a run removes
+/// those of earlier runs whose process is gone (nothing left in `/tmp`).
+fn templates_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dvc-scenario-templates");
+    for entry in fs::read_dir(&root).into_iter().flatten().flatten() {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok());
+        if pid.is_some_and(|pid| !process_alive(pid)) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(std::process::id().to_string());
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+fn process_alive(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(pid) => !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => true,
+    }
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: i32) -> bool {
+    true
+}
+
 fn template(which: Template) -> &'static Path {
-    static TEMPLATES: OnceLock<(tempfile::TempDir, Vec<(Template, PathBuf)>)> = OnceLock::new();
-    let (_, made) = TEMPLATES.get_or_init(|| {
-        let tmp = support::tempdir();
-        let project = tmp.path().join("project");
+    static TEMPLATES: OnceLock<Vec<(Template, PathBuf)>> = OnceLock::new();
+    let made = TEMPLATES.get_or_init(|| {
+        let tmp = templates_dir();
+        let project = tmp.join("project");
         support::consumer(&project);
-        let git_dir = tmp.path().join("git_dir");
+        let git_dir = tmp.join("git_dir");
         fs::create_dir_all(&git_dir).unwrap();
         run(git(&git_dir).args(["init", "-q"]));
         run(git(&git_dir).args(["commit", "-q", "--allow-empty", "-m", "init"]));
@@ -104,7 +140,7 @@ fn template(which: Template) -> &'static Path {
             (Template::GitDir, git_dir.clone()),
         ];
         for (which, version2) in [(Template::Erepo, false), (Template::Erepo2, true)] {
-            let dir = tmp.path().join(format!("{which:?}"));
+            let dir = tmp.join(format!("{which:?}"));
             support::copy_tree(&git_dir, &dir);
             let repo = Repo {
                 git_root: dir.clone(),
@@ -114,7 +150,7 @@ fn template(which: Template) -> &'static Path {
             repo.dvc_init();
             made.push((which, dir));
         }
-        (tmp, made)
+        made
     });
     made.iter()
         .find(|(t, _)| *t == which)
