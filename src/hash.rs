@@ -24,7 +24,7 @@ const TEXT_PROBE_SIZE: usize = 512;
 /// An MD5 content hash: 16 bytes, shown as 32 lowercase hex digits.
 ///
 /// ```
-/// use dvc_build::hash::Md5;
+/// use dvc_build::__private::hash::Md5;
 /// let h: Md5 = "d41d8cd98f00b204e9800998ecf8427e".parse().unwrap();
 /// assert_eq!(h, Md5::of(b""));
 /// assert!("not-a-hash".parse::<Md5>().is_err());
@@ -103,7 +103,7 @@ impl fmt::Debug for Md5 {
 /// `sha256 =` pin in `Cargo.toml` names (DVC itself knows only MD5).
 ///
 /// ```
-/// use dvc_build::hash::Sha256;
+/// use dvc_build::__private::hash::Sha256;
 /// let h: Sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".parse().unwrap();
 /// assert_eq!(h.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 /// assert!("e3b0".parse::<Sha256>().is_err());

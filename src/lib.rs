@@ -155,27 +155,118 @@
 // The examples above are whole `build.rs` and `main.rs` files, `fn main` included.
 #![allow(clippy::needless_doctest_main)]
 
-pub mod build_script;
-pub mod cache;
+mod build_script;
+mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod confined;
-pub mod engine;
-pub mod error;
-pub mod format;
-pub mod git;
-pub mod hash;
-pub mod lock;
-pub mod manifest;
-pub mod materialize;
+mod confined;
+mod engine;
+mod error;
+mod format;
+mod git;
+mod hash;
+mod lock;
+mod manifest;
+mod materialize;
 mod parallel;
-pub mod progress;
-pub mod project;
-pub mod redact;
-pub mod remote;
-pub mod source;
-pub mod trace;
-pub mod transfer;
+mod progress;
+mod project;
+mod redact;
+mod remote;
+mod source;
+mod trace;
+mod transfer;
 
 pub use build_script::{Fetch, Fetched, FetchedDep, fetch};
 pub use error::{Error, ErrorKind, Result};
+
+/// The crate's internals, for its own tests, fuzz targets and benchmarks
+/// only: not a public API, no stability promise. Build scripts use [`fetch`]
+/// and [`Fetch`]; `cargo dvc` is the binary.
+#[doc(hidden)]
+pub mod __private {
+    #[allow(missing_docs)]
+    pub mod build_script {
+        pub use crate::build_script::*;
+    }
+    #[allow(missing_docs)]
+    pub mod cache {
+        pub use crate::cache::*;
+    }
+    #[allow(missing_docs)]
+    pub mod confined {
+        pub use crate::confined::*;
+    }
+    #[allow(missing_docs)]
+    pub mod engine {
+        pub use crate::engine::*;
+    }
+    #[allow(missing_docs)]
+    pub mod error {
+        pub use crate::error::*;
+    }
+    #[allow(missing_docs)]
+    pub mod format {
+        pub use crate::format::*;
+    }
+    #[allow(missing_docs)]
+    pub mod git {
+        pub use crate::git::*;
+    }
+    #[allow(missing_docs)]
+    pub mod hash {
+        pub use crate::hash::*;
+    }
+    #[allow(missing_docs)]
+    pub mod lock {
+        pub use crate::lock::*;
+    }
+    #[allow(missing_docs)]
+    pub mod manifest {
+        pub use crate::manifest::*;
+    }
+    #[allow(missing_docs)]
+    pub mod materialize {
+        pub use crate::materialize::*;
+    }
+    #[allow(missing_docs)]
+    pub mod progress {
+        pub use crate::progress::*;
+    }
+    #[allow(missing_docs)]
+    pub mod project {
+        pub use crate::project::*;
+    }
+    #[allow(missing_docs)]
+    pub mod redact {
+        pub use crate::redact::*;
+    }
+    #[allow(missing_docs)]
+    pub mod remote {
+        pub use crate::remote::*;
+    }
+    #[allow(missing_docs)]
+    pub mod source {
+        pub use crate::source::*;
+    }
+    #[allow(missing_docs)]
+    pub mod trace {
+        pub use crate::trace::*;
+    }
+    #[allow(missing_docs)]
+    pub mod transfer {
+        pub use crate::transfer::*;
+    }
+    /// The internals of `cargo dvc` that tests drive directly.
+    #[cfg(feature = "cli")]
+    pub mod cli {
+        #[allow(missing_docs)]
+        pub mod manifest_edit {
+            pub use crate::cli::manifest_edit::*;
+        }
+        #[allow(missing_docs)]
+        pub mod shell {
+            pub use crate::cli::shell::*;
+        }
+    }
+}

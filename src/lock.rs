@@ -447,7 +447,7 @@ pub fn render(stage: &LockStage, old: Option<&Lock>) -> Result<String> {
 }
 
 /// Writes `text` as `dep`'s lock in the crate at `root`, atomically, never
-/// through a symlink (see [`crate::confined`]; a new lock gets the user's
+/// through a symlink (see `crate::confined`; a new lock gets the user's
 /// umask, a rewritten one keeps its mode).
 pub fn write(root: &Path, dep: &Dependency, text: &str) -> Result<()> {
     let crate_root = Dir::open_root(root).map_err(|e| e.with_dependency(&dep.name))?;

@@ -169,7 +169,7 @@ impl Dependency {
     /// The lock file of this dependency, `<out>.dvc`, relative to the crate root.
     ///
     /// ```
-    /// # let m = dvc_build::manifest::Manifest::parse(r#"
+    /// # let m = dvc_build::__private::manifest::Manifest::parse(r#"
     /// # [package.metadata.dvc.deps.model]
     /// # url = "../registry"
     /// # path = "models/model.onnx"
@@ -187,7 +187,7 @@ impl Dependency {
     /// non-alphanumeric character turned into `_`.
     ///
     /// ```
-    /// # let m = dvc_build::manifest::Manifest::parse(r#"
+    /// # let m = dvc_build::__private::manifest::Manifest::parse(r#"
     /// # [package.metadata.dvc.deps.my-model]
     /// # url = "r"
     /// # path = "m.bin"
@@ -259,7 +259,7 @@ impl Manifest {
     /// `[package.metadata.dvc]` has no dependencies.
     ///
     /// ```
-    /// let m = dvc_build::manifest::Manifest::parse(r#"
+    /// let m = dvc_build::__private::manifest::Manifest::parse(r#"
     /// [package]
     /// name = "app"
     /// [package.metadata.dvc.deps.classifier]
@@ -268,7 +268,7 @@ impl Manifest {
     /// rev = "v1.2.0"
     /// "#).unwrap();
     /// assert_eq!(m.deps[0].name, "classifier");
-    /// let dvc_build::manifest::Import::Registry(registry) = &m.deps[0].import else {
+    /// let dvc_build::__private::manifest::Import::Registry(registry) = &m.deps[0].import else {
     ///     unreachable!()
     /// };
     /// assert_eq!(registry.rev.as_deref(), Some("v1.2.0"));

@@ -7,10 +7,10 @@
 ///
 /// ```
 /// assert_eq!(
-///     dvc_build::redact::url("https://me:s3cr3t@example.com/r.git"),
+///     dvc_build::__private::redact::url("https://me:s3cr3t@example.com/r.git"),
 ///     "https://***@example.com/r.git"
 /// );
-/// assert_eq!(dvc_build::redact::url("/srv/registry"), "/srv/registry");
+/// assert_eq!(dvc_build::__private::redact::url("/srv/registry"), "/srv/registry");
 /// ```
 pub fn url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
@@ -33,10 +33,10 @@ pub fn url(url: &str) -> String {
 ///
 /// ```
 /// assert_eq!(
-///     dvc_build::redact::strip_userinfo("https://me:s3cr3t@example.com/r.git"),
+///     dvc_build::__private::redact::strip_userinfo("https://me:s3cr3t@example.com/r.git"),
 ///     "https://example.com/r.git"
 /// );
-/// assert_eq!(dvc_build::redact::strip_userinfo("ssh://git@h/x"), "ssh://git@h/x");
+/// assert_eq!(dvc_build::__private::redact::strip_userinfo("ssh://git@h/x"), "ssh://git@h/x");
 /// ```
 pub fn strip_userinfo(url: &str) -> String {
     let redacted = self::url(url);

@@ -2,7 +2,7 @@
 //! never panic either.
 #![no_main]
 
-use dvc_build::format::config::Config;
+use dvc_build::__private::format::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

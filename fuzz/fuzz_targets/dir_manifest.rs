@@ -2,7 +2,7 @@
 //! and `to_json` round-trips.
 #![no_main]
 
-use dvc_build::format::dir_manifest::{DirManifest, check_relpath};
+use dvc_build::__private::format::dir_manifest::{DirManifest, check_relpath};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

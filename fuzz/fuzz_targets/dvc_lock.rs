@@ -1,7 +1,7 @@
 //! `dvc.lock`: parsing arbitrary text never panics.
 #![no_main]
 
-use dvc_build::format::dvc_lock::DvcLock;
+use dvc_build::__private::format::dvc_lock::DvcLock;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! panics (and stays fast: no backtracking blow-up).
 #![no_main]
 
-use dvc_build::format::dvcignore::IgnoreFile;
+use dvc_build::__private::format::dvcignore::IgnoreFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! `[package.metadata.dvc]` in `Cargo.toml`: parsing never panics.
 #![no_main]
 
-use dvc_build::manifest::Manifest;
+use dvc_build::__private::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! same stage.
 #![no_main]
 
-use dvc_build::format::stage::{LockStage, Stage};
+use dvc_build::__private::format::stage::{LockStage, Stage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -31,7 +31,7 @@ pub struct NewDependency<'a> {
 /// `text` with `[package.metadata.dvc.deps.<name>]` added (or replaced).
 ///
 /// ```
-/// # use dvc_build::cli::manifest_edit::{add_dependency, NewDependency};
+/// # use dvc_build::__private::cli::manifest_edit::{add_dependency, NewDependency};
 /// let text = "[package]\nname = \"app\" # mine\n";
 /// let out = add_dependency(text, &NewDependency {
 ///     name: "model", url: "../registry", path: "m.bin", rev: Some("v1"), out: None,
@@ -84,7 +84,7 @@ pub struct NewUrlDependency<'a> {
 /// added (or replaced); `fs_config` as an inline table.
 ///
 /// ```
-/// # use dvc_build::cli::manifest_edit::{add_url_dependency, NewUrlDependency};
+/// # use dvc_build::__private::cli::manifest_edit::{add_url_dependency, NewUrlDependency};
 /// let fs = [("endpointurl".to_string(), "http://127.0.0.1:9000".to_string())];
 /// let out = add_url_dependency("[package]\nname = \"app\"\n", &NewUrlDependency {
 ///     name: "m", url: "s3://b/m.bin", out: None, fs_config: &fs, sha256: Some("ab"),
@@ -119,7 +119,7 @@ pub fn add_url_dependency(text: &str, dep: &NewUrlDependency<'_>) -> Result<Stri
 /// `text` with `rev` of dependency `name` set to `rev`.
 ///
 /// ```
-/// # use dvc_build::cli::manifest_edit::set_rev;
+/// # use dvc_build::__private::cli::manifest_edit::set_rev;
 /// let text = "[package.metadata.dvc.deps.m]\nurl = \"r\"  # the registry\npath = \"m.bin\"\nrev = \"v1\"\n";
 /// let out = set_rev(text, "m", "v2").unwrap();
 /// assert_eq!(out, text.replace("v1", "v2"));
@@ -152,7 +152,7 @@ pub fn set_rev(text: &str, name: &str, rev: &str) -> Result<String> {
 /// in an inline `deps = { ... }`); the rest byte for byte as it was.
 ///
 /// ```
-/// # use dvc_build::cli::manifest_edit::remove_dependency;
+/// # use dvc_build::__private::cli::manifest_edit::remove_dependency;
 /// let text = "[package]\nname = \"a\"\n\n[package.metadata.dvc.deps.m]\nurl = \"r\"\npath = \"m\"\n\n[dependencies] # mine\n";
 /// assert_eq!(remove_dependency(text, "m").unwrap(), "[package]\nname = \"a\"\n\n[dependencies] # mine\n");
 /// ```

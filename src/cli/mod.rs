@@ -19,14 +19,14 @@
 //! error (clap's), and 1 where a command documents it (`check` when a lock
 //! is wrong).
 
-pub mod args;
-pub mod commands;
-pub mod context;
+pub(crate) mod args;
+pub(crate) mod commands;
+pub(crate) mod context;
 mod dvc_project;
-pub mod json;
-pub mod manifest_edit;
-pub mod progress;
-pub mod shell;
+pub(crate) mod json;
+pub(crate) mod manifest_edit;
+pub(crate) mod progress;
+pub(crate) mod shell;
 mod workspace;
 
 use args::{Cli, GlobalArgs};

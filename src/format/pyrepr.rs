@@ -77,7 +77,7 @@ pub fn repr_dict(fields: &[(String, PyValue)]) -> String {
 /// value of `md5(str((info,)))`.
 ///
 /// ```
-/// use dvc_build::format::pyrepr::{PyValue, fsspec_checksum};
+/// use dvc_build::__private::format::pyrepr::{PyValue, fsspec_checksum};
 /// let s = |v: &str| PyValue::Str(v.to_string());
 /// let info = [
 ///     ("name".to_string(), s("http://127.0.0.1:18120/data.txt")),

@@ -36,7 +36,7 @@ const DB_CONFIG: &str = "\n[gc]\n\tpruneExpire = never\n\tautoDetach = false\n\
 /// project on the machine.
 ///
 /// ```no_run
-/// use dvc_build::git::{GitDatabase, GitRemote, NetMode};
+/// use dvc_build::__private::git::{GitDatabase, GitRemote, NetMode};
 /// # fn main() -> dvc_build::Result<()> {
 /// let remote = GitRemote::new("/srv/registry")?;
 /// let db = GitDatabase::open("/tmp/cache".as_ref(), &remote)?;

@@ -15,7 +15,7 @@
 //! `insteadOf` rewrites all work exactly as they do for the user's own `git`.
 //!
 //! ```no_run
-//! use dvc_build::git::{GitDatabase, GitRemote, NetMode};
+//! use dvc_build::__private::git::{GitDatabase, GitRemote, NetMode};
 //! # fn main() -> dvc_build::Result<()> {
 //! let remote = GitRemote::new("https://github.com/acme/model-registry")?;
 //! let db = GitDatabase::open(std::path::Path::new("/home/me/.cache/dvc-build"), &remote)?;
@@ -127,7 +127,7 @@ impl NetMode {
 /// A full git object id: 40 hex digits (SHA-1) or 64 (SHA-256), lower case.
 ///
 /// ```
-/// use dvc_build::git::Oid;
+/// use dvc_build::__private::git::Oid;
 /// let oid: Oid = "67DBF8DA05796C4E8B417E9A50BB5389CC331DAD".parse().unwrap();
 /// assert_eq!(oid.as_str(), "67dbf8da05796c4e8b417e9a50bb5389cc331dad");
 /// assert!("67dbf8da".parse::<Oid>().is_err());

@@ -15,7 +15,7 @@ impl GitDatabase {
     /// (see [`GitDatabase::resolve`]).
     ///
     /// ```no_run
-    /// # use dvc_build::git::*;
+    /// # use dvc_build::__private::git::*;
     /// # fn f(db: &GitDatabase, commit: &CommitId) -> dvc_build::Result<()> {
     /// if let Some(e) = db.entry(commit, "models/classifier.onnx")? {
     ///     assert_eq!(e.kind, EntryKind::Blob);
@@ -89,7 +89,7 @@ impl GitDatabase {
     /// not the folders themselves), else only the direct children.
     ///
     /// ```no_run
-    /// # use dvc_build::git::*;
+    /// # use dvc_build::__private::git::*;
     /// # fn f(db: &GitDatabase, commit: &CommitId) -> dvc_build::Result<()> {
     /// for e in db.list_dir(commit, "data", true)?.unwrap_or_default() {
     ///     println!("{} {:?}", e.path, e.size);

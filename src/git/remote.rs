@@ -19,7 +19,7 @@ use crate::redact;
 /// shown: [`fmt::Display`] prints the [redacted](crate::redact::url) URL.
 ///
 /// ```
-/// use dvc_build::git::GitRemote;
+/// use dvc_build::__private::git::GitRemote;
 /// let a = GitRemote::new("https://GitHub.com/acme/registry.git/").unwrap();
 /// let b = GitRemote::new("https://github.com/acme/registry").unwrap();
 /// assert_eq!(a.canonical(), "https://github.com/acme/registry");
@@ -38,7 +38,7 @@ impl GitRemote {
     /// one first with [`GitRemote::with_base`].
     ///
     /// ```
-    /// use dvc_build::git::GitRemote;
+    /// use dvc_build::__private::git::GitRemote;
     /// assert!(GitRemote::new("git@github.com:acme/registry.git").is_ok());
     /// assert!(GitRemote::new("../registry").is_err());
     /// ```
@@ -126,7 +126,7 @@ impl GitRemote {
     ///
     /// ```
     /// use std::path::Path;
-    /// use dvc_build::git::GitRemote;
+    /// use dvc_build::__private::git::GitRemote;
     /// let base = if cfg!(windows) { Path::new(r"C:\work\app") } else { Path::new("/work/app") };
     /// let r = GitRemote::with_base("../registry", base).unwrap();
     /// assert!(r.is_local());

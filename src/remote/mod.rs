@@ -55,7 +55,7 @@ impl ObjectKey {
     /// The object's path relative to the remote's root, `/`-separated.
     ///
     /// ```
-    /// use dvc_build::remote::{Layout, ObjectKey};
+    /// use dvc_build::__private::remote::{Layout, ObjectKey};
     /// let md5 = "c9283308ba03a923cd0d08df856095c3".parse().unwrap();
     /// let key = ObjectKey { md5, is_dir: false, layout: Layout::V3 };
     /// assert_eq!(key.rel_path(), "files/md5/c9/283308ba03a923cd0d08df856095c3");
@@ -221,7 +221,7 @@ fn not_a_url_source(url: &str) -> Error {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use dvc_build::{ErrorKind, remote::open_remote};
+/// use dvc_build::{ErrorKind, __private::remote::open_remote};
 /// let err = open_remote("hdfs://namenode/x", &BTreeMap::new()).err().unwrap();
 /// assert_eq!(err.kind(), ErrorKind::Unsupported);
 /// assert!(err.to_string().contains("hdfs"));

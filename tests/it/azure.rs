@@ -17,12 +17,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::remote::azure::{AzureRemote, CredentialSource};
+use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
+use dvc_build::__private::transfer::{Options, fetch_file_with};
 use dvc_build::ErrorKind;
-use dvc_build::cache::Cache;
-use dvc_build::hash::Md5;
-use dvc_build::remote::azure::{AzureRemote, CredentialSource};
-use dvc_build::remote::{FetchError, Layout, ObjectKey, Remote};
-use dvc_build::transfer::{Options, fetch_file_with};
 
 use crate::gs::{CONSUMER_MAIN, assert_no_secret, consumer_output};
 use crate::support::cloud::{Guarded, TokenServer, server_root, unique};

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dvc_build::cache::Cache;
-use dvc_build::confined::{Batch, Dir};
-use dvc_build::materialize::{self, Options, Target};
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::confined::{Batch, Dir};
+use dvc_build::__private::materialize::{self, Options, Target};
 
 use crate::support::{self, Registry, cargo, cargo_dvc, dvc, run, run_fail, write_crate};
 
@@ -43,7 +43,7 @@ fn listing(dir: &Path) -> Vec<String> {
                 out.push(format!("{rel}/"));
                 walk(base, &path, out);
             } else {
-                let md5 = dvc_build::hash::Md5::of(&fs::read(&path).unwrap());
+                let md5 = dvc_build::__private::hash::Md5::of(&fs::read(&path).unwrap());
                 out.push(format!("{rel} {md5}"));
             }
         }

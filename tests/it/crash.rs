@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dvc_build::__private::hash::Md5;
 use dvc_build::Fetch;
-use dvc_build::hash::Md5;
 
 use crate::support::http::FileServer;
 use crate::support::invariants::assert_cache_sound;

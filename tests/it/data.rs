@@ -8,12 +8,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::materialize::{Placement, place_dir, place_file};
+use dvc_build::__private::remote::{Layout, ObjectKey, Remote, open_remote};
+use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
 use dvc_build::ErrorKind;
-use dvc_build::cache::Cache;
-use dvc_build::hash::Md5;
-use dvc_build::materialize::{Placement, place_dir, place_file};
-use dvc_build::remote::{Layout, ObjectKey, Remote, open_remote};
-use dvc_build::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
 
 use crate::support::http::FileServer;
 use crate::support::{self, PythonHttpServer, Registry, out_md5_and_size, pseudo_random};
@@ -70,7 +70,11 @@ fn quick() -> Options {
 }
 
 /// The fixture's model, fetched from `remote` (DVC 3 layout) into `cache`.
-fn fetch_model(remote: &dyn Remote, cache: &Cache, f: &Fixture) -> dvc_build::cache::CachedFile {
+fn fetch_model(
+    remote: &dyn Remote,
+    cache: &Cache,
+    f: &Fixture,
+) -> dvc_build::__private::cache::CachedFile {
     fetch_file_with(
         remote,
         cache,
@@ -109,7 +113,7 @@ fn manifest(path: &Path) -> Vec<(String, Md5)> {
 }
 
 /// Fetches the fixture's directory (manifest, then files) into `cache`.
-fn fetch_data_dir(remote: &dyn Remote, cache: &Cache) -> dvc_build::transfer::CachedDir {
+fn fetch_data_dir(remote: &dyn Remote, cache: &Cache) -> dvc_build::__private::transfer::CachedDir {
     let f = fixture();
     let dir_key = key(f.dir_md5, true, Layout::V3);
     let manifest_file = fetch_file_with(remote, cache, dir_key, None, &quick()).unwrap();

@@ -12,16 +12,16 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dvc_build::cache::Cache;
-use dvc_build::engine::{Artifact, Engine};
-use dvc_build::format::dir_manifest::{DirEntry, DirManifest};
-use dvc_build::format::stage::{NameOrMap, RepoSpec};
-use dvc_build::format::yaml::{Map, Value};
-use dvc_build::git::NetMode;
-use dvc_build::hash::Md5;
-use dvc_build::materialize::{place_dir, place_file};
-use dvc_build::remote::{Layout, ObjectKey, Remote, open_remote};
-use dvc_build::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::engine::{Artifact, Engine};
+use dvc_build::__private::format::dir_manifest::{DirEntry, DirManifest};
+use dvc_build::__private::format::stage::{NameOrMap, RepoSpec};
+use dvc_build::__private::format::yaml::{Map, Value};
+use dvc_build::__private::git::NetMode;
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::materialize::{place_dir, place_file};
+use dvc_build::__private::remote::{Layout, ObjectKey, Remote, open_remote};
+use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_dir_with, fetch_file_with};
 
 use crate::support::http::{Fault, FileServer};
 use crate::support::invariants::assert_cache_sound;
@@ -563,11 +563,11 @@ fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
     let run = |report: &mut Report,
                name: &str,
                path: &str,
-               locked: Option<&dvc_build::format::stage::ImportStage>,
+               locked: Option<&dvc_build::__private::format::stage::ImportStage>,
                script: &dyn Fn(),
                expect: Expect,
                check: &dyn Fn(&Result<Artifact, dvc_build::Error>, &Path)|
-     -> Option<dvc_build::format::stage::ImportStage> {
+     -> Option<dvc_build::__private::format::stage::ImportStage> {
         let i = report.rows.len();
         let cache_dir = tmp.path().join(format!("cache-e{i}"));
         let engine = Engine::new(Cache::open(&cache_dir).unwrap(), NetMode::Online);
@@ -583,7 +583,7 @@ fn engine_cases(tmp: &tempfile::TempDir, report: &mut Report) {
             Some(stage) => (
                 engine.fetch_locked(
                     base,
-                    &dvc_build::format::stage::LockStage::Import(stage.clone()),
+                    &dvc_build::__private::format::stage::LockStage::Import(stage.clone()),
                     None,
                 ),
                 None,
@@ -734,8 +734,8 @@ fn cloud_remotes_retry_resume_wait_and_renew_tokens() {
     use crate::support::cloud::TokenServer;
     use crate::support::http::Store;
     use Fault::*;
-    use dvc_build::remote::azure::AzureRemote;
-    use dvc_build::remote::gs::GcsRemote;
+    use dvc_build::__private::remote::azure::AzureRemote;
+    use dvc_build::__private::remote::gs::GcsRemote;
     use rsa::pkcs8::DecodePrivateKey as _;
 
     let tmp = support::tempdir();

@@ -1,20 +1,20 @@
-//! `dvc_build::format` against the real `dvc`: every file DVC writes parses,
+//! `dvc_build::__private::format` against the real `dvc`: every file DVC writes parses,
 //! and our import-stage writer reproduces `dvc import` / `dvc update` byte
 //! for byte.
 
 use std::path::Path;
 
-use dvc_build::cache::Cache;
-use dvc_build::engine::Engine;
-use dvc_build::format::config::Config;
-use dvc_build::format::dir_manifest::DirManifest;
-use dvc_build::format::dvc_lock::DvcLock;
-use dvc_build::format::stage::{
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::engine::Engine;
+use dvc_build::__private::format::config::Config;
+use dvc_build::__private::format::dir_manifest::DirManifest;
+use dvc_build::__private::format::dvc_lock::DvcLock;
+use dvc_build::__private::format::stage::{
     ImportStage, ImportUpdate, NameOrMap, OutInfo, RepoSpec, Stage, update_import_text,
 };
-use dvc_build::format::yaml::{self, Map, Value};
-use dvc_build::git::NetMode;
-use dvc_build::hash::Md5;
+use dvc_build::__private::format::yaml::{self, Map, Value};
+use dvc_build::__private::git::NetMode;
+use dvc_build::__private::hash::Md5;
 
 use crate::support::*;
 

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use dvc_build::__private::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode, Oid};
 use dvc_build::ErrorKind;
-use dvc_build::git::{CommitId, EntryKind, GitDatabase, GitRemote, NetMode, Oid};
 
 use crate::support::{GitDaemon, GitHttp, free_port, git, run, run_stdout, tempdir, write};
 

@@ -16,12 +16,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::remote::gs::{CredentialSource, GcsRemote};
+use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
+use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_file_with};
 use dvc_build::ErrorKind;
-use dvc_build::cache::Cache;
-use dvc_build::hash::Md5;
-use dvc_build::remote::gs::{CredentialSource, GcsRemote};
-use dvc_build::remote::{FetchError, Layout, ObjectKey, Remote};
-use dvc_build::transfer::{Options, RetryPolicy, fetch_file_with};
 use rsa::pkcs8::DecodePrivateKey as _;
 
 use crate::support::cloud::{GcsGate, Guarded, TokenServer, server_root, unique};

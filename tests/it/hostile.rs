@@ -7,12 +7,12 @@
 use std::fs;
 use std::path::PathBuf;
 
-use dvc_build::format::config::Config;
-use dvc_build::format::dir_manifest::DirManifest;
-use dvc_build::format::dvc_lock::DvcLock;
-use dvc_build::format::stage::{ImportStage, Stage};
-use dvc_build::hash::Md5;
-use dvc_build::manifest::Manifest;
+use dvc_build::__private::format::config::Config;
+use dvc_build::__private::format::dir_manifest::DirManifest;
+use dvc_build::__private::format::dvc_lock::DvcLock;
+use dvc_build::__private::format::stage::{ImportStage, Stage};
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::manifest::Manifest;
 use dvc_build::{ErrorKind, Fetch};
 
 use crate::support::invariants::{assert_cache_sound, diff, snapshot};
@@ -345,8 +345,8 @@ fn hostile_dir_paths_are_refused_by_the_parser() {
 /// links and never writes through them.
 #[test]
 fn placing_never_writes_through_a_planted_symlink() {
-    use dvc_build::cache::Cache;
-    use dvc_build::materialize::{place_dir, place_file};
+    use dvc_build::__private::cache::Cache;
+    use dvc_build::__private::materialize::{place_dir, place_file};
     let tmp = support::tempdir();
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
     let victim = tmp.path().join("victim");

@@ -13,10 +13,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::remote::s3::{CredentialSource, S3Remote};
+use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
 use dvc_build::ErrorKind;
-use dvc_build::hash::Md5;
-use dvc_build::remote::s3::{CredentialSource, S3Remote};
-use dvc_build::remote::{FetchError, Layout, ObjectKey, Remote};
 
 use crate::support::{Registry, run, tool};
 

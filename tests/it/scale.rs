@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use dvc_build::hash::Md5;
-use dvc_build::remote::{Layout, ObjectKey};
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::remote::{Layout, ObjectKey};
 
 use crate::support::http::FileServer;
 use crate::support::invariants::assert_cache_sound;

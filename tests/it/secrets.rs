@@ -472,10 +472,10 @@ impl Drop for TlsServer {
 fn tls_is_verified_by_default_and_ssl_verify_is_honoured() {
     use std::collections::BTreeMap;
 
-    use dvc_build::cache::Cache;
-    use dvc_build::hash::Md5;
-    use dvc_build::remote::{Layout, ObjectKey, open_remote};
-    use dvc_build::transfer::{Options, RetryPolicy, fetch_file_with};
+    use dvc_build::__private::cache::Cache;
+    use dvc_build::__private::hash::Md5;
+    use dvc_build::__private::remote::{Layout, ObjectKey, open_remote};
+    use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_file_with};
 
     let tmp = support::tempdir();
     let data = b"served over TLS\n";
@@ -535,10 +535,10 @@ fn tls_is_verified_by_default_and_ssl_verify_is_honoured() {
 fn credentials_do_not_follow_a_redirect_to_another_host() {
     use std::collections::BTreeMap;
 
-    use dvc_build::cache::Cache;
-    use dvc_build::hash::Md5;
-    use dvc_build::remote::{Layout, ObjectKey, open_remote};
-    use dvc_build::transfer::{Options, fetch_file_with};
+    use dvc_build::__private::cache::Cache;
+    use dvc_build::__private::hash::Md5;
+    use dvc_build::__private::remote::{Layout, ObjectKey, open_remote};
+    use dvc_build::__private::transfer::{Options, fetch_file_with};
 
     use crate::support::http::Fault;
 

@@ -12,12 +12,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use dvc_build::__private::cache::Cache;
+use dvc_build::__private::hash::Md5;
+use dvc_build::__private::remote::ssh::SshRemote;
+use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
+use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_file_with};
 use dvc_build::ErrorKind;
-use dvc_build::cache::Cache;
-use dvc_build::hash::Md5;
-use dvc_build::remote::ssh::SshRemote;
-use dvc_build::remote::{FetchError, Layout, ObjectKey, Remote};
-use dvc_build::transfer::{Options, RetryPolicy, fetch_file_with};
 
 use crate::support::invariants::assert_cache_sound;
 use crate::support::sshd::{Agent, CuttingProxy, Sshd, keygen};
@@ -1073,7 +1073,7 @@ fn ssh_info_and_list_for_url_sources() {
     let remote = remote_in(tmp.path(), &url, &[]);
     let info = remote.info("top.bin").unwrap().expect("a file");
     assert_eq!(info.size, Some(3));
-    assert_eq!(info.pin, dvc_build::remote::Pin::ContentMd5);
+    assert_eq!(info.pin, dvc_build::__private::remote::Pin::ContentMd5);
     assert!(remote.info("d").unwrap().is_none(), "a folder is no object");
     assert!(remote.info("nope").unwrap().is_none());
     let listed: Vec<(String, Option<u64>)> = remote
@@ -1191,7 +1191,7 @@ fn ssh_one_connection_serves_a_whole_directory_and_every_remote_of_the_host() {
     let first = remote_via(tmp.path(), &proxy);
     let second = remote_via(tmp.path(), &proxy);
     let cache = Cache::open(tmp.path().join("cache")).unwrap();
-    let dir = dvc_build::transfer::fetch_dir(&first, &cache, dir_key, &entries).unwrap();
+    let dir = dvc_build::__private::transfer::fetch_dir(&first, &cache, dir_key, &entries).unwrap();
     assert_eq!(dir.files.len(), files.len());
     for ((_, data), (_, cached)) in files.iter().zip(&dir.files) {
         assert_eq!(&std::fs::read(&cached.path).unwrap(), data);

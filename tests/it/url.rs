@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use dvc_build::hash::{Md5, Sha256};
+use dvc_build::__private::hash::{Md5, Sha256};
 
 use crate::support::http::FileServer;
 use crate::support::{
@@ -543,7 +543,7 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn sha256_of(bytes: &[u8]) -> Sha256 {
-    let mut h = dvc_build::hash::Hasher::with_sha256();
+    let mut h = dvc_build::__private::hash::Hasher::with_sha256();
     h.update(bytes);
     h.finish_all().2.unwrap()
 }

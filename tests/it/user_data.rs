@@ -70,7 +70,7 @@ fn embedded(name: &str) -> String {
 
 /// The cache object holding `bytes`.
 fn object(cache: &Path, bytes: &str) -> PathBuf {
-    let hex = dvc_build::hash::Md5::of(bytes.as_bytes()).to_hex();
+    let hex = dvc_build::__private::hash::Md5::of(bytes.as_bytes()).to_hex();
     cache.join("files/md5").join(&hex[..2]).join(&hex[2..])
 }
 

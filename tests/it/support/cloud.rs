@@ -124,8 +124,9 @@ pub fn unique(tag: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let digest =
-        dvc_build::hash::Md5::of(format!("{tag}/{n}/{t}/{}", std::process::id()).as_bytes());
+    let digest = dvc_build::__private::hash::Md5::of(
+        format!("{tag}/{n}/{t}/{}", std::process::id()).as_bytes(),
+    );
     format!("{tag}{}", &digest.to_hex()[..20])
 }
 

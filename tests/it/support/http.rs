@@ -533,14 +533,14 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
         format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nAccept-Ranges: bytes\r\n");
     let (etag, weak, content_md5) = req.validators;
     if etag {
-        let digest = dvc_build::hash::Md5::of(&bytes).to_hex();
+        let digest = dvc_build::__private::hash::Md5::of(&bytes).to_hex();
         let weak = if weak { "W/" } else { "" };
         head.push_str(&format!(
             "ETag: {weak}\"{digest}\"\r\nContent-Type: application/octet-stream\r\n"
         ));
     }
     if content_md5 {
-        let digest = dvc_build::hash::Md5::of(&bytes);
+        let digest = dvc_build::__private::hash::Md5::of(&bytes);
         head.push_str(&format!("Content-MD5: {}\r\n", base64(digest.as_bytes())));
     }
     if start > 0 || end < total || status.starts_with("206") {

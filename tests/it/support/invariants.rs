@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dvc_build::hash::Md5;
+use dvc_build::__private::hash::Md5;
 
 /// What the cache holds after the check: object name -> size.
 pub type Objects = BTreeMap<String, u64>;
