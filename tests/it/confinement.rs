@@ -299,6 +299,11 @@ fn a_symlink_swapped_in_while_writing_never_redirects_the_write() {
                 )
                 .unwrap();
                 swaps += 1;
+                // Pauses of 0 to 150 µs: a swapper spinning on a core of
+                // its own would make every write see the symlink at some
+                // step (all refused, proving nothing about the writes that
+                // do land); with pauses, writes race it both ways.
+                std::thread::sleep(std::time::Duration::from_micros(swaps % 151));
             }
             swaps
         })
