@@ -670,6 +670,12 @@ impl Cache {
         Some(files)
     }
 
+    /// Whether a record of the stamps of set `key`'s objects exists (see
+    /// [`Cache::get_set`]); says nothing of whether they still match.
+    pub(crate) fn has_set_record(&self, key: &Md5) -> bool {
+        self.set_path(key).is_file()
+    }
+
     fn set_path(&self, key: &Md5) -> PathBuf {
         let mut path = self.state_path(key, true);
         path.set_extension("set");

@@ -405,6 +405,25 @@ impl Engine {
         }
     }
 
+    /// Whether the artifact of `out` looks cached, for a message said
+    /// before the real check (`Downloading`): a file is checked as
+    /// [`Engine::cached`] checks it; a directory only by its `.dir` object
+    /// and the record of its files' stamps, without a `stat` per file (the
+    /// fetch that follows makes those, and downloads what is missing).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::cached`].
+    pub fn looks_cached(&self, out: &OutInfo) -> Result<bool> {
+        let Some(md5) = out.md5 else {
+            return Ok(false);
+        };
+        if !out.is_dir {
+            return Ok(self.cache.get(&md5, false)?.is_some());
+        }
+        Ok(self.cached_object(&md5, true)?.is_some() && self.cache.has_set_record(&md5))
+    }
+
     /// The file, or the directory and every file of it, from the cache.
     fn cached_object_tree(&self, md5: Md5, is_dir: bool) -> Result<Option<Artifact>> {
         if !is_dir {

@@ -103,7 +103,7 @@ pub fn sync(ctx: &Context, package: &Package, dep: &Dependency, name: &str) -> R
     let engine = ctx.engine()?;
     // A fresh lock names what to download: say so before the wait.
     if let Ok(LockState::Fresh(lock)) = lock::read(&package.root, dep)
-        && engine.cached(lock.stage.out())?.is_none()
+        && !engine.looks_cached(lock.stage.out())?
     {
         let size = lock
             .stage
