@@ -645,19 +645,46 @@ impl Cache {
         if lines.next().is_some() {
             return None;
         }
+        // On Unix each object is looked up relative to one handle on the
+        // objects folder: two path components per `stat`, not the whole
+        // path from `/` (half the kernel's work for a warm directory).
+        #[cfg(unix)]
+        let objects_fd = rustix::fs::open(
+            self.objects_dir(),
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
         let chunks = parallel::map_chunks(&recorded, |chunk| {
             let mut files = Vec::with_capacity(chunk.len());
             for &(md5, recorded) in chunk {
-                let path = self.object_path(md5, false);
-                let meta = fs::symlink_metadata(&path).ok()?;
-                let now = Stamp::of(&meta);
-                if !(meta.is_file() && (now == recorded || recorded.only_links_changed(&now))) {
+                #[cfg(unix)]
+                let (is_file, now) = {
+                    let st = rustix::fs::statat(
+                        &objects_fd,
+                        shard(md5, false),
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .ok()?;
+                    (
+                        rustix::fs::FileType::from_raw_mode(st.st_mode).is_file(),
+                        Stamp::of_stat(&st),
+                    )
+                };
+                #[cfg(not(unix))]
+                let (is_file, now) = {
+                    let meta = fs::symlink_metadata(self.object_path(md5, false)).ok()?;
+                    (meta.is_file(), Stamp::of(&meta))
+                };
+                if !(is_file && (now == recorded || recorded.only_links_changed(&now))) {
                     return None;
                 }
                 files.push(CachedFile {
                     md5: *md5,
-                    size: meta.len(),
-                    path,
+                    size: now.size,
+                    path: self.object_path(md5, false),
                     stamp: now,
                 });
             }
@@ -1436,6 +1463,24 @@ impl Stamp {
                 nlink: 0,
                 mode: u32::from(meta.permissions().readonly()),
             }
+        }
+    }
+
+    /// As [`Stamp::of`], from a `stat` made with `rustix` (relative to a
+    /// folder handle); the same fields, so the two compare equal.
+    #[cfg(unix)]
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    pub(crate) fn of_stat(st: &rustix::fs::Stat) -> Stamp {
+        Stamp {
+            size: st.st_size as u64,
+            mtime_ns: i128::from(st.st_mtime as i64) * 1_000_000_000
+                + i128::from(st.st_mtime_nsec as i64),
+            ctime_ns: i128::from(st.st_ctime as i64) * 1_000_000_000
+                + i128::from(st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            nlink: st.st_nlink as u64,
+            mode: st.st_mode as u32,
         }
     }
 
