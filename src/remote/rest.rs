@@ -7,7 +7,7 @@
 //! asked, a `200` (range ignored) is skipped to the offset and cut at the
 //! end, and `416` past the end is an empty body.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -294,6 +294,30 @@ pub fn transport_error(
         }
         _ => FetchError::Transient(fail(msg)),
     }
+}
+
+/// The whole body of an answer read in one piece (a listing page, an
+/// object's metadata), at most `limit` bytes.
+pub fn body_bytes(response: ureq::http::Response<ureq::Body>, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(limit)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// As [`body_bytes`], as UTF-8 text (anything else is an `InvalidData`
+/// error).
+pub fn body_text(response: ureq::http::Response<ureq::Body>, limit: u64) -> io::Result<String> {
+    let mut text = String::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(limit)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The start of an error answer's body, as text (bounded, query strings

@@ -131,12 +131,7 @@ impl GcsRemote {
                 other => Err(other),
             };
         }
-        let text = std::io::Read::bytes(std::io::Read::take(
-            response.into_body().into_reader(),
-            MAX_JSON_BYTES,
-        ))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|e| {
+        let text = rest::body_bytes(response, MAX_JSON_BYTES).map_err(|e| {
             FetchError::Transient(self.fail(
                 ErrorKind::Remote,
                 rel_path,

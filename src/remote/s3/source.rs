@@ -80,12 +80,7 @@ impl S3Remote {
             if !(200..300).contains(&status) {
                 return Err(self.status_error(rel_path, status, response));
             }
-            let mut text = String::new();
-            std::io::Read::read_to_string(
-                &mut std::io::Read::take(response.into_body().into_reader(), MAX_PAGE_BYTES),
-                &mut text,
-            )
-            .map_err(|e| {
+            let text = rest::body_text(response, MAX_PAGE_BYTES).map_err(|e| {
                 FetchError::Transient(self.fail(
                     ErrorKind::Remote,
                     rel_path,
