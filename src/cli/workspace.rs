@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{ManifestPath, PackageSelection};
+use crate::confined::Dir;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Dependency, Manifest};
 
@@ -33,6 +34,22 @@ impl Package {
             root,
             manifest,
         })
+    }
+
+    /// The folder holding `Cargo.toml` (a handle for confined writes) and
+    /// the manifest's file name in it: where `import`, `import-url` and
+    /// `remove` write the edited manifest.
+    pub fn manifest_location(&self) -> Result<(Dir, PathBuf)> {
+        let folder = match self.manifest_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
+            _ => Dir::open_root(Path::new("."))?,
+        };
+        let name = self
+            .manifest_path
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+        Ok((folder, name))
     }
 }
 

@@ -196,15 +196,7 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         (updated.text, updated.new, Some(updated.artifact))
     };
     // The lock, Cargo.toml and the .gitignore entry: all or none.
-    let manifest_root = match package.manifest_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
-        _ => Dir::open_root(Path::new("."))?,
-    };
-    let manifest_name = package
-        .manifest_path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+    let (manifest_root, manifest_name) = package.manifest_location()?;
     let is_dir = artifact.as_ref().is_some_and(|a| a.is_dir());
     let ignore = dvc_project::gitignore_edit(&root, rel, is_dir)?;
     let mut batch = Batch::new();

@@ -2,7 +2,7 @@
 //! directory named by its URL, no registry) in `Cargo.toml` and write its
 //! lock, as `dvc import-url` writes its stage.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
 
@@ -184,15 +184,7 @@ pub fn exec(ctx: &Context, args: ImportUrlArgs) -> Result<i32> {
     let updated = project::update(engine, &package.root, dep, None, true)?;
     drop(bar);
     // The lock, Cargo.toml and the .gitignore entry: all or none.
-    let manifest_root = match package.manifest_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
-        _ => Dir::open_root(Path::new("."))?,
-    };
-    let manifest_name = package
-        .manifest_path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+    let (manifest_root, manifest_name) = package.manifest_location()?;
     let ignore = dvc_project::gitignore_edit(&root, rel, updated.artifact.is_dir())?;
     let mut batch = Batch::new();
     batch.write(&root, lock_rel, updated.text.clone());

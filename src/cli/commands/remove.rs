@@ -206,15 +206,7 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let manifest_root = match package.manifest_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => Dir::open_root(p)?,
-        _ => Dir::open_root(Path::new("."))?,
-    };
-    let manifest_name = package
-        .manifest_path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+    let (manifest_root, manifest_name) = package.manifest_location()?;
     let mut batch = Batch::new();
     batch.write(&manifest_root, manifest_name, text);
     for (file, edited) in &ignores {
