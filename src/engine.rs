@@ -864,6 +864,44 @@ impl Engine {
         inner: Option<&str>,
         chain: &mut Vec<String>,
     ) -> Result<Artifact> {
+        let (next, path) = self.follow_import(at, out, link, inner, chain)?;
+        let artifact = self.fetch_path(&next, &path, chain)?;
+        chain.pop();
+        if let (None, Some(key)) = (inner, out.key) {
+            let differs = artifact.is_dir() != key.is_dir
+                || (key.layout == Layout::V3 && artifact.md5() != key.md5);
+            if differs {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "`{}` records `{}` as {}, but the registry it was imported from has {}",
+                        out.recorded_in,
+                        out.path,
+                        key.md5,
+                        artifact.md5()
+                    ),
+                )
+                .with_help(
+                    "the registry's import is out of date; ask its maintainers to run `dvc update`",
+                ));
+            }
+        }
+        Ok(artifact)
+    }
+
+    /// One hop of a chain of imports: the registry `out` was imported from
+    /// (`link`), at its `rev_lock`, and the path there (with `inner`, a path
+    /// inside the output, appended). Pushes the hop onto `chain` (the
+    /// caller pops it when done); a chain that loops or is too long is an
+    /// error.
+    fn follow_import(
+        &self,
+        at: &At,
+        out: &TrackedOutput,
+        link: &ImportLink,
+        inner: Option<&str>,
+        chain: &mut Vec<String>,
+    ) -> Result<(At, String)> {
         // A relative URL in the middle registry's stage is relative to that
         // registry's folder, when it is a local checkout.
         let base = match at.db.remote().local_path() {
@@ -922,28 +960,7 @@ impl Engine {
             db,
             commit,
         };
-        let artifact = self.fetch_path(&next, &path, chain)?;
-        chain.pop();
-        if let (None, Some(key)) = (inner, out.key) {
-            let differs = artifact.is_dir() != key.is_dir
-                || (key.layout == Layout::V3 && artifact.md5() != key.md5);
-            if differs {
-                return Err(Error::new(
-                    ErrorKind::Integrity,
-                    format!(
-                        "`{}` records `{}` as {}, but the registry it was imported from has {}",
-                        out.recorded_in,
-                        out.path,
-                        key.md5,
-                        artifact.md5()
-                    ),
-                )
-                .with_help(
-                    "the registry's import is out of date; ask its maintainers to run `dvc update`",
-                ));
-            }
-        }
-        Ok(artifact)
+        Ok((next, path))
     }
 
     /// A folder as `dvc` lists it: its git files and the DVC outputs below

@@ -8,12 +8,16 @@
 //! it (a `PATH` inside it, or `--recursive`), then its files come from its
 //! `.dir` object (the only thing downloaded: a small JSON list), each an
 //! output with its MD5 and no size; `--recursive` lists files only;
-//! `--dvc-only` keeps outputs and the folders holding them.
+//! `--dvc-only` keeps outputs and the folders holding them. A directory
+//! output that is itself an import (a chained import) is listed from the
+//! registry it was imported from, at its `rev_lock`, as fetches follow it
+//! (the middle registry's remote holds none of its files); `dvc list`
+//! shows those files without MD5s, and so do we.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{Engine, Snapshot};
+use super::{At, Engine, Snapshot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::stage::RepoSpec;
 use crate::git::{CommitId, EntryKind};
@@ -62,9 +66,29 @@ impl Engine {
     ) -> Result<(CommitId, Vec<ListEntry>)> {
         let db = self.database(&repo.url, base)?;
         let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
-        let snapshot = Snapshot::new(&db, &commit);
+        let at = At {
+            repo: repo.clone(),
+            base: base.to_path_buf(),
+            db,
+            commit,
+        };
         let path = crate::git::normalize_path(path)?;
-        let project_dir = source::project_dir_of(&snapshot, &path)?;
+        let entries = self.list_at(&at, &path, options, &mut Vec::new())?;
+        Ok((at.commit, entries))
+    }
+
+    /// Lists `path` (normal form) of the registry `at`; `chain` holds the
+    /// registries a chained import went through to get here.
+    fn list_at(
+        &self,
+        at: &At,
+        path: &str,
+        options: ListOptions,
+        chain: &mut Vec<String>,
+    ) -> Result<Vec<ListEntry>> {
+        let (repo, commit) = (&at.repo, &at.commit);
+        let snapshot = Snapshot::new(&at.db, commit);
+        let project_dir = source::project_dir_of(&snapshot, path)?;
         let outputs = source::tracked_outputs(&snapshot, &project_dir)?;
         let listing = snapshot.listing()?;
         let internal = join(&project_dir, ".dvc");
@@ -103,12 +127,6 @@ impl Engine {
             all.insert(o.path.clone(), entry(true, o.is_dir(), o.size, md5));
         }
         // The files of the directory outputs the listing goes into.
-        let at = super::At {
-            repo: repo.clone(),
-            base: base.to_path_buf(),
-            db: db.clone(),
-            commit: commit.clone(),
-        };
         let mut remote = None;
         for o in &outputs {
             let Some(key) = o.key.filter(|k| k.is_dir) else {
@@ -116,17 +134,41 @@ impl Engine {
             };
             let inside =
                 |a: &str, b: &str| a.is_empty() || b == a || b.starts_with(&format!("{a}/"));
-            let needed = inside(&o.path, &path) || (options.recursive && inside(&path, &o.path));
+            let needed = inside(&o.path, path) || (options.recursive && inside(path, &o.path));
             if !needed {
                 continue;
             }
-            if remote.is_none() {
-                remote = Some(self.remote_for(&at, &snapshot, &project_dir)?);
-            }
-            let Some(remote) = &remote else { continue };
-            let manifest = self.dir_manifest(&**remote, o, key)?;
-            for e in manifest.entries() {
-                let full = join(&o.path, &e.relpath);
+            // (path relative to the output, MD5) of every file in it.
+            let files: Vec<(String, Option<String>)> = match &o.import {
+                // A chained import: the files are those of the registry it
+                // was imported from, at its `rev_lock` (the middle
+                // registry's remote holds none of them). `dvc list` shows
+                // them without MD5s.
+                Some(link) => {
+                    let (next, upstream) = self.follow_import(at, o, link, None, chain)?;
+                    let every_file = ListOptions {
+                        recursive: true,
+                        dvc_only: false,
+                    };
+                    let listed = self.list_at(&next, &upstream, every_file, chain)?;
+                    chain.pop();
+                    listed.into_iter().map(|e| (e.path, None)).collect()
+                }
+                None => {
+                    if remote.is_none() {
+                        remote = Some(self.remote_for(at, &snapshot, &project_dir)?);
+                    }
+                    let Some(remote) = &remote else { continue };
+                    let manifest = self.dir_manifest(&**remote, o, key)?;
+                    manifest
+                        .entries()
+                        .iter()
+                        .map(|e| (e.relpath.clone(), Some(e.md5.to_hex())))
+                        .collect()
+                }
+            };
+            for (relpath, md5) in files {
+                let full = join(&o.path, &relpath);
                 let mut p = full.as_str();
                 while let Some((parent, _)) = p.rsplit_once('/') {
                     if parent.len() <= o.path.len() {
@@ -136,7 +178,7 @@ impl Engine {
                         .or_insert_with(|| entry(true, true, None, None));
                     p = parent;
                 }
-                all.insert(full.clone(), entry(true, false, None, Some(e.md5.to_hex())));
+                all.insert(full.clone(), entry(true, false, None, md5));
             }
         }
         // Folders that only hold outputs (git does not list them), and the
@@ -174,13 +216,13 @@ impl Engine {
             ))
         };
         if !path.is_empty() {
-            let Some(found) = all.get(&path) else {
+            let Some(found) = all.get(path) else {
                 return Err(not_found());
             };
             if !found.isdir {
                 let mut file = found.clone();
-                file.path = path.rsplit('/').next().unwrap_or(&path).to_string();
-                return Ok((commit.clone(), vec![file]));
+                file.path = path.rsplit('/').next().unwrap_or(path).to_string();
+                return Ok(vec![file]);
             }
         }
         let prefix = if path.is_empty() {
@@ -207,6 +249,6 @@ impl Engine {
             shown.path = rel.to_string();
             entries.push(shown);
         }
-        Ok((commit.clone(), entries))
+        Ok(entries)
     }
 }

@@ -6,7 +6,7 @@
 use std::fs;
 
 use super::harness::*;
-use crate::support::run;
+use crate::support::{dvc, run, run_stdout};
 
 /// The upstream registry (with a remote; its cache and work-tree copies
 /// removed) and a middle registry that imports `dir` and `f1` from it
@@ -18,7 +18,12 @@ fn chain(middle_remote: bool) -> (Bench, Repo, Repo) {
     let up = Repo::erepo(&b, "erepo");
     up.add_remote(&b);
     up.dvc_gen(
-        &[("dir/foo", "foo"), ("dir/bar", "bar"), ("f1", "one")],
+        &[
+            ("dir/foo", "foo"),
+            ("dir/bar", "bar"),
+            ("dir/sub/baz", "baz"),
+            ("f1", "one"),
+        ],
         &["dir", "f1"],
         "init",
     );
@@ -89,6 +94,42 @@ fn chained_middle_with_empty_remote() {
     check(&b, &mid, "dir", "dir_imported");
     check(&b, &mid, "f1", "f1_imported");
     get_both(&b, &mid.url(), "dir", &Args::out("got"));
+}
+
+/// `cargo dvc ls` into a chained import lists what `dvc list` lists: the
+/// files of the registry it was imported from, at its `rev_lock` (the
+/// middle registry's remote holds none of them); through a third registry
+/// that imports from the middle one, two hops.
+#[test]
+fn chained_ls_lists_what_dvc_list_lists() {
+    let (b, _up, mid) = chain(true);
+    let end = Repo::erepo(&b, "erepo3");
+    run(end.dvc().args(["import", "-q", &mid.url(), "dir"]));
+    end.commit("import");
+    end.clear_cache();
+    fs::remove_dir_all(end.dir.join("dir")).unwrap();
+    let work = b.plain_dir();
+    for reg in [&mid, &end] {
+        for args in [
+            &[][..],
+            &["dir"],
+            &["dir/sub"],
+            &["dir/foo"],
+            &["-R"],
+            &["--dvc-only"],
+            &["-R", "--dvc-only"],
+            &["dir", "-R"],
+        ] {
+            // `file://`: dvc clones and lists the commit, as we do (a bare
+            // path would make it list the registry's work tree).
+            let url = format!("file://{}", reg.url());
+            let theirs = run_stdout(dvc(&work).args(["list", "--json", &url]).args(args));
+            let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
+            let ours = run_stdout(b.ours(&work).args(["ls", "--json", &reg.url()]).args(args));
+            let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
+            assert_eq!(ours["entries"], theirs, "ls {} {args:?}", reg.url());
+        }
+    }
 }
 
 /// Two registries that import from each other by branch: a cycle. `dvc`
