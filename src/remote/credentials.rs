@@ -428,13 +428,7 @@ pub mod oauth {
             ErrorKind::Auth,
             format!("{who}: the token service at `{shown}` answered HTTP {status}: {detail}"),
         );
-        Err(match status {
-            429 | 500..=599 => match retry_after {
-                Some(wait) => FetchError::Throttled(err, wait),
-                None => FetchError::Transient(err),
-            },
-            _ => FetchError::Permanent(err),
-        })
+        Err(rest::status_failure(status, err, retry_after))
     }
 }
 

@@ -262,9 +262,37 @@ pub fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Durati
 /// A transient failure: throttled with a `Retry-After` when the answer had
 /// one.
 pub fn transient(error: Error, response: &ureq::http::Response<ureq::Body>) -> FetchError {
-    match retry_after(response) {
+    throttled(error, retry_after(response))
+}
+
+/// A transient failure: throttled for `retry_after` when the server asked
+/// for a wait.
+fn throttled(error: Error, retry_after: Option<Duration>) -> FetchError {
+    match retry_after {
         Some(wait) => FetchError::Throttled(error, wait),
         None => FetchError::Transient(error),
+    }
+}
+
+/// What a failed answer's `status` means when no rule of the store's own
+/// says more: `429` (throttled) and `5xx` are worth trying again (after
+/// the server's `Retry-After`, taken from the answer before its body was
+/// read), anything else is permanent. `error` says what was asked and
+/// what the server said.
+pub fn status_failure(status: u16, error: Error, retry_after: Option<Duration>) -> FetchError {
+    match status {
+        429 | 500..=599 => throttled(error, retry_after),
+        _ => FetchError::Permanent(error),
+    }
+}
+
+/// How an object store's remote names itself in messages:
+/// `scheme://bucket[/prefix]`.
+pub fn store_url(scheme: &str, bucket: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        format!("{scheme}://{bucket}")
+    } else {
+        format!("{scheme}://{bucket}/{prefix}")
     }
 }
 
@@ -536,6 +564,28 @@ mod tests {
             scrub("<Url>http://h/c?sv=1&sig=S</Url>"),
             "<Url>http://h/c?…</Url>"
         );
+    }
+
+    #[test]
+    fn statuses_worth_retrying() {
+        let err = || Error::new(ErrorKind::Remote, "HTTP");
+        let wait = Duration::from_secs(3);
+        assert!(matches!(
+            status_failure(429, err(), Some(wait)),
+            FetchError::Throttled(_, w) if w == wait
+        ));
+        assert!(matches!(
+            status_failure(503, err(), None),
+            FetchError::Transient(_)
+        ));
+        for status in [400, 404, 412, 600] {
+            assert!(matches!(
+                status_failure(status, err(), Some(wait)),
+                FetchError::Permanent(_)
+            ));
+        }
+        assert_eq!(store_url("gs", "b", ""), "gs://b");
+        assert_eq!(store_url("s3", "b", "p/q"), "s3://b/p/q");
     }
 
     #[test]

@@ -402,29 +402,18 @@ impl AzureRemote {
                         )),
                 })
             }
-            (429 | 500..=599, _) => {
-                let err = self.fail(ErrorKind::Remote, rel_path, format!("HTTP {status}{said}"));
-                match retry_after {
-                    Some(wait) => FetchError::Throttled(err, wait),
-                    None => FetchError::Transient(err),
-                }
-            }
-            _ => FetchError::Permanent(self.fail(
-                ErrorKind::Remote,
-                rel_path,
-                format!("HTTP {status}{said}"),
-            )),
+            _ => rest::status_failure(
+                status,
+                self.fail(ErrorKind::Remote, rel_path, format!("HTTP {status}{said}")),
+                retry_after,
+            ),
         }
     }
 }
 
 impl Remote for AzureRemote {
     fn display_url(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("azure://{}", self.container)
-        } else {
-            format!("azure://{}/{}", self.container, self.prefix)
-        }
+        rest::store_url("azure", &self.container, &self.prefix)
     }
 
     fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {

@@ -321,29 +321,18 @@ impl GcsRemote {
                         self.bucket
                     )),
             }),
-            429 | 500..=599 => {
-                let err = self.fail(ErrorKind::Remote, rel_path, format!("HTTP {status}{detail}"));
-                match retry_after {
-                    Some(wait) => FetchError::Throttled(err, wait),
-                    None => FetchError::Transient(err),
-                }
-            }
-            _ => FetchError::Permanent(self.fail(
-                ErrorKind::Remote,
-                rel_path,
-                format!("HTTP {status}{detail}"),
-            )),
+            _ => rest::status_failure(
+                status,
+                self.fail(ErrorKind::Remote, rel_path, format!("HTTP {status}{detail}")),
+                retry_after,
+            ),
         }
     }
 }
 
 impl Remote for GcsRemote {
     fn display_url(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("gs://{}", self.bucket)
-        } else {
-            format!("gs://{}/{}", self.bucket, self.prefix)
-        }
+        rest::store_url("gs", &self.bucket, &self.prefix)
     }
 
     fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {

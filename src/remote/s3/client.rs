@@ -153,17 +153,6 @@ impl S3Remote {
                 };
                 FetchError::Permanent(err)
             }
-            429 | 500..=599 => {
-                let err = self.fail(
-                    ErrorKind::Remote,
-                    rel_path,
-                    format!("HTTP {status}{detail}"),
-                );
-                match retry_after {
-                    Some(wait) => FetchError::Throttled(err, wait),
-                    None => FetchError::Transient(err),
-                }
-            }
             301 | 307 | 400 if code.as_deref() == Some("PermanentRedirect") || status != 400 => {
                 FetchError::Permanent(
                     self.fail(
@@ -177,22 +166,22 @@ impl S3Remote {
                     .with_help("set the remote's `region` to the bucket's region"),
                 )
             }
-            _ => FetchError::Permanent(self.fail(
-                ErrorKind::Remote,
-                rel_path,
-                format!("HTTP {status}{detail}"),
-            )),
+            _ => rest::status_failure(
+                status,
+                self.fail(
+                    ErrorKind::Remote,
+                    rel_path,
+                    format!("HTTP {status}{detail}"),
+                ),
+                retry_after,
+            ),
         }
     }
 }
 
 impl Remote for S3Remote {
     fn display_url(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket_name)
-        } else {
-            format!("s3://{}/{}", self.bucket_name, self.prefix)
-        }
+        rest::store_url("s3", &self.bucket_name, &self.prefix)
     }
 
     fn open(&self, rel_path: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
