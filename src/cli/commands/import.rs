@@ -15,9 +15,11 @@ use crate::cli::args::{ManifestPath, OnePackage};
 use crate::cli::context::Context;
 use crate::cli::dvc_project;
 use crate::cli::manifest_edit;
+use crate::cli::workspace::Package;
 use crate::confined::{Batch, Dir};
+use crate::engine::Artifact;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Dependency, Manifest};
 use crate::materialize::{Existing, Options};
 use crate::project::{self, LockMode};
 
@@ -195,33 +197,14 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         drop(bar);
         (updated.text, updated.new, Some(updated.artifact))
     };
-    // The lock, Cargo.toml and the .gitignore entry: all or none.
-    let (manifest_root, manifest_name) = package.manifest_location()?;
-    let is_dir = artifact.as_ref().is_some_and(|a| a.is_dir());
-    let ignore = dvc_project::gitignore_edit(&root, rel, is_dir)?;
-    let mut batch = Batch::new();
-    batch.write(&root, lock_rel, lock_text);
-    batch.write(&manifest_root, manifest_name, edited.clone());
-    if let Some((file, text)) = ignore {
-        batch.write(&root, file, text);
+    Imported {
+        dep,
+        lock: lock_text,
+        manifest: edited,
+        artifact: artifact.as_ref(),
+        replaces: existing.is_some(),
     }
-    batch.commit().map_err(|e| e.with_dependency(&name))?;
-    if let (Some(_), Some(artifact)) = (existing, &artifact) {
-        // --force: the artifact replaces what was there, as with dvc.
-        let link = dvc_project::project_wants_links(&package.root);
-        engine
-            .place(
-                artifact,
-                &root,
-                rel,
-                Options::workspace(link, true, Existing::Replace),
-            )
-            .map_err(|e| e.with_dependency(&name))?;
-        shell.warn(format!(
-            "replaced `{}` with the artifact (--force)",
-            package.root.join(rel).display()
-        ));
-    }
+    .write(ctx, &package, &root)?;
     let what = match &artifact {
         Some(artifact) => describe(artifact),
         None => "not downloaded".to_string(),
@@ -250,6 +233,56 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         ));
     }
     Ok(0)
+}
+
+/// What an import writes into the crate (`import`, `import-url`).
+pub(super) struct Imported<'a> {
+    /// The new declaration, as parsed from `manifest`.
+    pub dep: &'a Dependency,
+    /// The text of its lock.
+    pub lock: String,
+    /// `Cargo.toml` with the declaration added.
+    pub manifest: String,
+    /// What was fetched; `None` with `--no-download`.
+    pub artifact: Option<&'a Artifact>,
+    /// Something is at `out` already (allowed by `--force`, checked before).
+    pub replaces: bool,
+}
+
+impl Imported<'_> {
+    /// Writes the lock, `Cargo.toml` and the `.gitignore` entry, all or
+    /// none; then, when something was at `out` (`--force`), puts the
+    /// artifact there in its stead, as `dvc import --force` does.
+    pub(super) fn write(self, ctx: &Context, package: &Package, root: &Dir) -> Result<()> {
+        let name = &self.dep.name;
+        let rel = Path::new(&self.dep.out);
+        let (manifest_root, manifest_name) = package.manifest_location()?;
+        let is_dir = self.artifact.is_some_and(Artifact::is_dir);
+        let ignore = dvc_project::gitignore_edit(root, rel, is_dir)?;
+        let mut batch = Batch::new();
+        batch.write(root, self.dep.lock_path(), self.lock);
+        batch.write(&manifest_root, manifest_name, self.manifest);
+        if let Some((file, text)) = ignore {
+            batch.write(root, file, text);
+        }
+        batch.commit().map_err(|e| e.with_dependency(name))?;
+        if let (true, Some(artifact)) = (self.replaces, self.artifact) {
+            let link = dvc_project::project_wants_links(&package.root);
+            ctx.engine()?
+                .place(
+                    artifact,
+                    root,
+                    rel,
+                    Options::workspace(link, true, Existing::Replace),
+                )
+                .map_err(|e| e.with_dependency(name))?;
+            ctx.shell().warn(format!(
+                "replaced `{}` with the artifact (--force)",
+                package.root.join(rel).display()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What stops the crate's build from fetching its data dependencies: no

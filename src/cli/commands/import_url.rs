@@ -11,15 +11,14 @@ use crate::cli::context::Context;
 use crate::cli::dvc_project;
 use crate::cli::manifest_edit;
 use crate::cli::shell::Verbosity;
-use crate::confined::{Batch, Dir};
+use crate::confined::Dir;
 use crate::engine::Artifact;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Sha256;
 use crate::manifest::{Manifest, url_basename};
-use crate::materialize::{Existing, Options};
 use crate::project::{self, LockMode};
 
-use super::import::{default_name, out_inside_folders};
+use super::import::{Imported, default_name, out_inside_folders};
 use super::{describe, short};
 
 /// `cargo dvc import-url`'s arguments.
@@ -183,32 +182,14 @@ pub fn exec(ctx: &Context, args: ImportUrlArgs) -> Result<i32> {
     let bar = shell.progress(&name);
     let updated = project::update(engine, &package.root, dep, None, true)?;
     drop(bar);
-    // The lock, Cargo.toml and the .gitignore entry: all or none.
-    let (manifest_root, manifest_name) = package.manifest_location()?;
-    let ignore = dvc_project::gitignore_edit(&root, rel, updated.artifact.is_dir())?;
-    let mut batch = Batch::new();
-    batch.write(&root, lock_rel, updated.text.clone());
-    batch.write(&manifest_root, manifest_name, edited.clone());
-    if let Some((file, text)) = ignore {
-        batch.write(&root, file, text);
+    Imported {
+        dep,
+        lock: updated.text.clone(),
+        manifest: edited,
+        artifact: Some(&updated.artifact),
+        replaces: existing.is_some(),
     }
-    batch.commit().map_err(|e| e.with_dependency(&name))?;
-    if existing.is_some() {
-        // --force: the artifact replaces what was there, as with dvc.
-        let link = dvc_project::project_wants_links(&package.root);
-        engine
-            .place(
-                &updated.artifact,
-                &root,
-                rel,
-                Options::workspace(link, true, Existing::Replace),
-            )
-            .map_err(|e| e.with_dependency(&name))?;
-        shell.warn(format!(
-            "replaced `{}` with the artifact (--force)",
-            package.root.join(rel).display()
-        ));
-    }
+    .write(ctx, &package, &root)?;
     shell.status(
         "Locked",
         format!(
