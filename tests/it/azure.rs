@@ -1072,7 +1072,9 @@ fn put_blobs(fx: &Fixture, blobs: &[(&str, &[u8])]) {
 #[test]
 fn azure_url_imports_of_a_blob_and_a_prefix_lock_as_dvc_import_url() {
     let fx = fixture();
-    let home = server_root("dvc-build-azure-url-home-");
+    // An empty home for both tools, removed when the test ends.
+    let home_dir = support::tempdir();
+    let home = home_dir.path();
     let twins = crate::url::Twins::new()
         .with_env("HOME", home.to_str().unwrap())
         .with_env("AZURE_CONFIG_DIR", home.join(".azure").to_str().unwrap())

@@ -20,7 +20,6 @@ use crate::support::{self, PythonHttpServer, Registry, out_md5_and_size, pseudo_
 
 /// A DVC 3 registry pushed to a local remote, built once per test process.
 struct Fixture {
-    _root: tempfile::TempDir,
     reg: Registry,
     model_md5: Md5,
     model_size: u64,
@@ -30,8 +29,10 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let root = support::tempdir();
-        let reg = Registry::new(root.path());
+        // Kept for the whole run: in `target/tmp`, not `/tmp` (see
+        // `process_dir`).
+        let root = support::process_dir("data-fixture");
+        let reg = Registry::new(&root);
         reg.write("model.bin", pseudo_random(3 << 20, 7));
         for i in 0..200 {
             reg.write(
@@ -52,7 +53,6 @@ fn fixture() -> &'static Fixture {
             model_md5: model.parse().unwrap(),
             model_size: size.unwrap(),
             dir_md5: dir.trim_end_matches(".dir").parse().unwrap(),
-            _root: root,
         }
     })
 }

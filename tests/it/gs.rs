@@ -956,7 +956,9 @@ fn put_gcs_objects(fx: &Fixture, objects: &[(&str, &[u8])]) {
 #[test]
 fn gs_url_imports_of_an_object_and_a_prefix_lock_as_dvc_import_url() {
     let fx = fixture();
-    let home = server_root("dvc-build-gcs-url-home-");
+    // An empty home for both tools, removed when the test ends.
+    let home_dir = support::tempdir();
+    let home = home_dir.path();
     let twins = crate::url::Twins::new()
         .with_env("HOME", home.to_str().unwrap())
         .with_env("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")

@@ -95,6 +95,44 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create temp dir")
 }
 
+/// An empty folder that lasts as long as the test process: for fixtures
+/// made once and held in a static, which Rust never drops (a `TempDir`
+/// there would be left behind in `/tmp` by every run). It is
+/// `target/tmp/<name>/<pid>`; the folders of earlier runs whose process is
+/// gone are removed here, so at most one per live test process remains.
+pub fn process_dir(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok());
+        if pid.is_some_and(|pid| !process_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+fn process_alive(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(pid) => !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => true,
+    }
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: i32) -> bool {
+    true
+}
+
 /// Writes `contents` to `dir/rel`, creating parent folders.
 pub fn write(dir: &Path, rel: &str, contents: impl AsRef<[u8]>) {
     let path = dir.join(rel);

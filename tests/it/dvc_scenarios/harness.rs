@@ -89,46 +89,12 @@ enum Template {
     Erepo2,
 }
 
-/// The templates live as long as the test process, which drops no static:
-/// they go in `target/tmp/dvc-scenario-templates/<pid>`, and a run removes
-/// those of earlier runs whose process is gone (nothing left in `/tmp`).
-fn templates_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dvc-scenario-templates");
-    for entry in fs::read_dir(&root).into_iter().flatten().flatten() {
-        let pid = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok());
-        if pid.is_some_and(|pid| !process_alive(pid)) {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-    let dir = root.join(std::process::id().to_string());
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[cfg(unix)]
-fn process_alive(pid: i32) -> bool {
-    match rustix::process::Pid::from_raw(pid) {
-        Some(pid) => !matches!(
-            rustix::process::test_kill_process(pid),
-            Err(rustix::io::Errno::SRCH)
-        ),
-        None => true,
-    }
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: i32) -> bool {
-    true
-}
-
 fn template(which: Template) -> &'static Path {
     static TEMPLATES: OnceLock<Vec<(Template, PathBuf)>> = OnceLock::new();
     let made = TEMPLATES.get_or_init(|| {
-        let tmp = templates_dir();
+        // Kept for the whole run: in `target/tmp`, not `/tmp` (see
+        // `process_dir`).
+        let tmp = support::process_dir("dvc-scenario-templates");
         let project = tmp.join("project");
         support::consumer(&project);
         let git_dir = tmp.join("git_dir");
