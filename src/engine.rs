@@ -804,8 +804,16 @@ impl Engine {
         inner: Option<&str>,
         chain: &mut Vec<String>,
     ) -> Result<Artifact> {
+        // A chained import: its bytes are those of the registry it was
+        // imported from, at its `rev_lock`.
         if let Some(link) = &out.import {
-            return self.fetch_chained(at, out, link, inner, chain);
+            let (next, path) = self.follow_import(at, out, link, inner, chain)?;
+            let artifact = self.fetch_path(&next, &path, chain)?;
+            chain.pop();
+            if inner.is_none() {
+                same_as_recorded(out, &artifact)?;
+            }
+            return Ok(artifact);
         }
         let Some(key) = out.key else {
             return Err(Error::new(
@@ -852,41 +860,6 @@ impl Engine {
             )));
         }
         self.fetch_dir(&*remote, key, &sub, false)
-    }
-
-    /// A chained import: `out` was imported into this registry from
-    /// `link`'s; its bytes are that registry's at its `rev_lock`.
-    fn fetch_chained(
-        &self,
-        at: &At,
-        out: &TrackedOutput,
-        link: &ImportLink,
-        inner: Option<&str>,
-        chain: &mut Vec<String>,
-    ) -> Result<Artifact> {
-        let (next, path) = self.follow_import(at, out, link, inner, chain)?;
-        let artifact = self.fetch_path(&next, &path, chain)?;
-        chain.pop();
-        if let (None, Some(key)) = (inner, out.key) {
-            let differs = artifact.is_dir() != key.is_dir
-                || (key.layout == Layout::V3 && artifact.md5() != key.md5);
-            if differs {
-                return Err(Error::new(
-                    ErrorKind::Integrity,
-                    format!(
-                        "`{}` records `{}` as {}, but the registry it was imported from has {}",
-                        out.recorded_in,
-                        out.path,
-                        key.md5,
-                        artifact.md5()
-                    ),
-                )
-                .with_help(
-                    "the registry's import is out of date; ask its maintainers to run `dvc update`",
-                ));
-            }
-        }
-        Ok(artifact)
     }
 
     /// One hop of a chain of imports: the registry `out` was imported from
@@ -1256,6 +1229,33 @@ struct At {
     base: PathBuf,
     db: GitDatabase,
     commit: CommitId,
+}
+
+/// Checks that what a chained import led to is the object the middle
+/// registry recorded for `out` (for a DVC 2 record, whose hash is made
+/// otherwise, only that both are files or both directories).
+fn same_as_recorded(out: &TrackedOutput, artifact: &Artifact) -> Result<()> {
+    let Some(key) = out.key else {
+        return Ok(());
+    };
+    let differs =
+        artifact.is_dir() != key.is_dir || (key.layout == Layout::V3 && artifact.md5() != key.md5);
+    if differs {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "`{}` records `{}` as {}, but the registry it was imported from has {}",
+                out.recorded_in,
+                out.path,
+                key.md5,
+                artifact.md5()
+            ),
+        )
+        .with_help(
+            "the registry's import is out of date; ask its maintainers to run `dvc update`",
+        ));
+    }
+    Ok(())
 }
 
 /// `path` as typed (`dir/`, `/data`, `./x`, `.`) in the normal form lookups use.

@@ -132,6 +132,32 @@ fn chained_ls_lists_what_dvc_list_lists() {
     }
 }
 
+/// The middle registry records another object than the one its import
+/// leads to (its `.dvc` file edited, or an import gone stale): refused,
+/// naming both hashes, with a way on; nothing is placed.
+#[test]
+fn chained_record_that_differs_from_the_source_is_refused() {
+    let (b, _up, mid) = chain(false);
+    let stage = read(&mid.dir, "f1.dvc");
+    let recorded = stage
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- md5: "))
+        .unwrap()
+        .to_string();
+    let other = "0123456789abcdef0123456789abcdef";
+    mid.write_files(&[("f1.dvc", &stage.replace(&recorded, other))]);
+    mid.commit("edit the record");
+    let ours = our_get(&b, &mid.url(), "f1", &Args::default());
+    assert!(!ours.ok, "{}", ours.message);
+    assert!(ours.placed.is_empty(), "{:?}", ours.placed);
+    assert!(
+        ours.message.contains(other) && ours.message.contains(&recorded),
+        "{}",
+        ours.message
+    );
+    assert!(ours.message.contains("help:"), "{}", ours.message);
+}
+
 /// Two registries that import from each other by branch: a cycle. `dvc`
 /// never ends; we stop and say where the chain loops.
 #[test]
