@@ -6,6 +6,16 @@
 //! `user`, `password`, `custom_auth_header`, `ssl_verify` (`false`, or the
 //! path of a CA bundle), `read_timeout`, `connect_timeout` (seconds).
 //!
+//! Connections: up to [`KEEP_ALIVE_CONNECTIONS`] at once, each carrying
+//! request after request. A server that closes the connection after every
+//! answer (HTTP/1.0 without keep-alive, or `Connection: close`; Python's
+//! `http.server` is one) makes every object a new connection: to such a
+//! server we open at most [`CLOSING_SERVER_CONNECTIONS`] at once, as browsers
+//! limit themselves per host. Those servers are typically small, with a short
+//! listen queue (Python's socketserver: 5) and one thread accepting; more
+//! connections at once than that queue holds only overflow it, and each
+//! dropped connection costs its client a 1 s SYN retransmission.
+//!
 //! Reads from an offset send `Range: bytes=N-`; a server that ignores the
 //! range (`200`) is handled by skipping the first `N` bytes, and `416` past
 //! the end is an empty body. Status codes map to [`FetchError`] classes:
@@ -17,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ureq::Agent;
@@ -30,6 +41,14 @@ use crate::redact;
 /// Redirects followed for one request.
 const MAX_REDIRECTS: u32 = 10;
 
+/// Connections at once to a server that keeps them alive.
+pub const KEEP_ALIVE_CONNECTIONS: usize = 8;
+
+/// Connections at once to a server that closes each after one answer (see
+/// the module's docs): as many as browsers open to one host, and never more
+/// than a listen queue of 5 holds (6 connections waiting to be accepted).
+pub const CLOSING_SERVER_CONNECTIONS: usize = 6;
+
 /// Default for `connect_timeout` and `read_timeout`, as in DVC (seconds).
 const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 
@@ -39,6 +58,8 @@ pub struct HttpRemote {
     agent: Agent,
     /// `(name, value)` of the authorization header, if any. Never printed.
     auth_header: Option<(String, String)>,
+    /// An answer said the server closes its connection after each answer.
+    closes_connections: AtomicBool,
 }
 
 impl std::fmt::Debug for HttpRemote {
@@ -161,6 +182,7 @@ impl HttpRemote {
             base: url.trim_end_matches('/').to_string(),
             agent,
             auth_header,
+            closes_connections: AtomicBool::new(false),
         })
     }
 
@@ -199,6 +221,9 @@ impl HttpRemote {
             let response = req
                 .call()
                 .map_err(|e| classify_transport(method, &redact::url(&url), e))?;
+            if !keeps_alive(&response) {
+                self.closes_connections.store(true, Ordering::Relaxed);
+            }
             let location = match response.status().as_u16() {
                 301 | 302 | 303 | 307 | 308 => response
                     .headers()
@@ -367,8 +392,15 @@ impl Remote for HttpRemote {
         }
     }
 
+    /// Learnt from the answers so far: a directory's files are fetched after
+    /// its `.dir` listing, so by then the server has said how it treats
+    /// connections.
     fn max_parallel(&self) -> usize {
-        8
+        if self.closes_connections.load(Ordering::Relaxed) {
+            CLOSING_SERVER_CONNECTIONS
+        } else {
+            KEEP_ALIVE_CONNECTIONS
+        }
     }
 
     /// fsspec's `HTTPFileSystem._info`, and what DVC makes of it: a `HEAD`
@@ -538,6 +570,28 @@ fn origin(url: &str) -> String {
 }
 
 /// The URL a `Location` header names, relative to `base` (the request's URL).
+/// Whether the server will keep the connection of `response` open for the
+/// next request: not after `Connection: close`, and for HTTP/1.0 only after
+/// `Connection: keep-alive` (RFC 9112, section 9.3).
+fn keeps_alive<B>(response: &ureq::http::Response<B>) -> bool {
+    let tokens = response
+        .headers()
+        .get_all("Connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
+    let (mut close, mut keep_alive) = (false, false);
+    for token in tokens {
+        close |= token.eq_ignore_ascii_case("close");
+        keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+    }
+    if close {
+        return false;
+    }
+    response.version() >= ureq::http::Version::HTTP_11 || keep_alive
+}
+
 fn resolve_location(base: &str, location: &str) -> String {
     let location = location.trim();
     let scheme = base.split_once("://").map_or("http", |(s, _)| s);
@@ -600,6 +654,26 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_alive_is_read_from_the_version_and_the_connection_header() {
+        let answer = |version, connection: Option<&str>| {
+            let mut b = ureq::http::Response::builder().version(version);
+            if let Some(c) = connection {
+                b = b.header("Connection", c);
+            }
+            keeps_alive(&b.body(()).unwrap())
+        };
+        use ureq::http::Version;
+        assert!(answer(Version::HTTP_11, None));
+        assert!(answer(Version::HTTP_11, Some("Keep-Alive")));
+        assert!(!answer(Version::HTTP_11, Some("close")));
+        assert!(!answer(Version::HTTP_11, Some("upgrade, Close")));
+        // Python's http.server: HTTP/1.0, no header.
+        assert!(!answer(Version::HTTP_10, None));
+        assert!(answer(Version::HTTP_10, Some("keep-alive")));
+        assert!(!answer(Version::HTTP_10, Some("keep-alive, close")));
+    }
 
     #[test]
     fn base64_matches_rfc4648() {

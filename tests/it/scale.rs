@@ -1,9 +1,11 @@
 //! At scale: a directory of many files, changed a little upstream, costs
 //! only its changed objects. Requests are counted at the server
 //! ([`FileServer`]'s log), with the real `cargo dvc` and a registry made by
-//! the real `dvc`.
+//! the real `dvc`. So are the connections a server is asked to serve at
+//! once.
 
 use std::path::Path;
+use std::time::Duration;
 
 use dvc_build::__private::hash::Md5;
 use dvc_build::__private::remote::{Layout, ObjectKey};
@@ -106,4 +108,55 @@ fn update_of_a_big_directory_downloads_only_the_changed_objects() {
         support::tree(&reg.repo.join("data"))
     );
     assert_cache_sound(&cache, false);
+}
+
+/// A server that closes every connection after one answer (as Python's
+/// `http.server` does) is sent at most 6 requests at once: every object is a
+/// new connection to it, and more at once than its short listen queue holds
+/// only get dropped (a 1 s SYN retransmission each). A keep-alive server is
+/// sent 8. Every request is held 30 ms, so the client's limit is reached.
+#[test]
+fn a_server_that_closes_each_connection_is_sent_at_most_six_requests_at_once() {
+    let tmp = support::tempdir();
+    let reg = Registry::new(tmp.path());
+    // Objects whose MD5s all start with another byte: the cache locks
+    // objects by that byte, so none waits for another here.
+    let n = 60;
+    let mut firsts = std::collections::HashSet::new();
+    let mut seed = 0u64;
+    for i in 0..n {
+        let bytes = loop {
+            seed += 1;
+            let bytes = pseudo_random(100 + i, seed);
+            if firsts.insert(Md5::of(&bytes).as_bytes()[0]) {
+                break bytes;
+            }
+        };
+        reg.write(&file_path(i), bytes);
+    }
+    reg.add(&["data"]);
+    reg.commit("v1");
+    reg.push();
+    for (closes, most) in [(true, 6), (false, 8)] {
+        let server = FileServer::start(&reg.remote);
+        server.close_each(closes);
+        server.hold(Some(Duration::from_millis(30)));
+        let krate = tmp.path().join(format!("consumer-{closes}"));
+        consumer(&krate, &reg, &server);
+        let cache = tmp.path().join(format!("cache-{closes}"));
+        run(cargo_dvc(&krate, &cache).args(["fetch", "-q"]));
+        let paths: Vec<String> = server.log().into_iter().map(|r| r.path).collect();
+        assert_eq!(objects(&paths).0.len(), n, "every object once");
+        assert_eq!(
+            server.peak_waiting(),
+            most,
+            "requests at once to a server that {}",
+            if closes {
+                "closes each connection"
+            } else {
+                "keeps them alive"
+            }
+        );
+        assert_cache_sound(&cache, false);
+    }
 }

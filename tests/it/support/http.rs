@@ -4,7 +4,10 @@
 //! per request, in order; requests past the script are served normally), and
 //! [`FileServer::injected`] reports every fault that was actually injected.
 //! [`FileServer::throttle`] slows every body down (so a test can kill a
-//! client mid-transfer). [`FileServer::start_as`] serves the folder the way
+//! client mid-transfer). [`FileServer::close_each`] closes every connection
+//! after one answer (as Python's `http.server` does), and
+//! [`FileServer::hold`] with [`FileServer::peak_waiting`] shows how many
+//! requests a client had waiting at once. [`FileServer::start_as`] serves the folder the way
 //! an object store names its objects ([`Store`]: Google Cloud Storage's JSON
 //! API, Azure Blob's `/<account>/<container>/<blob>`), so the cloud remotes
 //! meet the same faults.
@@ -168,6 +171,13 @@ struct State {
     weak: bool,
     /// Send `Content-MD5` (base64 of the MD5) with every file.
     content_md5: bool,
+    /// Answer `Connection: close` and close after every answer.
+    close_each: bool,
+    /// Keep every request waiting this long before answering it.
+    hold: Option<Duration>,
+    /// Requests received and not answered yet, and the most there were.
+    waiting: usize,
+    peak_waiting: usize,
     /// Answer every request with `302 Found` to this URL prefix.
     redirect_all: Option<String>,
 }
@@ -306,6 +316,23 @@ impl FileServer {
         self.state.lock().unwrap().content_md5 = on;
     }
 
+    /// Closes every connection after one answer (`Connection: close`),
+    /// as Python's `http.server` does.
+    pub fn close_each(&self, on: bool) {
+        self.state.lock().unwrap().close_each = on;
+    }
+
+    /// Keeps every request waiting `hold` before answering it.
+    pub fn hold(&self, hold: Option<Duration>) {
+        self.state.lock().unwrap().hold = hold;
+    }
+
+    /// The most requests that were waiting for their answer at once (one
+    /// per connection the client was using).
+    pub fn peak_waiting(&self) -> usize {
+        self.state.lock().unwrap().peak_waiting
+    }
+
     /// Answers every request with `302 Found` to `prefix` + the request's
     /// path (a CDN in front of a model hub); `None` serves files again.
     pub fn redirect_all(&self, prefix: Option<String>) {
@@ -369,8 +396,10 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             }
         }
         let path = target.split('?').next().unwrap_or("/").to_string();
-        let (fault, throttle, validators, store) = {
+        let (fault, throttle, validators, store, close, hold) = {
             let mut st = state.lock().unwrap();
+            st.waiting += 1;
+            st.peak_waiting = st.peak_waiting.max(st.waiting);
             st.log.push(Request {
                 method: method.clone(),
                 path: path.clone(),
@@ -393,8 +422,16 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
                 st.throttle,
                 (st.etag, st.weak, st.content_md5),
                 st.store.clone(),
+                st.close_each,
+                st.hold,
             )
         };
+        if let Some(hold) = hold {
+            std::thread::sleep(hold);
+        }
+        // Counted out before answering: the client sends its next request
+        // on this connection only after reading this answer.
+        state.lock().unwrap().waiting -= 1;
         let served = Served {
             store: &store,
             method: &method,
@@ -403,8 +440,9 @@ fn serve_connection(conn: TcpStream, root: &Path, state: &Mutex<State>) {
             fault,
             throttle,
             validators,
+            close,
         };
-        if !respond(&mut out, root, served) {
+        if !respond(&mut out, root, served) || close {
             return;
         }
     }
@@ -420,6 +458,8 @@ struct Served<'a> {
     throttle: Option<(usize, Duration)>,
     /// ETag, weak, Content-MD5.
     validators: (bool, bool, bool),
+    /// Say `Connection: close` (the caller closes after this answer).
+    close: bool,
 }
 
 /// Writes one response; `false` when the connection must close.
@@ -531,6 +571,9 @@ fn respond(out: &mut TcpStream, root: &Path, req: Served<'_>) -> bool {
     }
     let mut head =
         format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nAccept-Ranges: bytes\r\n");
+    if req.close {
+        head.push_str("Connection: close\r\n");
+    }
     let (etag, weak, content_md5) = req.validators;
     if etag {
         let digest = dvc_build::__private::hash::Md5::of(&bytes).to_hex();
