@@ -22,6 +22,16 @@
 //!   verified against the legacy hash; the cache keys them by the plain MD5
 //!   computed while downloading, which the caller gets back (it is what a DVC
 //!   3 consumer's lock records).
+//! - A large object (from [`RANGED_MIN`] bytes, not from a local folder)
+//!   starts as one stream, hashed from memory on a second thread as it is
+//!   written. Once [`STREAM_PROBE`] bytes came, the stream is judged: when
+//!   it brought them slower than the hash took them in (a far server, a
+//!   slow link), the rest comes in parallel ranges, hashed in order from
+//!   the file as each range completes ([`Ranges::WhenSlow`]). From a
+//!   source faster than the hash (the same machine, a fast LAN) more
+//!   connections would only take CPU from the hash, the download's
+//!   critical path: here one stream imports 256 MiB over loopback HTTP in
+//!   0.45 s, eight ranges in 0.72 s.
 //! - [`fetch_dir`] fetches a directory's files with bounded parallelism
 //!   over the remote's keep-alive connections, each distinct MD5 once,
 //!   skipping what is cached; it succeeds only when every file is cached.
@@ -34,7 +44,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::cache::{Cache, CachedFile, Incoming, ObjectLock, RangeWriter};
+use crate::cache::{Cache, CachedFile, HashClock, Incoming, ObjectLock, RangeWriter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{self, Md5, Sha256};
 use crate::remote::{FetchError, Layout, ObjectKey, Remote};
@@ -89,6 +99,27 @@ pub struct Options {
     pub ranged_min: Option<u64>,
     /// The size of each range; default: [`RANGE_SIZE`].
     pub range_size: Option<u64>,
+    /// When those ranges start; default: [`Ranges::WhenSlow`].
+    pub ranges: Ranges,
+    /// With [`Ranges::WhenSlow`], how many bytes one stream brings before it
+    /// is judged against the hash; default: [`STREAM_PROBE`].
+    pub stream_probe: Option<u64>,
+}
+
+/// When a large object is fetched in parallel ranges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ranges {
+    /// One stream first; the rest in parallel ranges only when that stream
+    /// brings the bytes slower than the hash takes them in. Every byte is
+    /// hashed in order, on one core: from a source faster than that (the
+    /// same machine, a fast LAN), more connections would not make the
+    /// download any faster, they would take CPU from the hash and
+    /// add a second read of every byte (ranges are hashed from the file,
+    /// one stream from memory).
+    #[default]
+    WhenSlow,
+    /// Parallel ranges from the first byte.
+    Always,
 }
 
 /// Objects this large (and larger) come in parallel ranges from non-local
@@ -98,6 +129,10 @@ pub const RANGED_MIN: u64 = 32 << 20;
 
 /// The size of one range of a parallel download.
 pub const RANGE_SIZE: u64 = 8 << 20;
+
+/// How much of a large object one stream brings before it is judged
+/// against the hash (see [`Ranges::WhenSlow`]).
+pub const STREAM_PROBE: u64 = 2 * PIPELINE_CHUNK as u64;
 
 /// Bodies at least this large are hashed on a second thread while the next
 /// chunk is read and written.
@@ -467,16 +502,22 @@ fn download(
         && size >= options.ranged_min.unwrap_or(RANGED_MIN).max(1)
     {
         let range = options.range_size.unwrap_or(RANGE_SIZE).max(1);
-        receive_ranged(
-            remote,
-            &rel,
-            target,
-            &mut incoming,
-            size,
-            range,
-            parallel,
-            &options.retry,
-        )?;
+        if options.ranges == Ranges::WhenSlow {
+            let probe = options.stream_probe.unwrap_or(STREAM_PROBE).max(2);
+            receive_while_fast(remote, &rel, &mut incoming, size, probe)?;
+        }
+        if incoming.len() < size {
+            receive_ranged(
+                remote,
+                &rel,
+                target,
+                &mut incoming,
+                size,
+                range,
+                parallel,
+                &options.retry,
+            )?;
+        }
         match verify(target, expected_size, &mut incoming)? {
             Verdict::Good { plain, size } => {
                 return commit(cache, target, incoming, plain, size, lock);
@@ -598,6 +639,7 @@ fn receive_once(
                 Ok(n)
             },
             Attempt::Fatal,
+            None,
         )?;
         return check_complete(body.len, expected_size, offset, got);
     }
@@ -693,6 +735,66 @@ fn open_error(e: FetchError, remote: &dyn Remote, rel: &str, target: &Target) ->
     }
 }
 
+/// Receives the object as one stream for as long as that stream is at least
+/// as fast as the hash ([`Ranges::WhenSlow`]): judged once `probe` bytes
+/// came, by the time spent waiting for them against the time spent hashing
+/// them. Stops early (leaving the rest to parallel ranges) when it
+/// is slower, and when the stream fails or ends short; returns an error
+/// only for what ranges would not mend (bytes past the object's size, a
+/// failed write).
+fn receive_while_fast(
+    remote: &dyn Remote,
+    rel: &str,
+    incoming: &mut Incoming,
+    size: u64,
+    probe: u64,
+) -> Result<()> {
+    let Ok(body) = remote.open(rel, 0, None) else {
+        // The ranges ask again, and say why when they fail too.
+        return Ok(());
+    };
+    if body.len.is_some_and(|len| len != size) {
+        return Ok(());
+    }
+    let mut reader = body.reader;
+    let clock = HashClock::default();
+    let mut waited = Duration::ZERO;
+    let mut got = 0u64;
+    let mut judged = false;
+    // Chunks small enough to judge the stream after `probe` bytes.
+    let chunk = PIPELINE_CHUNK.min(usize::try_from(probe / 2).unwrap_or(usize::MAX));
+    let streamed = incoming.write_from(
+        chunk,
+        |chunk| {
+            if !judged && got >= probe {
+                judged = true;
+                let (hashed, hashing) = clock.read();
+                // Bytes per second, compared without dividing: the stream
+                // is slower when it took longer per byte than the hash.
+                let slower = hashed > 0
+                    && waited.as_secs_f64() * hashed as f64 > hashing.as_secs_f64() * got as f64;
+                if slower {
+                    return Ok(0);
+                }
+            }
+            let started = std::time::Instant::now();
+            let n = fill(&mut reader, chunk)?;
+            waited += started.elapsed();
+            if got + n as u64 > size {
+                return Err(too_much(size));
+            }
+            got += n as u64;
+            Ok(n)
+        },
+        Attempt::Fatal,
+        Some(&clock),
+    );
+    match streamed {
+        Ok(()) | Err(Attempt::Retry(_) | Attempt::Wait(..)) => Ok(()),
+        Err(Attempt::Fatal(e)) => Err(e),
+    }
+}
+
 /// Receives an object of `size` bytes as ranges of `range` bytes, fetched by
 /// up to `parallel` threads into the preallocated temporary file, each range
 /// retried and resumed on its own. Meanwhile this thread hashes the file in
@@ -709,10 +811,11 @@ fn receive_ranged(
     parallel: usize,
     retry: &RetryPolicy,
 ) -> Result<()> {
-    let writer = incoming.ranged(size)?;
-    let count = usize::try_from(size.div_ceil(range)).unwrap_or(usize::MAX);
+    let from = incoming.len();
+    let writer = incoming.ranged_after(size)?;
+    let count = usize::try_from((size - from).div_ceil(range)).unwrap_or(usize::MAX);
     let bounds = |i: usize| {
-        let start = i as u64 * range;
+        let start = from + i as u64 * range;
         (start, (start + range).min(size))
     };
     let workers = parallel.min(count).max(1);
@@ -1097,6 +1200,21 @@ mod tests {
         cut: AtomicBool,
         opens: AtomicU32,
         ranged_opens: AtomicU32,
+        /// Every open: offset and end.
+        asked: Mutex<Vec<(u64, Option<u64>)>>,
+        /// Bodies come 16 KiB at a time, 5 ms apart (a slow network).
+        slow: bool,
+    }
+
+    /// A body that trickles: a few bytes per read, a pause before each.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(5));
+            let n = buf.len().min(16 << 10);
+            self.0.read(&mut buf[..n])
+        }
     }
 
     impl MemRemote {
@@ -1109,6 +1227,8 @@ mod tests {
                 cut: AtomicBool::new(false),
                 opens: AtomicU32::new(0),
                 ranged_opens: AtomicU32::new(0),
+                asked: Mutex::new(Vec::new()),
+                slow: false,
             }
         }
     }
@@ -1120,6 +1240,7 @@ mod tests {
 
         fn open(&self, _rel: &str, offset: u64, end: Option<u64>) -> Result<Body, FetchError> {
             self.opens.fetch_add(1, Ordering::Relaxed);
+            self.asked.lock().unwrap().push((offset, end));
             if end.is_some() {
                 self.ranged_opens.fetch_add(1, Ordering::Relaxed);
             }
@@ -1133,8 +1254,13 @@ mod tests {
             if Some(offset) == self.cut_at && !self.cut.swap(true, Ordering::Relaxed) {
                 slice.truncate(slice.len() / 3);
             }
+            let reader: Box<dyn Read + Send> = if self.slow {
+                Box::new(Trickle(io::Cursor::new(slice)))
+            } else {
+                Box::new(io::Cursor::new(slice))
+            };
             Ok(Body {
-                reader: Box::new(io::Cursor::new(slice)),
+                reader,
                 len: Some(len),
             })
         }
@@ -1166,6 +1292,8 @@ mod tests {
             parallel: Some(4),
             ranged_min: Some(1000),
             range_size: Some(1000),
+            ranges: Ranges::Always,
+            stream_probe: None,
         }
     }
 
@@ -1205,6 +1333,58 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    fn when_slow(probe: u64, range: u64) -> Options {
+        Options {
+            ranges: Ranges::WhenSlow,
+            stream_probe: Some(probe),
+            range_size: Some(range),
+            ..ranged_options()
+        }
+    }
+
+    #[test]
+    fn a_stream_faster_than_the_hash_is_kept_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = data(3 << 20);
+        let remote = MemRemote::new(bytes.clone());
+        let size = Some(bytes.len() as u64);
+        let options = when_slow(256 << 10, 256 << 10);
+        let file = fetch_file_with(&remote, &cache, key_of(&bytes), size, &options).unwrap();
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        assert_eq!(*remote.asked.lock().unwrap(), [(0, None)], "one stream");
+    }
+
+    #[test]
+    fn a_stream_slower_than_the_hash_hands_the_rest_to_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let bytes = data(2 << 20);
+        let mut remote = MemRemote::new(bytes.clone());
+        remote.slow = true;
+        let size = Some(bytes.len() as u64);
+        let (probe, range) = (256 << 10, 256 << 10);
+        let options = when_slow(probe, range);
+        let file = fetch_file_with(&remote, &cache, key_of(&bytes), size, &options).unwrap();
+        assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
+        let asked = remote.asked.lock().unwrap().clone();
+        assert_eq!(asked[0], (0, None), "a stream first: {asked:?}");
+        let ranges = &asked[1..];
+        assert!(ranges.len() >= 4, "then ranges: {asked:?}");
+        // The ranges start where the stream stopped (after the probe) and
+        // cover the rest exactly once.
+        let from = ranges.iter().map(|r| r.0).min().unwrap();
+        assert!(from >= probe, "{asked:?}");
+        let mut covered = from;
+        let mut sorted: Vec<_> = ranges.iter().map(|&(a, b)| (a, b.unwrap())).collect();
+        sorted.sort();
+        for (a, b) in sorted {
+            assert_eq!(a, covered, "{asked:?}");
+            covered = b;
+        }
+        assert_eq!(covered, bytes.len() as u64);
     }
 
     #[test]

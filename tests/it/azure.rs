@@ -21,7 +21,7 @@ use dvc_build::__private::cache::Cache;
 use dvc_build::__private::hash::Md5;
 use dvc_build::__private::remote::azure::{AzureRemote, CredentialSource};
 use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
-use dvc_build::__private::transfer::{Options, fetch_file_with};
+use dvc_build::__private::transfer::{Options, Ranges, fetch_file_with};
 use dvc_build::ErrorKind;
 
 use crate::gs::{CONSUMER_MAIN, assert_no_secret, consumer_output};
@@ -451,6 +451,7 @@ fn azure_ranged_reads_and_a_parallel_ranged_download() {
         parallel: Some(4),
         ranged_min: Some(64 << 10),
         range_size: Some(64 << 10),
+        ranges: Ranges::Always,
         ..Options::default()
     };
     let file = fetch_file_with(&remote, &cache, object, Some(size), &options).unwrap();

@@ -20,7 +20,7 @@ use dvc_build::__private::cache::Cache;
 use dvc_build::__private::hash::Md5;
 use dvc_build::__private::remote::gs::{CredentialSource, GcsRemote};
 use dvc_build::__private::remote::{FetchError, Layout, ObjectKey, Remote};
-use dvc_build::__private::transfer::{Options, RetryPolicy, fetch_file_with};
+use dvc_build::__private::transfer::{Options, Ranges, RetryPolicy, fetch_file_with};
 use dvc_build::ErrorKind;
 use rsa::pkcs8::DecodePrivateKey as _;
 
@@ -388,6 +388,7 @@ fn gs_ranged_reads_and_a_parallel_ranged_download() {
         parallel: Some(4),
         ranged_min: Some(64 << 10),
         range_size: Some(64 << 10),
+        ranges: Ranges::Always,
         ..Options::default()
     };
     let file = fetch_file_with(&remote, &cache, object, Some(size), &options).unwrap();
