@@ -42,12 +42,17 @@ fn objects(paths: &[String]) -> (Vec<String>, usize) {
 }
 
 fn consumer(dir: &Path, reg: &Registry, server: &FileServer) {
+    consumer_of(dir, reg, server, "data");
+}
+
+/// A crate whose one dependency is `path` of `reg`, its data on `server`.
+fn consumer_of(dir: &Path, reg: &Registry, server: &FileServer, path: &str) {
     support::write(
         dir,
         "Cargo.toml",
         format!(
             "[package]\nname = \"consumer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [package.metadata.dvc.deps.data]\nurl = {:?}\npath = \"data\"\n\
+             [package.metadata.dvc.deps.data]\nurl = {:?}\npath = {path:?}\n\
              remote = {{ url = {:?} }}\n\n[workspace]\n",
             reg.repo.display().to_string(),
             server.url()
@@ -157,6 +162,62 @@ fn a_server_that_closes_each_connection_is_sent_at_most_six_requests_at_once() {
                 "keeps them alive"
             }
         );
+        assert_cache_sound(&cache, false);
+    }
+}
+
+/// A large object comes as one stream while that stream keeps up with the
+/// hash; from a slow server the rest comes in parallel ranges. Counted at
+/// the server: one `GET` without `Range`, then (slow) `Range` requests from
+/// where the stream stopped, covering the rest.
+#[test]
+fn a_large_object_comes_in_one_stream_unless_that_stream_is_slow() {
+    let tmp = support::tempdir();
+    let reg = Registry::new(tmp.path());
+    let size = 40u64 << 20;
+    let bytes = pseudo_random(size as usize, 99);
+    let object = object_path(&bytes);
+    reg.write("model.bin", bytes);
+    reg.add(&["model.bin"]);
+    reg.commit("v1");
+    reg.push();
+    for slow in [false, true] {
+        let server = FileServer::start(&reg.remote);
+        if slow {
+            // 8 MB/s: slower than the hash, even in a debug build.
+            server.throttle(Some((8 << 10, Duration::from_millis(1))));
+        }
+        let krate = tmp.path().join(format!("consumer-{slow}"));
+        consumer_of(&krate, &reg, &server, "model.bin");
+        let cache = tmp.path().join(format!("cache-{slow}"));
+        run(cargo_dvc(&krate, &cache).args(["fetch", "-q"]));
+        let gets: Vec<_> = server
+            .log()
+            .into_iter()
+            .filter(|r| r.path == object)
+            .collect();
+        assert_eq!(gets[0].range, None, "a stream first: {gets:?}");
+        let mut ranges: Vec<(u64, u64)> = gets[1..]
+            .iter()
+            .map(|r| {
+                let spec = r.range.as_deref().unwrap().trim_start_matches("bytes=");
+                let (a, b) = spec.split_once('-').unwrap();
+                (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1)
+            })
+            .collect();
+        if !slow {
+            assert!(ranges.is_empty(), "one stream to the end: {gets:?}");
+        } else {
+            ranges.sort();
+            assert!(ranges.len() >= 2, "then ranges: {gets:?}");
+            let mut covered = ranges[0].0;
+            assert!(covered > 0, "{gets:?}");
+            for (a, b) in ranges {
+                assert_eq!(a, covered, "{gets:?}");
+                covered = b;
+            }
+            assert_eq!(covered, size);
+        }
         assert_cache_sound(&cache, false);
     }
 }
