@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dvc_build::__private::cache::Cache;
 use dvc_build::__private::confined::{Batch, Dir};
@@ -283,8 +283,9 @@ fn a_symlink_swapped_in_while_writing_never_redirects_the_write() {
     // atomically (renameat2 RENAME_EXCHANGE), never missing.
     symlink(&outside, krate.join("models.link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let swapped = Arc::new(AtomicU64::new(0));
     let swapper = {
-        let (krate, stop) = (krate.clone(), stop.clone());
+        let (krate, stop, swapped) = (krate.clone(), stop.clone(), swapped.clone());
         std::thread::spawn(move || {
             let models = krate.join("models");
             let link = krate.join("models.link");
@@ -299,6 +300,7 @@ fn a_symlink_swapped_in_while_writing_never_redirects_the_write() {
                 )
                 .unwrap();
                 swaps += 1;
+                swapped.store(swaps, Ordering::SeqCst);
                 // Pauses of 0 to 150 µs: a swapper spinning on a core of
                 // its own would make every write see the symlink at some
                 // step (all refused, proving nothing about the writes that
@@ -310,7 +312,12 @@ fn a_symlink_swapped_in_while_writing_never_redirects_the_write() {
     };
     let crate_dir = Dir::open_root(&krate).unwrap();
     let (mut ok, mut refused) = (0, 0);
-    for i in 0..400 {
+    // 400 rounds, and more while the swapper has not swapped 100 times (a
+    // loaded machine gives it little time), for up to a minute.
+    let started = std::time::Instant::now();
+    let mut i = 0;
+    while i < 400 || (swapped.load(Ordering::SeqCst) <= 100 && started.elapsed().as_secs() < 60) {
+        i += 1;
         let rel = PathBuf::from(format!("models/f{}.bin", i % 7));
         let results = [
             materialize::place(
