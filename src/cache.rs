@@ -1288,17 +1288,12 @@ impl Incoming {
         result
     }
 
-    /// Prepares the file for [`RangeWriter`]s: empties it, sets its length to
-    /// `size` and forgets any hash. The bytes then count as written only once
-    /// [`Incoming::hash_written`] has hashed them, in order, from the file.
+    /// Prepares the file for [`RangeWriter`]s to fill it from
+    /// [`Incoming::len`] to `size`, keeping the bytes written so far (and
+    /// their hash): sets its length to `size`. The new bytes then count as
+    /// written only once [`Incoming::hash_written`] has hashed them, in
+    /// order, from the file.
     pub fn ranged(&mut self, size: u64) -> Result<RangeWriter> {
-        self.reset()?;
-        self.ranged_after(size)
-    }
-
-    /// As [`Incoming::ranged`], keeping the bytes written so far (and their
-    /// hash): the ranges then fill the file from [`Incoming::len`] to `size`.
-    pub fn ranged_after(&mut self, size: u64) -> Result<RangeWriter> {
         self.flush()?;
         let path = self.file.get_ref().path().to_path_buf();
         let f = self.file.get_ref().as_file();
