@@ -108,6 +108,14 @@ fn edits_through_any_placed_file_never_reach_what_a_crate_embeds() {
             })
             .unwrap_or_default()
     };
+    // The model each crate's build placed in its `OUT_DIR`.
+    let placed_models = || -> Vec<PathBuf> {
+        build_dirs()
+            .into_iter()
+            .map(|d| d.join("out/dvc/m.bin"))
+            .filter(|p| p.exists())
+            .collect()
+    };
     for dir in build_dirs() {
         fs::remove_dir_all(dir).unwrap();
     }
@@ -128,11 +136,7 @@ fn edits_through_any_placed_file_never_reach_what_a_crate_embeds() {
     }
     // What each crate embeds is a hard link to the one cache object: the
     // case where an edit anywhere would reach both.
-    let placed: Vec<PathBuf> = build_dirs()
-        .into_iter()
-        .map(|d| d.join("out/dvc/m.bin"))
-        .filter(|p| p.exists())
-        .collect();
+    let placed = placed_models();
     assert_eq!(placed.len(), 2, "{placed:?}");
     for p in &placed {
         assert!(
@@ -263,11 +267,7 @@ fn edits_through_any_placed_file_never_reach_what_a_crate_embeds() {
     // An edit through what a build placed in `OUT_DIR` (a hard link to the
     // cache object): the next build of each crate embeds the pinned bytes,
     // and every `OUT_DIR` holds them again.
-    let placed: Vec<PathBuf> = build_dirs()
-        .into_iter()
-        .map(|d| d.join("out/dvc/m.bin"))
-        .filter(|p| p.exists())
-        .collect();
+    let placed = placed_models();
     assert_eq!(placed.len(), 2, "{placed:?}");
     append(&placed[0], "tampered in OUT_DIR\n");
     rebuild_all("editing a file in OUT_DIR");
