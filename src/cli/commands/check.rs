@@ -188,7 +188,11 @@ fn checksum_problem(text: &str) -> Option<String> {
 /// registry at a local path. Nothing for a package with `publish = false`.
 fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
     let mut warnings = Vec::new();
-    if package.manifest.deps.is_empty() || !publishable(&package.manifest_path) {
+    if package.manifest.deps.is_empty() {
+        return warnings;
+    }
+    let table = package_table(&package.manifest_path);
+    if !publishable(table.as_ref()) {
         return warnings;
     }
     let warn = |dep: Option<&Dependency>, message: String, help: &str| CheckWarning {
@@ -198,9 +202,17 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
         help: Some(help.to_string()),
     };
     for dep in &package.manifest.deps {
-        let (what, url) = match &dep.import {
-            Import::Registry(r) => ("registry", r.url.as_str()),
-            Import::Url(u) => ("file", u.url.as_str()),
+        let (what, url, help) = match &dep.import {
+            Import::Registry(r) => (
+                "registry",
+                r.url.as_str(),
+                "declare the registry's git URL (`https://...`, `ssh://...`) before publishing, or `publish = false`",
+            ),
+            Import::Url(u) => (
+                "file",
+                u.url.as_str(),
+                "declare a URL others can reach (`https://...`, `s3://...`) before publishing, or `publish = false`",
+            ),
         };
         if is_local_path(url) {
             warnings.push(warn(
@@ -208,11 +220,7 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
                 format!(
                     "`url = \"{url}\"` is a local path: a build of the published crate, on another machine, cannot reach that {what}"
                 ),
-                if what == "registry" {
-                    "declare the registry's git URL (`https://...`, `ssh://...`) before publishing, or `publish = false`"
-                } else {
-                    "declare a URL others can reach (`https://...`, `s3://...`) before publishing, or `publish = false`"
-                },
+                help,
             ));
         }
         if let Import::Registry(r) = &dep.import
@@ -237,7 +245,7 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
                 if files.iter().any(|f| f == &lock) || !package.root.join(&lock).is_file() {
                     continue;
                 }
-                let (cause, help) = excluded_because(package, &lock);
+                let (cause, help) = excluded_because(package, table.as_ref(), &lock);
                 warnings.push(CheckWarning {
                     package: package.manifest.package.clone(),
                     name: Some(dep.name.clone()),
@@ -266,10 +274,14 @@ fn packaging_warnings(ctx: &Context, package: &Package) -> Vec<CheckWarning> {
 /// `include`, else git's ignore rules, else its `exclude`, as cargo applies
 /// them (an `include` list replaces the rest; git-ignored files are left
 /// out unless git tracks them). Returns the cause and what to do.
-fn excluded_because(package: &Package, lock: &Path) -> (String, String) {
-    let keys = package_keys(&package.manifest_path);
+fn excluded_because(
+    package: &Package,
+    table: Option<&toml::Table>,
+    lock: &Path,
+) -> (String, String) {
+    let set = |key: &str| table.is_some_and(|p| p.contains_key(key));
     let shown = lock.display();
-    if keys.include {
+    if set("include") {
         return (
             "`include` in [package] of `Cargo.toml` does not cover it".to_string(),
             format!("add `\"{shown}\"` (or `\"*.dvc\"`) to `include`"),
@@ -284,7 +296,7 @@ fn excluded_because(package: &Package, lock: &Path) -> (String, String) {
             ),
         );
     }
-    if keys.exclude {
+    if set("exclude") {
         return (
             "`exclude` in [package] of `Cargo.toml` covers it".to_string(),
             "take it out of `exclude` (a pattern there matches it)".to_string(),
@@ -296,33 +308,20 @@ fn excluded_because(package: &Package, lock: &Path) -> (String, String) {
     )
 }
 
-/// Which of `include` and `exclude` the package sets.
-struct PackageKeys {
-    include: bool,
-    exclude: bool,
-}
-
-fn package_keys(manifest_path: &Path) -> PackageKeys {
-    let package = std::fs::read_to_string(manifest_path)
-        .ok()
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|doc| doc.get("package").and_then(|p| p.as_table()).cloned());
-    let set = |key: &str| package.as_ref().is_some_and(|p| p.contains_key(key));
-    PackageKeys {
-        include: set("include"),
-        exclude: set("exclude"),
+/// The `[package]` table of the manifest at `manifest_path` (`None` when it
+/// cannot be read or parsed, or has none).
+fn package_table(manifest_path: &Path) -> Option<toml::Table> {
+    let text = std::fs::read_to_string(manifest_path).ok()?;
+    let mut doc = text.parse::<toml::Table>().ok()?;
+    match doc.remove("package")? {
+        toml::Value::Table(package) => Some(package),
+        _ => None,
     }
 }
 
-/// `false` for `publish = false` (or an empty registry list).
-fn publishable(manifest_path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(manifest_path) else {
-        return true;
-    };
-    let Ok(doc) = text.parse::<toml::Table>() else {
-        return true;
-    };
-    match doc.get("package").and_then(|p| p.get("publish")) {
+/// `false` for `publish = false` (or an empty registry list) in `package`.
+fn publishable(package: Option<&toml::Table>) -> bool {
+    match package.and_then(|p| p.get("publish")) {
         Some(toml::Value::Boolean(false)) => false,
         Some(toml::Value::Array(registries)) => !registries.is_empty(),
         _ => true,
