@@ -14,6 +14,7 @@
 //! placed outputs are unlinked, exactly those paths, never through a symlink
 //! (a symlinked folder on the way is refused before anything changes).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -154,7 +155,8 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     Manifest::parse_file(&text, &package.manifest_path)?;
     // What is at each `out`, decided before anything changes.
     let mut outs: Vec<PathBuf> = Vec::new();
-    let mut kept: Vec<String> = Vec::new();
+    // (`out`, why it stays)
+    let mut kept: Vec<(&str, String)> = Vec::new();
     for dep in &deps {
         let state = placed(ctx, &root, dep).map_err(|e| e.with_dependency(&dep.name))?;
         let why = match state {
@@ -171,11 +173,7 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
             Placed::Unknown(why) => Some(why.to_string()),
         };
         match why {
-            Some(why) if !args.force => kept.push(format!(
-                "`{}` is left in place: {why}; delete it yourself if you no longer need it, \
-                 or run again with `--force`",
-                dep.out
-            )),
+            Some(why) if !args.force => kept.push((&dep.out, why)),
             _ => outs.push(PathBuf::from(&dep.out)),
         }
     }
@@ -200,10 +198,16 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
             format!("{} from Cargo.toml ({})", dep.name, what.join(", ")),
         );
     }
-    if args.dry_run {
-        for note in &kept {
-            shell.note(note.replace("is left in place", "would be left in place"));
+    let note_kept = |left: &str| {
+        for (out, why) in &kept {
+            shell.note(format!(
+                "`{out}` {left} in place: {why}; delete it yourself if you no longer need it, \
+                 or run again with `--force`"
+            ));
         }
+    };
+    if args.dry_run {
+        note_kept("would be left");
         return Ok(0);
     }
     let (manifest_root, manifest_name) = package.manifest_location()?;
@@ -217,29 +221,24 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
         }
     }
     batch.commit()?;
-    for rel in &unlink {
+    let delete = |rel: &Path, remove: fn(&Dir, &OsStr) -> Result<()>| -> Result<()> {
         if let Some((dir, name)) = root.parent_of(rel, false)? {
-            dir.remove_file(&name).map_err(|e| {
+            remove(&dir, &name).map_err(|e| {
                 e.context(format!(
                     "Cargo.toml no longer declares it, but `{}` could not be deleted",
                     rel.display()
                 ))
             })?;
         }
+        Ok(())
+    };
+    for rel in &unlink {
+        delete(rel, Dir::remove_file)?;
     }
     for rel in &outs {
-        if let Some((dir, name)) = root.parent_of(rel, false)? {
-            dir.remove_tree(&name).map_err(|e| {
-                e.context(format!(
-                    "Cargo.toml no longer declares it, but `{}` could not be deleted",
-                    rel.display()
-                ))
-            })?;
-        }
+        delete(rel, Dir::remove_tree)?;
     }
-    for note in &kept {
-        shell.note(note);
-    }
+    note_kept("is left");
     let package = crate::cli::workspace::Package::load(package.manifest_path.clone())?;
     for orphan in super::check::orphaned_locks(&package) {
         shell.warn(format_args!(
