@@ -92,7 +92,13 @@ pub fn gitignore_removal(root: &Dir, rel: &Path) -> Result<Option<(PathBuf, Stri
 /// Makes the [`gitignore_edit`] for `rel`, never through a symlink; `true`
 /// when the file changed.
 pub fn gitignore(root: &Dir, rel: &Path, is_dir: bool) -> Result<bool> {
-    let Some((file, text)) = gitignore_edit(root, rel, is_dir)? else {
+    write_gitignore_edit(root, gitignore_edit(root, rel, is_dir)?)
+}
+
+/// Writes an `edit` made by [`gitignore_edit`], never through a symlink;
+/// `true` when there was one.
+pub fn write_gitignore_edit(root: &Dir, edit: Option<(PathBuf, String)>) -> Result<bool> {
+    let Some((file, text)) = edit else {
         return Ok(false);
     };
     let mut batch = crate::confined::Batch::new();

@@ -68,9 +68,15 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
                 .parent_of(rel, false)?
                 .and_then(|(dir, name)| dir.stat(&name).ok().flatten())
                 .is_some();
-            let tracked = if present
-                || dvc_project::gitignore_edit(&root, rel, synced.artifact.is_dir())?.is_some()
-            {
+            let is_dir = synced.artifact.is_dir();
+            // The `.gitignore` edit, when worked out here (nothing at `out`),
+            // so that it is not worked out (a `git check-ignore`) again below.
+            let ignore_edit = if present {
+                None
+            } else {
+                Some(dvc_project::gitignore_edit(&root, rel, is_dir)?)
+            };
+            let tracked = if present || ignore_edit.as_ref().is_some_and(Option::is_some) {
                 dvc_project::tracked_by_git(&package.root, rel)
             } else {
                 Vec::new()
@@ -86,8 +92,11 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
                 .place(&synced.artifact, &root, rel, options)
                 .map_err(|e| e.with_dependency(&dep.name))?;
             if tracked.is_empty() {
-                dvc_project::gitignore(&root, rel, synced.artifact.is_dir())
-                    .map_err(|e| e.with_dependency(&dep.name))?;
+                match ignore_edit {
+                    Some(edit) => dvc_project::write_gitignore_edit(&root, edit),
+                    None => dvc_project::gitignore(&root, rel, is_dir),
+                }
+                .map_err(|e| e.with_dependency(&dep.name))?;
             }
             for path in &placed.replaced {
                 shell.warn(format!(
