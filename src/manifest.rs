@@ -1004,10 +1004,7 @@ fn check_unique_outs(deps: &[Dependency]) -> Vec<(String, &'static str, Error)> 
 /// every non-alphanumeric character turned into `_`), if it cannot: it
 /// must be ASCII, printable, and start with a letter (a leading digit or
 /// `_`/punctuation makes no identifier, or a `_`-only one).
-pub(crate) fn name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("it is empty".to_string());
-    }
+fn name_problem(name: &str) -> Option<String> {
     if let Some(c) = name.chars().find(|c| !c.is_ascii()) {
         return Some(format!("`{c}` is not an ASCII character"));
     }
