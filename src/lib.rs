@@ -184,87 +184,68 @@ pub use error::{Error, ErrorKind, Result};
 /// only: not a public API, no stability promise. Build scripts use [`fetch`]
 /// and [`Fetch`]; `cargo dvc` is the binary.
 #[doc(hidden)]
+#[allow(missing_docs)]
 pub mod __private {
-    #[allow(missing_docs)]
     pub mod build_script {
         pub use crate::build_script::*;
     }
-    #[allow(missing_docs)]
     pub mod cache {
         pub use crate::cache::*;
     }
-    #[allow(missing_docs)]
     pub mod confined {
         pub use crate::confined::*;
     }
-    #[allow(missing_docs)]
     pub mod engine {
         pub use crate::engine::*;
     }
-    #[allow(missing_docs)]
     pub mod error {
         pub use crate::error::*;
     }
-    #[allow(missing_docs)]
     pub mod format {
         pub use crate::format::*;
     }
-    #[allow(missing_docs)]
     pub mod git {
         pub use crate::git::*;
     }
-    #[allow(missing_docs)]
     pub mod hash {
         pub use crate::hash::*;
     }
-    #[allow(missing_docs)]
     pub mod lock {
         pub use crate::lock::*;
     }
-    #[allow(missing_docs)]
     pub mod manifest {
         pub use crate::manifest::*;
     }
-    #[allow(missing_docs)]
     pub mod materialize {
         pub use crate::materialize::*;
     }
-    #[allow(missing_docs)]
     pub mod progress {
         pub use crate::progress::*;
     }
-    #[allow(missing_docs)]
     pub mod project {
         pub use crate::project::*;
     }
-    #[allow(missing_docs)]
     pub mod redact {
         pub use crate::redact::*;
     }
-    #[allow(missing_docs)]
     pub mod remote {
         pub use crate::remote::*;
     }
-    #[allow(missing_docs)]
     pub mod source {
         pub use crate::source::*;
     }
-    #[allow(missing_docs)]
     pub mod trace {
         pub use crate::trace::*;
     }
-    #[allow(missing_docs)]
     pub mod transfer {
         pub use crate::transfer::*;
     }
     /// The internals of `cargo dvc` that tests drive directly.
     #[cfg(feature = "cli")]
     pub mod cli {
-        #[allow(missing_docs)]
         pub mod manifest_edit {
             pub use crate::cli::manifest_edit::*;
         }
-        #[allow(missing_docs)]
         pub mod shell {
             pub use crate::cli::shell::*;
         }
