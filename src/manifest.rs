@@ -567,8 +567,7 @@ fn parse_declaration(
         err(format!("{key}.out: {msg}"))
             .with_help("`out` is a path relative to the crate root that stays inside the crate")
     })?;
-    let out_file = out.rsplit('/').next().unwrap_or(&out);
-    if out_file.ends_with(".dvc") || out_file == "dvc.yaml" {
+    if is_dvc_file_name(out.rsplit('/').next().unwrap_or(&out)) {
         // `dvc import` refuses too: "DVC file '...' cannot be an output".
         return Err(err(format!(
             "{key}.out: `{out}` is a DVC file name, which cannot be an output"
@@ -900,6 +899,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A file name DVC keeps for its own files (a stage file `*.dvc`,
+/// `dvc.yaml`), which `dvc import` and `dvc get` refuse as an output.
+pub(crate) fn is_dvc_file_name(name: &str) -> bool {
+    name.ends_with(".dvc") || name == "dvc.yaml"
 }
 
 /// `path` inside the source project as a lookup key: `/`-separated, no

@@ -104,7 +104,7 @@ pub fn exec(ctx: &Context, args: GetArgs) -> Result<i32> {
         .with_help("give a folder to create with `-o OUT`"));
     }
     let (folder, name) = destination(&cwd, args.out.as_deref(), default_out)?;
-    if name.ends_with(".dvc") || name == "dvc.yaml" {
+    if crate::manifest::is_dvc_file_name(&name) {
         // As `dvc get` refuses (`GetDVCFileError`).
         return Err(Error::new(
             ErrorKind::Manifest,
