@@ -249,14 +249,14 @@ impl Dir {
     /// Checks that `rel` could be written: no symlink in any existing
     /// folder on its way, and not itself a symlink. Nothing is created.
     /// (Writes check again as they happen; this is for refusing before any
-    /// work is done.)
-    pub fn check_writable(&self, rel: &Path) -> Result<()> {
+    /// work is done.) Returns what is at `rel` now, if anything.
+    pub fn check_writable(&self, rel: &Path) -> Result<Option<Meta>> {
         let Some((dir, name)) = self.parent_of(rel, false)? else {
-            return Ok(());
+            return Ok(None);
         };
         match dir.stat(&name)? {
             Some(meta) if meta.kind == Kind::Symlink => Err(dir.symlink_error_at(&name, rel, true)),
-            _ => Ok(()),
+            found => Ok(found),
         }
     }
 

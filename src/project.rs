@@ -61,7 +61,8 @@ pub fn check_layout(root: &Path, dep: &Dependency) -> Result<()> {
     let crate_root = Dir::open_root(root)?;
     crate_root
         .check_writable(&dep.lock_path())
-        .and_then(|()| crate_root.check_writable(Path::new(&dep.out)))
+        .and_then(|_| crate_root.check_writable(Path::new(&dep.out)))
+        .map(|_| ())
         .map_err(|e| e.with_dependency(&dep.name))
 }
 

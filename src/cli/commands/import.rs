@@ -146,12 +146,8 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     let rel = Path::new(&dep.out);
     let lock_rel = dep.lock_path();
     // Everything that would stop the import, before any download or write.
-    root.check_writable(rel)?;
+    let existing = root.check_writable(rel)?;
     root.check_writable(&lock_rel)?;
-    let existing = match root.parent_of(rel, false)? {
-        Some((dir, file)) => dir.stat(&file)?,
-        None => None,
-    };
     if existing.is_some() && !args.force {
         let what = if existing.is_some_and(|m| m.is_dir()) {
             "folder"

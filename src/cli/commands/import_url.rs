@@ -131,16 +131,9 @@ pub fn exec(ctx: &Context, args: ImportUrlArgs) -> Result<i32> {
     let rel = Path::new(&dep.out);
     let lock_rel = dep.lock_path();
     // Everything that would stop the import, before any download or write.
-    root.check_writable(rel)?;
-    root.check_writable(&lock_rel)?;
-    let stat = |p: &Path| -> Result<Option<crate::confined::Meta>> {
-        match root.parent_of(p, false)? {
-            Some((dir, file)) => dir.stat(&file),
-            None => Ok(None),
-        }
-    };
-    let existing = stat(rel)?;
-    for (what, found) in [("", &existing), (" lock", &stat(&lock_rel)?)] {
+    let existing = root.check_writable(rel)?;
+    let existing_lock = root.check_writable(&lock_rel)?;
+    for (what, found) in [("", &existing), (" lock", &existing_lock)] {
         if found.is_some() && !args.force {
             let path = if what.is_empty() {
                 rel

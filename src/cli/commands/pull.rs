@@ -58,16 +58,14 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
             let rel = Path::new(&dep.out);
             // An output in a symlinked folder, or a symlink itself, is
             // refused (as dvc refuses it), `--force` or not.
-            root.check_writable(rel)
-                .map_err(|e| e.with_dependency(&dep.name))?;
+            let present = root
+                .check_writable(rel)
+                .map_err(|e| e.with_dependency(&dep.name))?
+                .is_some();
             // git is asked (a process) only where its answer matters:
             // something is at `out` (a file git may track), or `.gitignore`
             // is to gain an entry (never one covering a tracked file). A
             // re-pull of a deleted placement needs neither.
-            let present = root
-                .parent_of(rel, false)?
-                .and_then(|(dir, name)| dir.stat(&name).ok().flatten())
-                .is_some();
             let is_dir = synced.artifact.is_dir();
             // The `.gitignore` edit, when worked out here (nothing at `out`),
             // so that it is not worked out (a `git check-ignore`) again below.

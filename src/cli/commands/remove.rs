@@ -127,13 +127,10 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     for dep in &deps {
         text = manifest_edit::remove_dependency(&text, &dep.name)?;
         let lock = dep.lock_path();
-        root.check_writable(&lock)
+        let lock_there = root
+            .check_writable(&lock)
             .map_err(|e| e.with_dependency(&dep.name))?;
-        if root
-            .parent_of(&lock, false)?
-            .and_then(|(dir, name)| dir.stat(&name).ok().flatten())
-            .is_some()
-        {
+        if lock_there.is_some() {
             unlink.push(lock);
         }
         // Two outputs may share a folder: edit its .gitignore once, in turn.
