@@ -145,7 +145,7 @@ pub fn locate(tree: &dyn SourceTree, path: &str) -> Result<SourceArtifact> {
         Some(l) => l,
         None => match tree.kind(path)? {
             Some(NodeKind::File) => Located::GitFile,
-            Some(NodeKind::Dir) => Located::Folder(folder(tree, path, &outputs)?),
+            Some(NodeKind::Dir) => Located::Folder(folder(tree, &project_dir, path, &outputs)?),
             None => return Err(not_found(tree, path, &outputs)),
         },
     };
@@ -330,12 +330,18 @@ fn match_output(outputs: &[TrackedOutput], path: &str) -> Option<Located> {
     })
 }
 
-/// The folder `path` as `dvc` lists it (see [`Folder`]).
-fn folder(tree: &dyn SourceTree, path: &str, outputs: &[TrackedOutput]) -> Result<Folder> {
+/// The folder `path` of the project at `project_dir` as `dvc` lists it
+/// (see [`Folder`]).
+fn folder(
+    tree: &dyn SourceTree,
+    project_dir: &str,
+    path: &str,
+    outputs: &[TrackedOutput],
+) -> Result<Folder> {
     let files = tree.files_under(path)?;
     let subrepos = subrepos_below(&files, path);
     let prefix_len = if path.is_empty() { 0 } else { path.len() + 1 };
-    let ignores = Ignores::load(tree, &project_dir_of(tree, path)?)?;
+    let ignores = Ignores::load(tree, project_dir)?;
     let shown = |f: &str| {
         !subrepos.iter().any(|r| is_below(f, r))
             && !f[prefix_len..].split('/').any(is_dvc_file_name)
