@@ -386,12 +386,21 @@ impl Engine {
     /// hash (`--no-download`) is looked up in the answers recorded by
     /// earlier fetches at its `rev_lock`.
     pub fn cached_lock(&self, base: &Path, stage: &LockStage) -> Result<Option<Artifact>> {
-        match (stage.out().md5, stage) {
-            (None, LockStage::Import(import)) => match self.recorded_resolution(base, import) {
-                Some((md5, is_dir)) => self.cached_object_tree(md5, is_dir),
-                None => Ok(None),
-            },
-            _ => self.cached(stage.out()),
+        match self.locked_object(base, stage) {
+            Some((md5, is_dir)) => self.cached_object_tree(md5, is_dir),
+            None => Ok(None),
+        }
+    }
+
+    /// The object (hash, and whether it is a `.dir`) a lock names: its own
+    /// hash, else, for a registry import without one (`--no-download`), the
+    /// answer an earlier fetch recorded at its `rev_lock`. No git.
+    fn locked_object(&self, base: &Path, stage: &LockStage) -> Option<(Md5, bool)> {
+        let out = stage.out();
+        match (out.md5, stage) {
+            (Some(md5), _) => Some((md5, out.is_dir)),
+            (None, LockStage::Import(import)) => self.recorded_resolution(base, import),
+            (None, LockStage::ImportUrl(_)) => None,
         }
     }
 
@@ -489,13 +498,8 @@ impl Engine {
     /// known (no git is read here).
     pub fn inspect(&self, base: &Path, stage: &LockStage) -> Result<Inspection> {
         let out = stage.out();
-        let (md5, is_dir) = match (out.md5, stage) {
-            (Some(md5), _) => (md5, out.is_dir),
-            (None, LockStage::Import(import)) => match self.recorded_resolution(base, import) {
-                Some(found) => found,
-                None => return Ok(Inspection::unknown()),
-            },
-            (None, LockStage::ImportUrl(_)) => return Ok(Inspection::unknown()),
+        let Some((md5, is_dir)) = self.locked_object(base, stage) else {
+            return Ok(Inspection::unknown());
         };
         let mut corrupt = Vec::new();
         // An object by its recorded hash, or by the plain MD5 a DVC 2 hash
