@@ -1070,12 +1070,10 @@ impl Engine {
         let (base, repo) = (at.base.as_path(), &at.repo);
         let config = self.source_config(at, snapshot, project_dir)?;
         let (url, options) = match &repo.remote {
+            // Given in the declaration (the config is still read above, so
+            // that a broken one is reported as before).
             Some(NameOrMap::Map(map)) => {
-                let options = scalar_options(map, "repo.remote")?;
-                let url = options.get("url").cloned().ok_or_else(|| {
-                    Error::new(ErrorKind::Manifest, "`remote` options have no `url`")
-                })?;
-                (url, options)
+                return self.declared_remote(base, scalar_options(map, "repo.remote")?);
             }
             Some(NameOrMap::Name(name)) => remote_by_name(&config, name)?,
             None => {
@@ -1092,26 +1090,18 @@ impl Engine {
                 remote_by_name(&config, name)?
             }
         };
-        let url = if is_relative_path(&url) {
-            match &repo.remote {
-                // Given in the declaration: relative to the crate root.
-                Some(NameOrMap::Map(_)) => base.join(&url).to_string_lossy().into_owned(),
-                // From the config of a registry that is not a local checkout:
-                // a relative folder there names nothing we can reach.
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::Remote,
-                        format!(
-                            "the registry's remote is the relative path `{url}`, which only has a meaning inside a local checkout of {}",
-                            redact::url(&repo.url)
-                        ),
-                    )
-                    .with_help("give the remote explicitly: `remote = { url = \"...\" }`"));
-                }
-            }
-        } else {
-            url
-        };
+        if is_relative_path(&url) {
+            // From the config of a registry that is not a local checkout: a
+            // relative folder there names nothing we can reach.
+            return Err(Error::new(
+                ErrorKind::Remote,
+                format!(
+                    "the registry's remote is the relative path `{url}`, which only has a meaning inside a local checkout of {}",
+                    redact::url(&repo.url)
+                ),
+            )
+            .with_help("give the remote explicitly: `remote = { url = \"...\" }`"));
+        }
         self.open_remote(url, options)
     }
 
