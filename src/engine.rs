@@ -1441,8 +1441,9 @@ fn offline_missing(stage: &ImportStage) -> Error {
 /// A registry at one commit, read from its git database.
 ///
 /// The whole tree is listed once (`git ls-tree -r`), and every DVC file
-/// (`*.dvc`, `dvc.lock`, `.dvc/config`) is read in one `git cat-file --batch`
-/// on first use: a lookup costs two git processes, not three per file read.
+/// (`*.dvc`, `dvc.lock`, `.dvc/config`, `.dvcignore`) is read in one
+/// `git cat-file --batch` on first use: a lookup costs two git processes,
+/// not three per file read.
 struct Snapshot<'a> {
     db: &'a GitDatabase,
     commit: &'a CommitId,
@@ -1539,6 +1540,7 @@ fn is_dvc_file(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     (name.ends_with(".dvc") && name != ".dvc")
         || name == "dvc.lock"
+        || name == ".dvcignore"
         || name == "config"
             && path
                 .rsplit('/')
