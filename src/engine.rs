@@ -247,14 +247,13 @@ impl Engine {
         path: &str,
         out_path: &str,
     ) -> Result<(ImportStage, Artifact)> {
-        let db = self.database(&repo.url, base)?;
-        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
-        let artifact = self.fetch_at(base, repo, &db, &commit, path)?;
+        let at = self.at_rev(base, repo)?;
+        let artifact = self.fetch_at(&at, path)?;
         let stage = ImportStage {
             frozen: true,
             dep_path: path.to_string(),
             repo: RepoSpec {
-                rev_lock: Some(commit.as_str().to_string()),
+                rev_lock: Some(at.commit.as_str().to_string()),
                 ..repo.clone()
             },
             out: artifact.out_info(out_path),
@@ -271,14 +270,13 @@ impl Engine {
         path: &str,
         out_path: &str,
     ) -> Result<ImportStage> {
-        let db = self.database(&repo.url, base)?;
-        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
-        source::locate(&Snapshot::new(&db, &commit), &lookup_path(path)?)?;
+        let at = self.at_rev(base, repo)?;
+        source::locate(&Snapshot::new(&at.db, &at.commit), &lookup_path(path)?)?;
         Ok(ImportStage {
             frozen: true,
             dep_path: path.to_string(),
             repo: RepoSpec {
-                rev_lock: Some(commit.as_str().to_string()),
+                rev_lock: Some(at.commit.as_str().to_string()),
                 ..repo.clone()
             },
             out: OutInfo {
@@ -289,6 +287,19 @@ impl Engine {
                 nfiles: None,
                 isexec: false,
             },
+        })
+    }
+
+    /// The registry `repo` opened at the commit its `rev` points at now
+    /// (asking the remote, unless offline).
+    fn at_rev(&self, base: &Path, repo: &RepoSpec) -> Result<At> {
+        let db = self.database(&repo.url, base)?;
+        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
+        Ok(At {
+            repo: repo.clone(),
+            base: base.to_path_buf(),
+            db,
+            commit,
         })
     }
 
@@ -307,9 +318,8 @@ impl Engine {
     /// declaration that cannot be resolved (an unknown `rev`, a `path` not
     /// in the registry) is an error.
     pub fn probe(&self, base: &Path, repo: &RepoSpec, path: &str) -> Result<Probe> {
-        let db = self.database(&repo.url, base)?;
-        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
-        let snapshot = Snapshot::new(&db, &commit);
+        let at = self.at_rev(base, repo)?;
+        let snapshot = Snapshot::new(&at.db, &at.commit);
         let lookup = lookup_path(path)?;
         let found = source::locate(&snapshot, &lookup)?;
         let md5 = match &found.located {
@@ -319,12 +329,6 @@ impl Engine {
                 .map(|k| k.md5),
             Located::InsideDir { dir, inner } if dir.import.is_none() => match dir.key {
                 Some(key) => {
-                    let at = At {
-                        repo: repo.clone(),
-                        base: base.to_path_buf(),
-                        db: db.clone(),
-                        commit: commit.clone(),
-                    };
                     let remote = self.remote_for(&at, &snapshot, &found.project_dir)?;
                     let manifest = self.dir_manifest(&*remote, dir, key)?;
                     match manifest.get(inner) {
@@ -351,7 +355,10 @@ impl Engine {
             Located::GitFile => snapshot.read(&lookup)?.map(|bytes| Md5::of(&bytes)),
             _ => None,
         };
-        Ok(Probe { commit, md5 })
+        Ok(Probe {
+            commit: at.commit.clone(),
+            md5,
+        })
     }
 
     /// Tells the progress sink how many bytes are coming, when known.
@@ -660,15 +667,19 @@ impl Engine {
             }
             None => self.resolve_rev(&db, stage.repo.rev.as_deref())?,
         };
-        let artifact = self
-            .fetch_at(base, &stage.repo, &db, &commit, &stage.dep_path)
-            .map_err(|e| {
-                if e.kind() == ErrorKind::Offline {
-                    e.replace_help(offline_help(stage))
-                } else {
-                    e
-                }
-            })?;
+        let at = At {
+            repo: stage.repo.clone(),
+            base: base.to_path_buf(),
+            db,
+            commit,
+        };
+        let artifact = self.fetch_at(&at, &stage.dep_path).map_err(|e| {
+            if e.kind() == ErrorKind::Offline {
+                e.replace_help(offline_help(stage))
+            } else {
+                e
+            }
+        })?;
         let Some(locked) = stage.out.md5 else {
             // What the registry has at `rev_lock` never changes: remember
             // it, so the next build needs no git. (Without a `rev_lock`
@@ -686,7 +697,7 @@ impl Engine {
                 format!(
                     "the registry has `{}` at {} as {}, but the lock says {}",
                     stage.dep_path,
-                    commit.short(7),
+                    at.commit.short(7),
                     artifact.md5(),
                     locked
                 ),
@@ -755,23 +766,11 @@ impl Engine {
         Ok(None)
     }
 
-    /// Looks `path` (as typed) up at `commit` and fetches it into the cache.
-    fn fetch_at(
-        &self,
-        base: &Path,
-        repo: &RepoSpec,
-        db: &GitDatabase,
-        commit: &CommitId,
-        path: &str,
-    ) -> Result<Artifact> {
-        let at = At {
-            repo: repo.clone(),
-            base: base.to_path_buf(),
-            db: db.clone(),
-            commit: commit.clone(),
-        };
+    /// Looks `path` (as typed) up in the registry `at` and fetches it into
+    /// the cache.
+    fn fetch_at(&self, at: &At, path: &str) -> Result<Artifact> {
         let mut chain = Vec::new();
-        self.fetch_path(&at, &lookup_path(path)?, &mut chain)
+        self.fetch_path(at, &lookup_path(path)?, &mut chain)
     }
 
     /// Fetches `path` (normal form) from the registry `at`; `chain` holds

@@ -64,14 +64,7 @@ impl Engine {
         path: &str,
         options: ListOptions,
     ) -> Result<(CommitId, Vec<ListEntry>)> {
-        let db = self.database(&repo.url, base)?;
-        let commit = self.resolve_rev(&db, repo.rev.as_deref())?;
-        let at = At {
-            repo: repo.clone(),
-            base: base.to_path_buf(),
-            db,
-            commit,
-        };
+        let at = self.at_rev(base, repo)?;
         let path = crate::git::normalize_path(path)?;
         let entries = self.list_at(&at, &path, options, &mut Vec::new())?;
         Ok((at.commit, entries))
