@@ -204,7 +204,7 @@ pub(crate) fn is_below_dir(path: &str, dir: &str) -> bool {
 }
 
 /// `path` is `dir` or below it (`dir == ""` holds everything).
-fn is_below(path: &str, dir: &str) -> bool {
+pub(crate) fn is_below(path: &str, dir: &str) -> bool {
     dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
 }
 

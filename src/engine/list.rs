@@ -85,7 +85,6 @@ impl Engine {
         let outputs = source::tracked_outputs(&snapshot, &project_dir)?;
         let listing = snapshot.listing()?;
         let internal = join(&project_dir, ".dvc");
-        let internal_below = format!("{internal}/");
 
         let mut all: BTreeMap<String, ListEntry> = BTreeMap::new();
         let entry = |isout, isdir, size, md5| ListEntry {
@@ -97,7 +96,7 @@ impl Engine {
             md5,
         };
         for (p, e) in &listing.files {
-            if *p == internal || p.starts_with(&internal_below) {
+            if source::is_below(p, &internal) {
                 continue;
             }
             match e.kind {
@@ -125,9 +124,8 @@ impl Engine {
             let Some(key) = o.key.filter(|k| k.is_dir) else {
                 continue;
             };
-            let inside =
-                |a: &str, b: &str| a.is_empty() || b == a || b.starts_with(&format!("{a}/"));
-            let needed = inside(&o.path, path) || (options.recursive && inside(path, &o.path));
+            let needed = source::is_below(path, &o.path)
+                || (options.recursive && source::is_below(&o.path, path));
             if !needed {
                 continue;
             }
