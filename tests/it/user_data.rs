@@ -621,6 +621,51 @@ fn import_places_inside_folders_and_refuses_existing_files_as_dvc_does() {
     assert!(!p.ours.join("NOTES.md.dvc").exists());
 }
 
+/// `import` where the lock would go (`<out>.dvc`) already holds a file (a
+/// stage of the user's, an orphaned lock): refused without `--force`, the
+/// file untouched, as `import-url` does and as PRODUCT says of every file
+/// that is not an earlier placement (`dvc import` overwrites it: its
+/// import stage is created with `validate=False`). An orphaned import lock
+/// is replaced with `--force`, byte for byte with what `dvc import` writes.
+#[test]
+fn import_refuses_an_existing_lock_file_without_force() {
+    let tmp = support::tempdir();
+    let root = tmp.path();
+    let reg = registry(root);
+    let p = Pair::new(root, "import-lock", &reg);
+    let url = p.url.clone();
+    let import = ["import", &url, "models/tok.json", "-o", "tok.json"];
+    let refused = |what: &str| {
+        let before = fs::read_to_string(p.ours.join("tok.json.dvc")).unwrap();
+        let (ok, text) = p.ours(&import);
+        assert!(!ok, "{what}: cargo dvc import succeeded: {text}");
+        assert!(
+            text.contains("tok.json.dvc") && text.contains("--force"),
+            "{what}: {text}"
+        );
+        let after = fs::read_to_string(p.ours.join("tok.json.dvc")).unwrap();
+        assert_eq!(after, before, "{what}: untouched");
+        assert!(!p.ours.join("tok.json").exists(), "{what}");
+        let toml = fs::read_to_string(p.ours.join("Cargo.toml")).unwrap();
+        assert!(!toml.contains("tok"), "{what}: {toml}");
+    };
+    fs::write(
+        p.ours.join("tok.json.dvc"),
+        "# my own stage\nouts:\n- path: tok.json\n",
+    )
+    .unwrap();
+    refused("a stage of the user's");
+
+    let (ok, text) = p.theirs(&import);
+    assert!(ok, "dvc import failed: {text}");
+    fs::copy(p.theirs.join("tok.json.dvc"), p.ours.join("tok.json.dvc")).unwrap();
+    refused("an orphaned import lock");
+    let (ok, text) = p.ours(&[&import[..], &["--force"]].concat());
+    assert!(ok, "cargo dvc import --force failed: {text}");
+    let (ours, theirs) = p.read("tok.json.dvc");
+    assert_eq!(ours, theirs);
+}
+
 /// `get`: never overwrites an existing file without `--force` (as `dvc
 /// get`), places inside an existing folder, and gives an independent copy.
 #[test]

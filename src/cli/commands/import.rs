@@ -147,7 +147,7 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
     let lock_rel = dep.lock_path();
     // Everything that would stop the import, before any download or write.
     let existing = root.check_writable(rel)?;
-    root.check_writable(&lock_rel)?;
+    let existing_lock = root.check_writable(&lock_rel)?;
     if existing.is_some() && !args.force {
         let what = if existing.is_some_and(|m| m.is_dir()) {
             "folder"
@@ -164,6 +164,21 @@ pub fn exec(ctx: &Context, args: ImportArgs) -> Result<i32> {
         .with_dependency(&name)
         .with_help(
             "choose another `-o`, or run again with `--force` to replace it with the artifact (as `dvc import --force` does)",
+        ));
+    }
+    // A DVC file where the lock goes (an orphaned lock, the user's own
+    // stage): refused, as `dvc import` refuses an existing stage file.
+    if existing_lock.is_some() && !args.force {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "`{}` already exists in the crate",
+                package.root.join(&lock_rel).display()
+            ),
+        )
+        .with_dependency(&name)
+        .with_help(
+            "choose another `-o`, or run again with `--force` to replace it (as `dvc import --force` does)",
         ));
     }
     let tracked = dvc_project::tracked_by_git(&package.root, rel);
